@@ -1,0 +1,281 @@
+"""Projects, items, responses, the assignment queue, human judgments, review, API tokens.
+
+Preference convention (as HelpSteer2): `preference` is −3..3 relative to the item's responses in
+their stored order (`Response.position`): negative = the first response is better, 0 = tie.
+What the annotator saw as "A" and "B" is recorded in `Assignment.shown_order`.
+"""
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+
+
+class Project(models.Model):
+    class QueueOrder(models.TextChoices):
+        OLDEST = "oldest", "Oldest first"
+        RANDOM = "random", "Random"
+
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    rubric_version = models.ForeignKey(
+        "rubrics.RubricVersion", null=True, blank=True, on_delete=models.PROTECT,
+        related_name="projects", help_text="A published version; judgments record it forever.",
+    )
+    overlap = models.PositiveSmallIntegerField(
+        default=1, validators=[MinValueValidator(1), MaxValueValidator(50)],
+        help_text="Exactly this many human judgments per item.",
+    )
+    guidelines = models.TextField(blank=True, help_text="Markdown.")
+    rationale_required = models.BooleanField(default=False)
+    randomize_order = models.BooleanField(default=True)
+    hide_model_identities = models.BooleanField(default=True)
+    show_model_scores = models.BooleanField(
+        default=False, help_text="Show reward-model scores to annotators while they annotate."
+    )
+    queue_order = models.CharField(max_length=16, choices=QueueOrder.choices, default=QueueOrder.OLDEST)
+    lease_minutes = models.PositiveIntegerField(
+        default=30, validators=[MinValueValidator(1), MaxValueValidator(24 * 60)]
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(overlap__gte=1), name="project_overlap_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ProjectMembership(models.Model):
+    class Role(models.TextChoices):
+        ANNOTATOR = "annotator", "Annotator"
+        REVIEWER = "reviewer", "Reviewer"
+        ADMIN = "admin", "Admin"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.ANNOTATOR)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["project", "user"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "user"], name="membership_unique_user"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.project} as {self.role}"
+
+
+class Item(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="items")
+    external_id = models.CharField(max_length=255)
+    prompt = models.JSONField(help_text='Chat messages: [{"role": "user", "content": "..."}, ...]')
+    metadata = models.JSONField(default=dict, blank=True)
+    # sha256 of the imported content, so a re-import can tell unchanged from updated.
+    content_hash = models.CharField(max_length=64, blank=True)
+    # Denormalised count of submitted judgments, kept by the judgment services; the queue reads it.
+    submitted_count = models.PositiveIntegerField(default=0)
+    is_gold = models.BooleanField(default=False)
+    gold_preference = models.SmallIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(-3), MaxValueValidator(3)]
+    )
+    gold_both_bad = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["project", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "external_id"], name="item_unique_external_id"),
+            models.CheckConstraint(
+                condition=Q(gold_preference__isnull=True)
+                | (Q(gold_preference__gte=-3) & Q(gold_preference__lte=3)),
+                name="item_gold_preference_range",
+            ),
+        ]
+        indexes = [
+            # The queue: open items of a project in id order.
+            models.Index(fields=["project", "submitted_count", "id"], name="item_queue"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.project_id}/{self.external_id}"
+
+
+class Response(models.Model):
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="responses")
+    external_id = models.CharField(max_length=255)
+    model_name = models.CharField(max_length=255, blank=True)
+    content = models.TextField()
+    position = models.PositiveSmallIntegerField(default=0)
+    metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["item", "position", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["item", "external_id"], name="response_unique_external_id"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.item_id}/{self.external_id}"
+
+
+class Assignment(models.Model):
+    class Status(models.TextChoices):
+        LEASED = "leased", "Leased"
+        SUBMITTED = "submitted", "Submitted"
+        SKIPPED = "skipped", "Skipped"
+        EXPIRED = "expired", "Expired"
+
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="assignments")
+    annotator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assignments"
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.LEASED)
+    leased_at = models.DateTimeField()
+    lease_expires_at = models.DateTimeField()
+    # Response ids in the order they were shown (A, B, …).
+    shown_order = models.JSONField(default=list)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-leased_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["item", "annotator"], name="assignment_unique_annotator"),
+        ]
+        indexes = [
+            # Live leases per item (the queue's "fewer than N live leases" test).
+            models.Index(fields=["item", "lease_expires_at"], name="assignment_live_lease",
+                         condition=Q(status="leased")),
+            models.Index(fields=["annotator", "status"], name="assignment_annotator_status"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.item_id} → {self.annotator_id} ({self.status})"
+
+
+class Judgment(models.Model):
+    """A human judgment of one item. Unique per (item, annotator)."""
+
+    assignment = models.OneToOneField(Assignment, on_delete=models.PROTECT, related_name="judgment")
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="judgments")
+    annotator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="judgments"
+    )
+    rubric_version = models.ForeignKey(
+        "rubrics.RubricVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="judgments"
+    )
+    preference = models.SmallIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(-3), MaxValueValidator(3)],
+        help_text="−3..3; negative = first response (by position) better; 0 = tie.",
+    )
+    both_bad = models.BooleanField(default=False)
+    # For items with more than two responses: response ids, best first.
+    ranking = models.JSONField(default=list, blank=True)
+    rationale = models.TextField(blank=True)
+    time_spent_ms = models.PositiveIntegerField(default=0)
+    submitted_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["item", "submitted_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["item", "annotator"], name="judgment_unique_annotator"),
+            models.CheckConstraint(
+                condition=Q(preference__isnull=True) | (Q(preference__gte=-3) & Q(preference__lte=3)),
+                name="judgment_preference_range",
+            ),
+        ]
+        indexes = [models.Index(fields=["item", "submitted_at"], name="judgment_item_time")]
+
+    def __str__(self) -> str:
+        return f"judgment {self.pk} of {self.item_id} by {self.annotator_id}"
+
+
+class CriterionJudgment(models.Model):
+    """A human's score of one response against one criterion, within a judgment."""
+
+    judgment = models.ForeignKey(Judgment, on_delete=models.CASCADE, related_name="criterion_scores")
+    response = models.ForeignKey(Response, on_delete=models.CASCADE, related_name="human_criterion_scores")
+    criterion = models.ForeignKey("rubrics.Criterion", on_delete=models.PROTECT, related_name="+")
+    # binary: 0/1; likert5: 1..5; points: the points awarded.
+    value = models.FloatField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["judgment", "response", "criterion"], name="criterionjudgment_unique"
+            ),
+        ]
+
+
+class Adjudication(models.Model):
+    """A reviewer's final label for an item whose judgments disagree."""
+
+    item = models.OneToOneField(Item, on_delete=models.CASCADE, related_name="adjudication")
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    preference = models.SmallIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(-3), MaxValueValidator(3)]
+    )
+    both_bad = models.BooleanField(default=False)
+    ranking = models.JSONField(default=list, blank=True)
+    rationale = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+
+class ApiToken(models.Model):
+    """A personal API token. Only a sha256 of the secret is stored; the secret is shown once."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16, unique=True, help_text="Public part, for lookup.")
+    token_hash = models.CharField(max_length=64)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+
+class ExportJob(models.Model):
+    """A file export written in the background (Parquet), downloaded when ready."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="export_jobs")
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    export_format = models.CharField(max_length=32)
+    file_format = models.CharField(max_length=16, default="parquet")
+    params = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    file_path = models.CharField(max_length=500, blank=True)
+    row_count = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]

@@ -1,0 +1,86 @@
+"""`make run`: prepare the embedded set-up and run the web server and a Celery worker together.
+
+Generates and keeps a SECRET_KEY in var/secret_key, migrates, collects static files, creates the
+first administrator (password printed once) and loads the demo, then starts gunicorn on
+http://127.0.0.1:8000 and a worker for the `default` and `gpu` queues. Ctrl-C stops both.
+With DATABASE_URL / REDIS_URL set it uses PostgreSQL / Redis instead of SQLite / the
+filesystem broker.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VAR = Path(os.environ.get("RUBRICATE_VAR_DIR", ROOT / "var"))
+BIN = Path(sys.executable).parent
+
+
+def _secret_key() -> str:
+    path = VAR / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def _manage(*args: str) -> None:
+    subprocess.run([sys.executable, str(ROOT / "manage.py"), *args], check=True, cwd=ROOT)
+
+
+def main() -> int:
+    for sub in ("", "celery/queue", "celery/processed", "celery/results", "exports", "media"):
+        (VAR / sub).mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("SECRET_KEY", _secret_key())
+    os.environ.setdefault("HTTPS", "0")  # plain http on 127.0.0.1; production sets up TLS
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    host = os.environ.get("RUBRICATE_HOST", "127.0.0.1")
+    port = os.environ.get("RUBRICATE_PORT", "8000")
+
+    _manage("migrate", "--no-input", "-v", "0")
+    _manage("collectstatic", "--no-input", "-v", "0")
+    _manage("createadmin", "--if-none")
+    _manage("load_demo", "--superusers")
+
+    web = subprocess.Popen(
+        [str(BIN / "gunicorn"), "config.wsgi", "--bind", f"{host}:{port}", "--workers", "2",
+         "--threads", "4", "--access-logfile", "-", "--graceful-timeout", "5"], cwd=ROOT)
+    worker = subprocess.Popen(
+        [str(BIN / "celery"), "-A", "config", "worker", "-Q", "default,gpu", "--concurrency", "1",
+         "--loglevel", "INFO", "--hostname", "rubricate-local@%h"], cwd=ROOT)
+    print(f"\nRubricate is starting on http://{host}:{port}/  (Ctrl-C stops the server and the worker)\n",
+          flush=True)
+
+    stopping = False
+
+    def stop(*_):
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        while not stopping and web.poll() is None and worker.poll() is None:
+            time.sleep(0.5)
+    finally:
+        for proc in (web, worker):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for proc in (web, worker):
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    print("Stopped the web server and the worker.")
+    return 0 if stopping else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

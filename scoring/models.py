@@ -1,0 +1,164 @@
+"""Scorers (reward-model backends), scoring runs and model judgments.
+
+Unique keys make every write idempotent: a batch written twice changes nothing.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class Scorer(models.Model):
+    class Backend(models.TextChoices):
+        HF_SEQUENCE_CLASSIFIER = "hf_sequence_classifier", "Sequence-classifier reward model"
+        OPENAI_JUDGE = "openai_judge", "Generative judge (OpenAI-compatible endpoint)"
+        LENGTH = "length", "Length baseline"
+
+    class Dtype(models.TextChoices):
+        AUTO = "auto", "Auto (bf16 on CUDA, fp32 on CPU)"
+        FLOAT32 = "float32", "float32"
+        BFLOAT16 = "bfloat16", "bfloat16"
+        FLOAT16 = "float16", "float16"
+
+    name = models.CharField(max_length=200, unique=True)
+    backend = models.CharField(max_length=32, choices=Backend.choices)
+    model = models.CharField(max_length=500, blank=True, help_text="Local path or hub id.")
+    revision = models.CharField(max_length=200, blank=True)
+    dtype = models.CharField(max_length=16, choices=Dtype.choices, default=Dtype.AUTO)
+    max_length = models.PositiveIntegerField(default=4096)
+    batch_token_budget = models.PositiveIntegerField(default=16384)
+    trust_remote_code = models.BooleanField(default=False)
+    # Backend-specific settings (judge: base_url, api_key_env, mode, temperature, …).
+    options = models.JSONField(default=dict, blank=True)
+    is_active = models.BooleanField(default=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ScoringRun(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    class Scope(models.TextChoices):
+        ALL = "all", "All items"
+        UNSCORED = "unscored", "Only unscored"
+
+    project = models.ForeignKey("annotator.Project", on_delete=models.CASCADE, related_name="scoring_runs")
+    scorer = models.ForeignKey(Scorer, on_delete=models.PROTECT, related_name="runs")
+    scope = models.CharField(max_length=16, choices=Scope.choices, default=Scope.ALL)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    total = models.PositiveIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    tokens = models.PositiveBigIntegerField(default=0)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"run {self.pk} of {self.scorer} on {self.project}"
+
+
+class ScoringBatch(models.Model):
+    """A slice of a run's responses, one Celery task. Claimed with a conditional UPDATE."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    run = models.ForeignKey(ScoringRun, on_delete=models.CASCADE, related_name="batches")
+    index = models.PositiveIntegerField()
+    response_ids = models.JSONField(default=list)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    tokens = models.PositiveBigIntegerField(default=0)
+    error = models.TextField(blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["run", "index"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "index"], name="scoringbatch_unique_index"),
+        ]
+
+
+class ResponseScore(models.Model):
+    """A scalar reward for one response by one scorer, for one rendered input."""
+
+    response = models.ForeignKey("annotator.Response", on_delete=models.CASCADE, related_name="model_scores")
+    scorer = models.ForeignKey(Scorer, on_delete=models.CASCADE, related_name="response_scores")
+    # sha256 of what the model saw (rendered input + scorer settings that change it).
+    input_hash = models.CharField(max_length=64)
+    value = models.FloatField()
+    components = models.JSONField(default=dict, blank=True, help_text="Named heads of multi-objective RMs.")
+    token_count = models.PositiveIntegerField(default=0)
+    truncated = models.BooleanField(default=False)
+    model_revision = models.CharField(max_length=200, blank=True)
+    run = models.ForeignKey(ScoringRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["response", "scorer", "input_hash"], name="responsescore_unique_input"
+            ),
+        ]
+        indexes = [models.Index(fields=["scorer", "response"], name="responsescore_scorer")]
+
+
+class CriterionScore(models.Model):
+    """A judge's verdict on one response against one criterion."""
+
+    class ParseStatus(models.TextChoices):
+        OK = "ok", "Parsed"
+        FAILED = "failed", "Could not parse"
+        ERROR = "error", "Request failed"
+
+    response = models.ForeignKey("annotator.Response", on_delete=models.CASCADE, related_name="criterion_scores")
+    criterion = models.ForeignKey("rubrics.Criterion", on_delete=models.PROTECT, related_name="model_scores")
+    scorer = models.ForeignKey(Scorer, on_delete=models.CASCADE, related_name="criterion_scores")
+    met = models.BooleanField(null=True, blank=True)
+    score = models.FloatField(null=True, blank=True)
+    explanation = models.TextField(blank=True)
+    raw_output = models.TextField(blank=True)
+    parse_status = models.CharField(max_length=16, choices=ParseStatus.choices, default=ParseStatus.OK)
+    run = models.ForeignKey(ScoringRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["response", "criterion", "scorer"], name="criterionscore_unique"
+            ),
+            models.CheckConstraint(
+                condition=~Q(parse_status="ok") | Q(met__isnull=False) | Q(score__isnull=False),
+                name="criterionscore_ok_has_verdict",
+            ),
+        ]
