@@ -1,0 +1,61 @@
+from html.parser import HTMLParser
+
+import pytest
+
+from config.markup import render_markdown
+
+
+class _Elements(HTMLParser):
+    """Collects (tag, attrs) of every element actually present in the HTML."""
+
+    def __init__(self):
+        super().__init__()
+        self.elements = []
+
+    def handle_starttag(self, tag, attrs):
+        self.elements.append((tag, dict(attrs)))
+
+
+def assert_inert(html: str) -> None:
+    parser = _Elements()
+    parser.feed(html)
+    for tag, attrs in parser.elements:
+        assert tag not in {"script", "img", "iframe", "object", "embed", "style", "form"}, tag
+        for name, value in attrs.items():
+            assert not name.startswith("on"), name
+            assert not name.startswith(("hx-", "data-hx")), name
+            if name in {"href", "src"}:
+                assert not (value or "").strip().lower().startswith(("javascript:", "data:", "vbscript:"))
+
+PAYLOADS = {
+    "script": "<script>alert(1)</script>",
+    "onerror": '<img src=x onerror="alert(1)">',
+    "javascript link": "[click me](javascript:alert(1))",
+    "hx-get": '<div hx-get="/logout/" hx-trigger="load">x</div>',
+}
+
+
+@pytest.mark.parametrize("name", PAYLOADS)
+def test_user_content_renders_inert(name):
+    assert_inert(render_markdown(PAYLOADS[name]))
+
+
+def test_a_javascript_autolink_and_a_reference_link_are_not_links():
+    assert_inert(render_markdown("<javascript:alert(1)>\n\n[x][r]\n\n[r]: javascript:alert(1)"))
+
+
+def test_code_blocks_are_highlighted_on_the_server():
+    html = render_markdown("```python\ndef f():\n    return 1\n```")
+    assert '<div class="highlight">' in html
+    assert '<span class="k">def</span>' in html
+
+
+def test_links_get_a_safe_rel():
+    html = render_markdown("[docs](https://example.org)")
+    assert 'href="https://example.org"' in html
+    assert "noopener" in html
+
+
+def test_tables_and_lists_survive():
+    html = render_markdown("| a | b |\n|---|---|\n| 1 | 2 |\n\n- one\n- two")
+    assert "<table>" in html and "<li>one</li>" in html
