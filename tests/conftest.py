@@ -3,7 +3,13 @@
 import pytest
 
 from annotator.models import ProjectMembership
-from tests.factories import PASSWORD, MembershipFactory, ProjectFactory, UserFactory, published_version
+from tests.factories import (
+    PASSWORD,
+    MembershipFactory,
+    ProjectFactory,
+    UserFactory,
+    published_version,
+)
 
 Role = ProjectMembership.Role
 

@@ -41,9 +41,8 @@ def test_raw_sql_update_of_a_published_criterion_is_rejected(rubric_version):
 
 @pytest.mark.django_db
 def test_a_criterion_cannot_be_added_to_a_published_version(rubric_version):
-    with pytest.raises(IntegrityError, match="frozen"):
-        with transaction.atomic():
-            Criterion.objects.create(version=rubric_version, key="late", title="Late addition")
+    with pytest.raises(IntegrityError, match="frozen"), transaction.atomic():
+        Criterion.objects.create(version=rubric_version, key="late", title="Late addition")
 
 
 @pytest.mark.django_db
