@@ -1,0 +1,53 @@
+"""Template helpers for the scoring partials ({% load scoring_tags %})."""
+
+import math
+
+from django import template
+
+register = template.Library()
+
+
+def _label(i: int) -> str:
+    return chr(ord("A") + i) if i < 26 else str(i + 1)
+
+
+@register.simple_tag
+def item_score_table(item, scores, order=None) -> dict:
+    """A responses × scorers table for templates/scoring/_item_scores.html.
+
+    `scores` is the dict from scoring.selectors.response_scores_for_items; `order` an optional
+    list of response ids in the order they were shown (labels A, B, … follow it, so they match
+    what the annotator saw). With exactly two responses, each scorer's preference
+    p(A ≻ B) = σ(r_A − r_B) is added (scores compare only within one prompt).
+    """
+    scores = scores or {}
+    responses = list(item.responses.all())
+    if order:
+        rank = {rid: i for i, rid in enumerate(order)}
+        responses.sort(key=lambda r: (rank.get(r.id, len(rank)), r.position, r.id))
+    scorers: dict[int, object] = {}
+    for response in responses:
+        for score in scores.get(response.id, []):
+            scorers.setdefault(score.scorer_id, score.scorer)
+    columns = sorted(scorers.values(), key=lambda s: s.name)
+    rows = []
+    for i, response in enumerate(responses):
+        by_scorer = {s.scorer_id: s for s in scores.get(response.id, [])}
+        rows.append({"response": response, "label": _label(i),
+                     "cells": [by_scorer.get(scorer.id) for scorer in columns]})
+    preference = []
+    if len(rows) == 2 and columns:
+        for a, b in zip(rows[0]["cells"], rows[1]["cells"], strict=True):
+            if a is None or b is None:
+                preference.append(None)
+            else:
+                diff = max(-60.0, min(60.0, a.value - b.value))
+                preference.append(1.0 / (1.0 + math.exp(-diff)))
+    return {"columns": columns, "rows": rows, "preference": preference,
+            "labels": (rows[0]["label"], rows[1]["label"]) if len(rows) == 2 else None}
+
+
+@register.filter
+def components_sorted(components: dict | None) -> list[tuple[str, float]]:
+    """A score's named components as sorted (name, value) pairs."""
+    return sorted((components or {}).items())
