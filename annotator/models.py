@@ -5,10 +5,17 @@ their stored order (`Response.position`): negative = the first response is bette
 What the annotator saw as "A" and "B" is recorded in `Assignment.shown_order`.
 """
 
+import secrets
+
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+
+
+def random_queue_key() -> int:
+    """A random position for the "random" queue order (uniform over a 31-bit range)."""
+    return secrets.randbelow(2**31 - 1)
 
 
 class Project(models.Model):
@@ -83,11 +90,23 @@ class Item(models.Model):
     content_hash = models.CharField(max_length=64, blank=True)
     # Denormalised count of submitted judgments, kept by the judgment services; the queue reads it.
     submitted_count = models.PositiveIntegerField(default=0)
+    # submitted_count < project.overlap, kept by the same services (and by project_update when the
+    # overlap changes). A partial index on it keeps "next item" fast however many items are done.
+    is_open = models.BooleanField(default=True)
+    # Fixed random position for the "random" queue order: a lookup from a random pivot on an index
+    # instead of ORDER BY random() over the whole project.
+    queue_key = models.IntegerField(default=random_queue_key)
+    # Review: set by the judgment services from the item's judgments (winner differs, strength
+    # spread >= 3, criterion scores differ); `disagreement` lists the reasons.
+    has_disagreement = models.BooleanField(default=False)
+    disagreement = models.JSONField(default=list, blank=True)
     is_gold = models.BooleanField(default=False)
     gold_preference = models.SmallIntegerField(
         null=True, blank=True, validators=[MinValueValidator(-3), MaxValueValidator(3)]
     )
     gold_both_bad = models.BooleanField(default=False)
+    # Gold for items with more than two responses: response ids, best first (the top one counts).
+    gold_ranking = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -102,8 +121,13 @@ class Item(models.Model):
             ),
         ]
         indexes = [
-            # The queue: open items of a project in id order.
-            models.Index(fields=["project", "submitted_count", "id"], name="item_queue"),
+            # The queue, oldest first: open items of a project in id order (queue.py).
+            models.Index(fields=["project", "id"], name="item_queue_open", condition=Q(is_open=True)),
+            # The queue, random order: open items from a random queue_key onwards (queue.py).
+            models.Index(fields=["project", "queue_key"], name="item_queue_random", condition=Q(is_open=True)),
+            # The review list: disagreeing items of a project (selectors.review_item_list).
+            models.Index(fields=["project", "id"], name="item_disagreement",
+                         condition=Q(has_disagreement=True)),
         ]
 
     def __str__(self) -> str:
@@ -199,7 +223,11 @@ class Judgment(models.Model):
                 name="judgment_preference_range",
             ),
         ]
-        indexes = [models.Index(fields=["item", "submitted_at"], name="judgment_item_time")]
+        indexes = [
+            models.Index(fields=["item", "submitted_at"], name="judgment_item_time"),
+            # "Undo my last submission" and "my judgments in this project", newest first.
+            models.Index(fields=["annotator", "-submitted_at"], name="judgment_annotator_time"),
+        ]
 
     def __str__(self) -> str:
         return f"judgment {self.pk} of {self.item_id} by {self.annotator_id}"
@@ -235,6 +263,17 @@ class Adjudication(models.Model):
     rationale = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(preference__isnull=True) | (Q(preference__gte=-3) & Q(preference__lte=3)),
+                name="adjudication_preference_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"adjudication of {self.item_id}"
 
 
 class ApiToken(models.Model):
