@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import string
+from datetime import timedelta
+
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery, Sum
+from django.db.models import Count, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.http import Http404
+from django.utils import timezone
 
-from .models import Judgment, Project, ProjectMembership
+from .models import Assignment, Item, Judgment, Project, ProjectMembership, Response
 
 Role = ProjectMembership.Role
+LETTERS = string.ascii_uppercase
 
 
 def project_list_for_user(*, user: AbstractBaseUser) -> QuerySet[Project]:
@@ -84,3 +89,181 @@ def project_progress(*, project: Project, user: AbstractBaseUser) -> dict:
         "percent": round(100 * agg["submitted"] / needed) if needed else 0,
         "mine": mine,
     }
+
+
+# --- Annotation ---------------------------------------------------------------------------------
+
+
+def annotation_progress(*, project: Project, user: AbstractBaseUser) -> dict:
+    """The two progress bars of the comparison page: mine (judged / items) and the project's."""
+    agg = project.items.aggregate(items=Count("id"), submitted=Coalesce(Sum("submitted_count"), 0))
+    mine = Assignment.objects.filter(item__project=project, annotator=user).aggregate(
+        judged=Count("id", filter=Q(status=Assignment.Status.SUBMITTED)),
+        skipped=Count("id", filter=Q(status=Assignment.Status.SKIPPED)),
+    )
+    needed = agg["items"] * project.overlap
+    return {
+        "items": agg["items"],
+        "needed": needed,
+        "submitted": agg["submitted"],
+        "percent": min(100, round(100 * agg["submitted"] / needed)) if needed else 0,
+        "mine": mine["judged"],
+        "skipped": mine["skipped"],
+        "mine_percent": min(100, round(100 * (mine["judged"] + mine["skipped"]) / agg["items"])) if agg["items"] else 0,
+    }
+
+
+def criteria_for_project(*, project: Project) -> list:
+    """The pinned rubric version's criteria in order (empty without a rubric)."""
+    if project.rubric_version_id is None:
+        return []
+    from rubrics.models import Criterion
+
+    return list(Criterion.objects.filter(version_id=project.rubric_version_id).order_by("position", "id"))
+
+
+def responses_in_shown_order(*, item: Item, shown_order: list[int]) -> list[Response]:
+    """The item's responses as the annotator sees them (A, B, …), each with `.label` set."""
+    responses = {r.id: r for r in item.responses.all()}
+    ordered = [responses[rid] for rid in shown_order if rid in responses]
+    ordered += [r for rid, r in sorted(responses.items(), key=lambda kv: (kv[1].position, kv[0]))
+                if rid not in shown_order]
+    for i, r in enumerate(ordered):
+        r.label = LETTERS[i] if i < len(LETTERS) else str(i + 1)
+    return ordered
+
+
+def last_undoable_submission(*, project: Project, user: AbstractBaseUser, now=None) -> Judgment | None:
+    """The user's last judgment in the project if it can still be undone."""
+    from .services import UNDO_SECONDS
+
+    now = now or timezone.now()
+    return (
+        Judgment.objects.filter(annotator=user, item__project=project,
+                                submitted_at__gt=now - timedelta(seconds=UNDO_SECONDS))
+        .order_by("-submitted_at", "-id")
+        .only("id", "submitted_at", "item_id")
+        .first()
+    )
+
+
+# --- Items, review and gold --------------------------------------------------------------------
+
+ITEM_FILTERS = {
+    "all": Q(),
+    "open": Q(is_open=True),
+    "complete": Q(is_open=False),
+    "disagreement": Q(has_disagreement=True),
+    "gold": Q(is_gold=True),
+    "adjudicated": Q(adjudication__isnull=False),
+}
+REVIEW_FILTERS = {
+    "needs_review": Q(has_disagreement=True, adjudication__isnull=True),
+    "disagreement": Q(has_disagreement=True),
+    "adjudicated": Q(adjudication__isnull=False),
+    "all": Q(submitted_count__gte=1),
+}
+
+
+def item_page(*, project: Project, where: Q, after: int | None = None, before: int | None = None,
+              search: str = "", limit: int = 50) -> dict:
+    """A keyset page of the project's items (by id): constant cost however deep the page."""
+    qs = (
+        Item.objects.filter(project=project).filter(where)
+        .select_related("adjudication")
+        .annotate(response_count=Count("responses"))
+    )
+    if search:
+        qs = qs.filter(external_id__icontains=search)
+    if before is not None:
+        rows = list(qs.filter(id__lt=before).order_by("-id")[: limit + 1])
+        has_more = len(rows) > limit
+        rows = list(reversed(rows[:limit]))
+        return {"items": rows, "next": rows[-1].id if rows else None, "prev": rows[0].id if has_more else None}
+    if after is not None:
+        qs = qs.filter(id__gt=after)
+    rows = list(qs.order_by("id")[: limit + 1])
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    return {"items": rows, "next": rows[-1].id if has_more else None, "prev": rows[0].id if (rows and after) else None}
+
+
+def item_counts(*, project: Project, filters: dict[str, Q]) -> dict[str, int]:
+    """How many items each filter tab holds, in one query."""
+    return Item.objects.filter(project=project).aggregate(
+        **{name: Count("id", filter=where) if where else Count("id") for name, where in filters.items()}
+    )
+
+
+def item_get_for_project(*, project: Project, item_id: int) -> Item:
+    """An item of the project with its responses (by position); 404 if it belongs elsewhere."""
+    item = (
+        Item.objects.filter(project=project, pk=item_id)
+        .prefetch_related(Prefetch("responses", queryset=Response.objects.order_by("position", "id")))
+        .first()
+    )
+    if item is None:
+        raise Http404("No such item.")
+    return item
+
+
+def item_judgments(*, item: Item) -> list[Judgment]:
+    """Every judgment of an item with its annotator, assignment and criterion scores (3 queries)."""
+    return list(
+        Judgment.objects.filter(item=item)
+        .select_related("annotator", "assignment", "rubric_version")
+        .prefetch_related("criterion_scores")
+        .order_by("submitted_at", "id")
+    )
+
+
+def review_next_item_id(*, project: Project, after: int) -> int | None:
+    """The next item needing review after `after` (then from the start), for "save and next"."""
+    qs = Item.objects.filter(project=project).filter(REVIEW_FILTERS["needs_review"]).exclude(pk=after)
+    return (qs.filter(id__gt=after).order_by("id").values_list("id", flat=True).first()
+            or qs.order_by("id").values_list("id", flat=True).first())
+
+
+def gold_accuracy(*, project: Project) -> list[dict]:
+    """Per annotator: gold items judged, how many matched the known answer, accuracy."""
+    from .services import gold_correct
+
+    gold_items = {
+        i.id: i for i in Item.objects.filter(project=project, is_gold=True).only(
+            "id", "gold_preference", "gold_both_bad", "gold_ranking")
+    }
+    if not gold_items:
+        return []
+    stats: dict[int, dict] = {}
+    rows = (
+        Judgment.objects.filter(item_id__in=list(gold_items))
+        .values_list("annotator_id", "annotator__username", "item_id", "preference", "both_bad", "ranking")
+    )
+    for annotator_id, username, item_id, preference, both_bad, ranking in rows.iterator(chunk_size=2000):
+        s = stats.setdefault(annotator_id, {"annotator": username, "judged": 0, "correct": 0})
+        s["judged"] += 1
+        s["correct"] += gold_correct(item=gold_items[item_id], preference=preference, both_bad=both_bad,
+                                     ranking=ranking)
+    out = sorted(stats.values(), key=lambda s: s["annotator"])
+    for s in out:
+        s["accuracy"] = round(100 * s["correct"] / s["judged"]) if s["judged"] else None
+    return out
+
+
+def member_list(*, project: Project) -> list[ProjectMembership]:
+    """Members with their user and how much each has done (2 queries)."""
+    done = (
+        Assignment.objects.filter(item__project=project, annotator=OuterRef("user_id"))
+        .order_by().values("annotator")
+    )
+    return list(
+        ProjectMembership.objects.filter(project=project)
+        .select_related("user")
+        .annotate(
+            judged=Coalesce(Subquery(done.filter(status=Assignment.Status.SUBMITTED)
+                                     .annotate(n=Count("id")).values("n"), output_field=IntegerField()), 0),
+            skipped=Coalesce(Subquery(done.filter(status=Assignment.Status.SKIPPED)
+                                      .annotate(n=Count("id")).values("n"), output_field=IntegerField()), 0),
+        )
+        .order_by("role", "user__username")
+    )

@@ -1,34 +1,415 @@
-"""Writes for projects and memberships. Every write goes through a service."""
+"""Writes for projects, memberships, judgments, review and gold. Every write goes through a service.
+
+The queue (leases, heartbeats, skips) lives in queue.py; judgments here follow its locking rule:
+lock the item row first (`item_lock`), then the assignment.
+"""
 
 from __future__ import annotations
 
+import string
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.db.models import F, Max, Min
+from django.utils import timezone
 
-from config.errors import ApplicationError
+from config.errors import ApplicationError, ConflictError, NotFoundError
 
-from .models import Project, ProjectMembership
+from .models import (
+    Adjudication,
+    Assignment,
+    CriterionJudgment,
+    Item,
+    Judgment,
+    Project,
+    ProjectMembership,
+    Response,
+)
+from .queue import assignment_renew_locked, item_lock
+
+Status = Assignment.Status
+Role = ProjectMembership.Role
+UNDO_SECONDS = 60
+PROJECT_FIELDS = {
+    "name", "description", "rubric_version", "overlap", "guidelines", "rationale_required", "randomize_order",
+    "hide_model_identities", "show_model_scores", "queue_order", "lease_minutes",
+}
+LETTERS = string.ascii_uppercase
+
+
+# --- Projects and members ------------------------------------------------------------------
+
+
+def _check_rubric_version(version) -> None:
+    if version is not None and version.status != "published":
+        raise ApplicationError(
+            "A project can only pin a published rubric version (not a draft or an archived one).",
+            fields={"rubric_version": "not published"},
+        )
 
 
 @transaction.atomic
 def project_create(*, name: str, created_by: AbstractBaseUser | None, **fields) -> Project:
     """Create a project; its creator becomes an admin member."""
-    version = fields.get("rubric_version")
-    if version is not None and version.status != "published":
-        raise ApplicationError(
-            "A project can only pin a published rubric version.", fields={"rubric_version": "not published"}
-        )
+    unknown = set(fields) - PROJECT_FIELDS
+    if unknown:
+        raise ApplicationError(f"Unknown project fields: {', '.join(sorted(unknown))}.")
+    _check_rubric_version(fields.get("rubric_version"))
     project = Project.objects.create(name=name, created_by=created_by, **fields)
     if created_by is not None:
-        ProjectMembership.objects.create(project=project, user=created_by, role=ProjectMembership.Role.ADMIN)
+        ProjectMembership.objects.create(project=project, user=created_by, role=Role.ADMIN)
     return project
 
 
+@transaction.atomic
+def project_update(*, project: Project, **fields) -> Project:
+    """Change a project's settings. A new overlap re-opens or closes items at once (the queue reads
+    `Item.is_open`); a new rubric version applies to judgments submitted from now on."""
+    unknown = set(fields) - PROJECT_FIELDS
+    if unknown:
+        raise ApplicationError(f"Unknown project fields: {', '.join(sorted(unknown))}.")
+    if "rubric_version" in fields and fields["rubric_version"] != project.rubric_version:
+        _check_rubric_version(fields["rubric_version"])
+    locked = Project.objects.select_for_update().get(pk=project.pk)
+    old_overlap = locked.overlap
+    for key, value in fields.items():
+        setattr(locked, key, value)
+    locked.full_clean(exclude=["created_by", "rubric_version"])
+    locked.save()
+    if locked.overlap != old_overlap:
+        Item.objects.filter(project=locked, is_open=True, submitted_count__gte=locked.overlap).update(is_open=False)
+        Item.objects.filter(project=locked, is_open=False, submitted_count__lt=locked.overlap).update(is_open=True)
+    for key in fields:
+        setattr(project, key, getattr(locked, key))
+    project.updated_at = locked.updated_at
+    return locked
+
+
+def _admin_count(project: Project) -> int:
+    return ProjectMembership.objects.filter(project=project, role=Role.ADMIN).count()
+
+
+@transaction.atomic
 def membership_set(*, project: Project, user: AbstractBaseUser, role: str) -> ProjectMembership:
-    """Add the user to the project with `role`, or change their role (idempotent)."""
-    if role not in ProjectMembership.Role.values:
+    """Add the user to the project with `role`, or change their role (idempotent).
+    The last admin of a project cannot be demoted."""
+    if role not in Role.values:
         raise ApplicationError(f"Unknown role {role!r}.", fields={"role": "unknown role"})
-    membership, _ = ProjectMembership.objects.update_or_create(
-        project=project, user=user, defaults={"role": role}
-    )
+    Project.objects.select_for_update().filter(pk=project.pk).first()
+    current = ProjectMembership.objects.filter(project=project, user=user).first()
+    if current is not None and current.role == Role.ADMIN and role != Role.ADMIN and _admin_count(project) == 1:
+        raise ConflictError("A project needs at least one admin; make someone else admin first.",
+                            fields={"role": "last admin"})
+    membership, _ = ProjectMembership.objects.update_or_create(project=project, user=user, defaults={"role": role})
     return membership
+
+
+@transaction.atomic
+def membership_remove(*, project: Project, user: AbstractBaseUser) -> None:
+    """Take the user off the project. Their judgments stay (they are data); open leases are released."""
+    Project.objects.select_for_update().filter(pk=project.pk).first()
+    current = ProjectMembership.objects.filter(project=project, user=user).first()
+    if current is None:
+        raise NotFoundError("Not a member of this project.")
+    if current.role == Role.ADMIN and _admin_count(project) == 1:
+        raise ConflictError("A project needs at least one admin; make someone else admin first.")
+    current.delete()
+    Assignment.objects.filter(item__project=project, annotator=user, status=Status.LEASED).update(
+        status=Status.EXPIRED, lease_expires_at=timezone.now())
+
+
+# --- Judgments -------------------------------------------------------------------------------
+
+
+@dataclass
+class JudgmentInput:
+    """A judgment as submitted, in canonical terms (preference relative to stored positions)."""
+
+    preference: int | None = None
+    both_bad: bool = False
+    ranking: list[int] = field(default_factory=list)
+    # (response id, criterion id) → value
+    scores: dict[tuple[int, int], float] = field(default_factory=dict)
+    rationale: str = ""
+    time_spent_ms: int = 0
+
+
+@dataclass
+class SubmitResult:
+    judgment: Judgment
+    created: bool
+
+
+@dataclass
+class UndoResult:
+    assignment: Assignment
+    previous: JudgmentInput
+
+
+def preference_to_canonical(*, shown_order: list[int], responses: list[Response], shown_preference: int | None
+                            ) -> int | None:
+    """The UI's scale (negative = A, the first shown, better) → the stored one (negative = the response
+    at position 0 better)."""
+    if shown_preference is None:
+        return None
+    first_by_position = min(responses, key=lambda r: (r.position, r.id)).id
+    return shown_preference if shown_order and shown_order[0] == first_by_position else -shown_preference
+
+
+def preference_to_shown(*, shown_order: list[int], responses: list[Response], preference: int | None) -> int | None:
+    """The inverse of preference_to_canonical (the mapping is its own inverse)."""
+    return preference_to_canonical(shown_order=shown_order, responses=responses, shown_preference=preference)
+
+
+def _scale_check(criterion, value: float) -> str | None:
+    """None if `value` is valid on the criterion's scale, else what is wrong."""
+    if criterion.scale == "binary":
+        return None if value in (0, 1) else "must be yes or no"
+    if criterion.scale == "likert5":
+        return None if value in (1, 2, 3, 4, 5) else "must be 1 to 5"
+    lo, hi = sorted((0.0, float(criterion.points)))
+    return None if lo <= value <= hi else f"must be between {lo:g} and {hi:g} points"
+
+
+def judgment_validate(*, project: Project, responses: list[Response], criteria: list, data: JudgmentInput,
+                      labels: dict[int, str]) -> None:
+    """Raise ApplicationError listing every problem (field → message), or return."""
+    errors: dict[str, str] = {}
+    ids = [r.id for r in responses]
+    if len(responses) == 2:
+        if data.ranking:
+            errors["ranking"] = "only for items with more than two responses"
+        if data.preference is None and not data.both_bad:
+            errors["preference"] = "choose which response is better (or tie, or both bad)"
+        elif data.preference is not None and not -3 <= data.preference <= 3:
+            errors["preference"] = "must be from -3 to 3"
+    else:
+        if data.preference is not None:
+            errors["preference"] = "items with more than two responses are ranked, not compared"
+        if sorted(data.ranking) != sorted(ids) and not (data.both_bad and not data.ranking):
+            errors["ranking"] = "rank every response exactly once (or mark them all bad)"
+    criterion_ids = {c.id for c in criteria}
+    for response_id, criterion_id in data.scores:
+        if response_id not in ids or criterion_id not in criterion_ids:
+            errors[f"score-{response_id}-{criterion_id}"] = "not a criterion of this item's rubric"
+    for criterion in criteria:
+        for response in responses:
+            key = (response.id, criterion.id)
+            label = f"{criterion.title} ({labels.get(response.id, response.id)})"
+            if key not in data.scores or data.scores[key] is None:
+                errors[f"score-{response.id}-{criterion.id}"] = f"{label}: required"
+            else:
+                problem = _scale_check(criterion, data.scores[key])
+                if problem:
+                    errors[f"score-{response.id}-{criterion.id}"] = f"{label}: {problem}"
+    if project.rationale_required and not data.rationale.strip():
+        errors["rationale"] = "a rationale is required in this project"
+    if len(data.rationale) > 20000:
+        errors["rationale"] = "at most 20,000 characters"
+    if errors:
+        first = next(iter(errors.values()))
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise ApplicationError(f"{first}{more}", fields=errors)
+
+
+def shown_labels(assignment: Assignment) -> dict[int, str]:
+    """Response id → the letter the annotator saw it under."""
+    return {rid: f"Response {LETTERS[i]}" for i, rid in enumerate(assignment.shown_order[:26])}
+
+
+def judgment_submit(*, assignment: Assignment, data: JudgmentInput, now: datetime | None = None) -> SubmitResult:
+    """Store the annotator's judgment of their assigned item, exactly once.
+
+    Idempotent: a second submission of the same assignment (double click, two tabs, a retried
+    request) returns the stored judgment unchanged with created=False. A lease that ran out is
+    accepted while the item still has room; if someone else took the slot, ConflictError.
+    """
+    now = now or timezone.now()
+    try:
+        with transaction.atomic():
+            item = item_lock(item_id=assignment.item_id)
+            fresh = Assignment.objects.select_for_update().get(pk=assignment.pk)
+            if fresh.status == Status.SUBMITTED:
+                return SubmitResult(Judgment.objects.get(assignment=fresh), False)
+            if fresh.status == Status.SKIPPED:
+                raise ConflictError("You skipped this item, so it can't be submitted.", code="skipped")
+            if not assignment_renew_locked(assignment=fresh, item=item, now=now):
+                raise ConflictError("Your time on this item ran out and it went to someone else; "
+                                    "your answer was not stored.", code="expired")
+            project = item.project
+            responses = list(item.responses.order_by("position", "id"))
+            version = project.rubric_version
+            criteria = list(version.criteria.order_by("position", "id")) if version else []
+            judgment_validate(project=project, responses=responses, criteria=criteria, data=data,
+                              labels=shown_labels(fresh))
+            elapsed_ms = int((now - fresh.leased_at).total_seconds() * 1000) + 10_000
+            judgment = Judgment.objects.create(
+                assignment=fresh, item=item, annotator_id=fresh.annotator_id, rubric_version=project.rubric_version,
+                preference=data.preference, both_bad=data.both_bad, ranking=list(data.ranking),
+                rationale=data.rationale.strip(), time_spent_ms=max(0, min(data.time_spent_ms, elapsed_ms, 2**31 - 1)),
+                submitted_at=now,
+            )
+            CriterionJudgment.objects.bulk_create(
+                CriterionJudgment(judgment=judgment, response_id=rid, criterion_id=cid, value=float(value))
+                for (rid, cid), value in data.scores.items()
+            )
+            fresh.status, fresh.submitted_at = Status.SUBMITTED, now
+            fresh.save(update_fields=["status", "submitted_at", "updated_at"])
+            _item_count_changed(item, +1)
+            return SubmitResult(judgment, True)
+    except IntegrityError:
+        # Only reachable if the locks above were bypassed; the unique keys still keep one judgment.
+        existing = Judgment.objects.filter(item_id=assignment.item_id, annotator_id=assignment.annotator_id).first()
+        if existing is None:
+            raise
+        return SubmitResult(existing, False)
+
+
+def _item_count_changed(item: Item, delta: int) -> None:
+    """Keep the denormalised counter, the open flag and the disagreement exact (item row locked)."""
+    item.submitted_count = max(0, item.submitted_count + delta)
+    item.is_open = item.submitted_count < item.project.overlap
+    item.disagreement = item_disagreement(item=item)
+    item.has_disagreement = bool(item.disagreement)
+    item.save(update_fields=["submitted_count", "is_open", "disagreement", "has_disagreement", "updated_at"])
+
+
+def judgment_undo(*, project: Project, user: AbstractBaseUser, now: datetime | None = None) -> UndoResult:
+    """Take back the user's last submission in the project if it is less than UNDO_SECONDS old: the
+    judgment is deleted and the item is leased to them again, with what they entered returned."""
+    now = now or timezone.now()
+    last = (
+        Judgment.objects.filter(annotator=user, item__project=project,
+                                submitted_at__gt=now - timedelta(seconds=UNDO_SECONDS))
+        .order_by("-submitted_at", "-id")
+        .values_list("pk", "item_id")
+        .first()
+    )
+    if last is None:
+        raise ConflictError(f"Nothing to undo: a submission can be undone for {UNDO_SECONDS} seconds.",
+                            code="nothing_to_undo")
+    with transaction.atomic():
+        item = item_lock(item_id=last[1])
+        judgment = Judgment.objects.select_for_update().filter(pk=last[0]).first()
+        if judgment is None:
+            raise ConflictError("That submission was already undone.", code="nothing_to_undo")
+        if Adjudication.objects.filter(item=item).exists():
+            raise ConflictError("A reviewer already adjudicated this item; it can't be undone.")
+        previous = JudgmentInput(
+            preference=judgment.preference, both_bad=judgment.both_bad, ranking=list(judgment.ranking),
+            scores={(s.response_id, s.criterion_id): s.value for s in judgment.criterion_scores.all()},
+            rationale=judgment.rationale, time_spent_ms=judgment.time_spent_ms,
+        )
+        assignment = Assignment.objects.select_for_update().get(pk=judgment.assignment_id)
+        judgment.criterion_scores.all().delete()
+        judgment.delete()
+        assignment.status = Status.LEASED
+        assignment.submitted_at = None
+        assignment.lease_expires_at = now + timedelta(minutes=project.lease_minutes)
+        # Time already spent counts again when it is resubmitted.
+        assignment.leased_at = now - timedelta(milliseconds=previous.time_spent_ms)
+        assignment.save(update_fields=["status", "submitted_at", "lease_expires_at", "leased_at", "updated_at"])
+        _item_count_changed(item, -1)
+        assignment.item = item
+        return UndoResult(assignment, previous)
+
+
+# --- Review ------------------------------------------------------------------------------------
+
+
+def judgment_winner(*, preference: int | None, both_bad: bool, ranking: list) -> str:
+    """A judgment's verdict as a category: both_bad, the top-ranked response, first, second or tie."""
+    if both_bad:
+        return "both_bad"
+    if ranking:
+        return f"response:{ranking[0]}"
+    if preference is None:
+        return "none"
+    return "first" if preference < 0 else "second" if preference > 0 else "tie"
+
+
+def item_disagreement(*, item: Item) -> list[str]:
+    """Why the item's judgments disagree: "winner" (different verdicts), "strength" (preferences
+    spread over 3 or more steps), "criteria" (a criterion scored differently for a response)."""
+    rows = list(Judgment.objects.filter(item=item).values_list("preference", "both_bad", "ranking"))
+    if len(rows) < 2:
+        return []
+    reasons = []
+    if len({judgment_winner(preference=p, both_bad=b, ranking=r) for p, b, r in rows}) > 1:
+        reasons.append("winner")
+    prefs = [p for p, _, _ in rows if p is not None]
+    if prefs and max(prefs) - min(prefs) >= 3:
+        reasons.append("strength")
+    if (CriterionJudgment.objects.filter(judgment__item=item).values("response", "criterion")
+            .annotate(lo=Min("value"), hi=Max("value")).filter(hi__gt=F("lo")).exists()):
+        reasons.append("criteria")
+    return reasons
+
+
+def _validate_label(item: Item, preference: int | None, both_bad: bool, ranking: list[int], what: str) -> None:
+    ids = list(item.responses.values_list("id", flat=True))
+    if len(ids) == 2:
+        if ranking:
+            raise ApplicationError("A pair is compared, not ranked.", fields={"ranking": "only for 3+ responses"})
+        if preference is None and not both_bad:
+            raise ApplicationError(f"Choose the {what}: which response is better, a tie, or both bad.",
+                                   fields={"preference": "required"})
+        if preference is not None and not -3 <= preference <= 3:
+            raise ApplicationError("The preference must be from -3 to 3.", fields={"preference": "-3..3"})
+    else:
+        if preference is not None:
+            raise ApplicationError("Items with more than two responses are ranked.", fields={"preference": "ranked"})
+        if sorted(ranking) != sorted(ids) and not (both_bad and not ranking):
+            raise ApplicationError("Rank every response exactly once.", fields={"ranking": "incomplete"})
+
+
+@transaction.atomic
+def adjudication_set(*, item: Item, reviewer: AbstractBaseUser, preference: int | None, both_bad: bool = False,
+                     ranking: list[int] | None = None, rationale: str = "") -> Adjudication:
+    """Record (or replace) the final label of an item. Preference is canonical (by stored position)."""
+    ranking = list(ranking or [])
+    _validate_label(item, preference, both_bad, ranking, "final label")
+    adjudication, _ = Adjudication.objects.update_or_create(
+        item=item,
+        defaults={"reviewer": reviewer, "preference": preference, "both_bad": both_bad, "ranking": ranking,
+                  "rationale": rationale.strip()},
+    )
+    return adjudication
+
+
+@transaction.atomic
+def adjudication_clear(*, item: Item) -> None:
+    Adjudication.objects.filter(item=item).delete()
+
+
+@transaction.atomic
+def item_set_gold(*, item: Item, is_gold: bool, preference: int | None = None, both_bad: bool = False,
+                  ranking: list[int] | None = None) -> Item:
+    """Seed (or clear) the known answer of an item; annotators' accuracy on gold items is reported."""
+    ranking = list(ranking or [])
+    if is_gold:
+        _validate_label(item, preference, both_bad, ranking, "gold answer")
+    else:
+        preference, both_bad, ranking = None, False, []
+    Item.objects.filter(pk=item.pk).update(
+        is_gold=is_gold, gold_preference=preference, gold_both_bad=both_bad, gold_ranking=ranking,
+        updated_at=timezone.now(),
+    )
+    item.refresh_from_db(fields=["is_gold", "gold_preference", "gold_both_bad", "gold_ranking", "updated_at"])
+    return item
+
+
+def gold_correct(*, item: Item, preference: int | None, both_bad: bool, ranking: list) -> bool:
+    """Does a judgment match the item's gold answer? Pairs: the same side (sign) or both bad;
+    rankings: the same response on top."""
+    if item.gold_both_bad:
+        return both_bad
+    if both_bad:
+        return False
+    if item.gold_ranking:
+        return bool(ranking) and ranking[0] == item.gold_ranking[0]
+    if item.gold_preference is None or preference is None:
+        return False
+    return (preference > 0) - (preference < 0) == (item.gold_preference > 0) - (item.gold_preference < 0)

@@ -1,0 +1,249 @@
+"""The queue: next item, leases and their expiry, heartbeats, skips (single-threaded behaviour)."""
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from annotator.models import Assignment, Item, Judgment, Project
+from annotator.queue import (
+    assignment_heartbeat,
+    assignment_next_for_user,
+    assignment_skip,
+    queue_state,
+)
+from annotator.services import judgment_submit, project_update
+from config.errors import ConflictError
+from tests.annotator.conftest import valid_input
+
+Status = Assignment.Status
+
+
+def _submit(assignment, **kw):
+    return judgment_submit(assignment=assignment, data=valid_input(assignment, **kw))
+
+
+@pytest.mark.django_db
+def test_next_gives_the_oldest_open_item_first(project, annotator, make_items):
+    items = make_items(3)
+    a = assignment_next_for_user(project=project, user=annotator)
+    assert a.item_id == items[0].id and a.status == Status.LEASED
+    assert a.lease_expires_at > timezone.now() + timedelta(minutes=29)
+
+
+@pytest.mark.django_db
+def test_asking_again_returns_the_same_live_lease(project, annotator, make_items):
+    make_items(3)
+    first = assignment_next_for_user(project=project, user=annotator)
+    again = assignment_next_for_user(project=project, user=annotator)
+    assert again.pk == first.pk
+    assert Assignment.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_never_an_item_i_already_judged_or_skipped(project, annotator, make_items):
+    items = make_items(3)
+    _submit(assignment_next_for_user(project=project, user=annotator))
+    assignment_skip(assignment=assignment_next_for_user(project=project, user=annotator))
+    third = assignment_next_for_user(project=project, user=annotator)
+    assert third.item_id == items[2].id
+    _submit(third)
+    assert assignment_next_for_user(project=project, user=annotator) is None
+
+
+@pytest.mark.django_db
+def test_never_an_item_with_overlap_submitted_judgments(project, make_items, make_annotators):
+    items = make_items(2)
+    u1, u2, u3 = make_annotators(3)
+    _submit(assignment_next_for_user(project=project, user=u1))
+    _submit(assignment_next_for_user(project=project, user=u2))  # overlap 2: items[0] is complete
+    items[0].refresh_from_db()
+    assert items[0].submitted_count == 2 and not items[0].is_open
+    assert assignment_next_for_user(project=project, user=u3).item_id == items[1].id
+
+
+@pytest.mark.django_db
+def test_never_an_item_with_overlap_live_leases(project, make_items, make_annotators):
+    items = make_items(2)
+    u1, u2, u3 = make_annotators(3)
+    assert assignment_next_for_user(project=project, user=u1).item_id == items[0].id
+    assert assignment_next_for_user(project=project, user=u2).item_id == items[0].id
+    assert assignment_next_for_user(project=project, user=u3).item_id == items[1].id
+
+
+@pytest.mark.django_db
+def test_an_expired_lease_is_reclaimed_by_someone_else(project, make_items, make_annotators):
+    (item,) = make_items(1)
+    u1, u2, u3 = make_annotators(3)
+    stale = assignment_next_for_user(project=project, user=u1)
+    assignment_next_for_user(project=project, user=u2)
+    assert assignment_next_for_user(project=project, user=u3) is None
+    Assignment.objects.filter(pk=stale.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    taken = assignment_next_for_user(project=project, user=u3)
+    assert taken.item_id == item.id
+    stale.refresh_from_db()
+    assert stale.status == Status.EXPIRED
+
+
+@pytest.mark.django_db
+def test_a_late_submission_is_refused_when_the_slot_went_to_someone_else(project, make_items, make_annotators):
+    make_items(1)
+    u1, u2, u3 = make_annotators(3)
+    stale = assignment_next_for_user(project=project, user=u1)
+    assignment_next_for_user(project=project, user=u2)
+    Assignment.objects.filter(pk=stale.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    assignment_next_for_user(project=project, user=u3)
+    stale.refresh_from_db()
+    with pytest.raises(ConflictError, match="ran out"):
+        _submit(stale)
+    assert not Judgment.objects.filter(annotator=u1).exists()
+
+
+@pytest.mark.django_db
+def test_a_late_submission_is_accepted_while_the_item_still_has_room(project, annotator, make_items):
+    make_items(1)
+    a = assignment_next_for_user(project=project, user=annotator)
+    Assignment.objects.filter(pk=a.pk).update(lease_expires_at=timezone.now() - timedelta(minutes=5))
+    a.refresh_from_db()
+    result = _submit(a)
+    assert result.created and result.judgment.annotator == annotator
+
+
+@pytest.mark.django_db
+def test_a_heartbeat_extends_the_lease(project, annotator, make_items):
+    make_items(1)
+    a = assignment_next_for_user(project=project, user=annotator)
+    later = timezone.now() + timedelta(minutes=20)
+    renewed = assignment_heartbeat(assignment=a, now=later)
+    assert renewed.lease_expires_at >= later + timedelta(minutes=29)
+
+
+@pytest.mark.django_db
+def test_a_heartbeat_after_the_item_went_elsewhere_says_so(project, make_items, make_annotators):
+    make_items(1)
+    u1, u2, u3 = make_annotators(3)
+    stale = assignment_next_for_user(project=project, user=u1)
+    assignment_next_for_user(project=project, user=u2)
+    Assignment.objects.filter(pk=stale.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    assignment_next_for_user(project=project, user=u3)
+    with pytest.raises(ConflictError) as exc:
+        assignment_heartbeat(assignment=stale)
+    assert exc.value.code == "expired"
+
+
+@pytest.mark.django_db
+def test_the_lease_length_follows_the_project_setting(project, annotator, make_items):
+    make_items(1)
+    project_update(project=project, lease_minutes=5)
+    a = assignment_next_for_user(project=project, user=annotator)
+    assert a.lease_expires_at - a.leased_at == timedelta(minutes=5)
+
+
+@pytest.mark.django_db
+def test_skipping_frees_the_slot_and_is_idempotent(project, make_items, make_annotators):
+    (item,) = make_items(1)
+    u1, u2, u3 = make_annotators(3)
+    a1 = assignment_next_for_user(project=project, user=u1)
+    assignment_next_for_user(project=project, user=u2)
+    assignment_skip(assignment=a1)
+    assignment_skip(assignment=a1)
+    assert assignment_next_for_user(project=project, user=u3).item_id == item.id
+    with pytest.raises(ConflictError, match="skipped"):
+        _submit(a1)
+
+
+@pytest.mark.django_db
+def test_a_submitted_item_cannot_be_skipped(project, annotator, make_items):
+    make_items(1)
+    a = assignment_next_for_user(project=project, user=annotator)
+    _submit(a)
+    with pytest.raises(ConflictError):
+        assignment_skip(assignment=a)
+
+
+@pytest.mark.django_db
+def test_random_order_starts_at_a_random_pivot_and_wraps_around(project, annotator, make_items, monkeypatch):
+    project_update(project=project, queue_order=Project.QueueOrder.RANDOM)
+    items = make_items(3)
+    for key, item in zip([100, 200, 300], items, strict=True):
+        Item.objects.filter(pk=item.pk).update(queue_key=key)
+    monkeypatch.setattr("annotator.queue.random_queue_key", lambda: 250)
+    first = assignment_next_for_user(project=project, user=annotator)
+    assert first.item_id == items[2].id
+    _submit(first)
+    assert assignment_next_for_user(project=project, user=annotator).item_id == items[0].id
+
+
+@pytest.mark.django_db
+def test_random_order_serves_every_item_once(project, annotator, make_items):
+    project_update(project=project, queue_order=Project.QueueOrder.RANDOM)
+    items = make_items(12)
+    seen = []
+    while (a := assignment_next_for_user(project=project, user=annotator)) is not None:
+        seen.append(a.item_id)
+        _submit(a)
+    assert sorted(seen) == sorted(i.id for i in items)
+
+
+@pytest.mark.django_db
+def test_a_shown_order_is_recorded_and_randomised_per_assignment(project, make_items, make_annotators):
+    make_items(30)
+    (u1,) = make_annotators(1)
+    orders = set()
+    while (a := assignment_next_for_user(project=project, user=u1)) is not None:
+        positions = dict(a.item.responses.values_list("id", "position"))
+        assert sorted(a.shown_order) == sorted(positions)
+        orders.add(tuple(positions[r] for r in a.shown_order))
+        assignment_skip(assignment=a)
+    assert orders == {(0, 1), (1, 0)}
+
+
+@pytest.mark.django_db
+def test_without_randomisation_the_shown_order_is_the_stored_order(project, annotator, make_items):
+    project_update(project=project, randomize_order=False)
+    make_items(5)
+    while (a := assignment_next_for_user(project=project, user=annotator)) is not None:
+        assert a.shown_order == list(a.item.responses.order_by("position").values_list("id", flat=True))
+        assignment_skip(assignment=a)
+
+
+@pytest.mark.django_db
+def test_raising_the_overlap_reopens_complete_items(project, make_items, make_annotators):
+    (item,) = make_items(1)
+    u1, u2, u3 = make_annotators(3)
+    for u in (u1, u2):
+        _submit(assignment_next_for_user(project=project, user=u))
+    assert assignment_next_for_user(project=project, user=u3) is None
+    project_update(project=project, overlap=3)
+    assert assignment_next_for_user(project=project, user=u3).item_id == item.id
+    project_update(project=project, overlap=1)
+    item.refresh_from_db()
+    assert not item.is_open
+
+
+@pytest.mark.django_db
+def test_the_queue_state_tells_waiting_from_done(project, make_items, make_annotators):
+    make_items(1)
+    u1, u2, u3 = make_annotators(3)
+    assignment_next_for_user(project=project, user=u1)
+    assignment_next_for_user(project=project, user=u2)
+    assert assignment_next_for_user(project=project, user=u3) is None
+    state = queue_state(project=project, user=u3)
+    assert state.waiting and state.leased_by_others == 1
+
+
+@pytest.mark.django_db
+def test_the_fallback_without_skip_locked_gives_the_same_answers(project, make_items, make_annotators, monkeypatch):
+    """The SQLite path (no row locks) runs the same checks; here forced on PostgreSQL."""
+    monkeypatch.setattr(connection.features, "has_select_for_update_skip_locked", False)
+    monkeypatch.setattr(connection.features, "has_select_for_update", False)
+    items = make_items(2)
+    u1, u2, u3 = make_annotators(3)
+    a1 = assignment_next_for_user(project=project, user=u1)
+    a2 = assignment_next_for_user(project=project, user=u2)
+    assert a1.item_id == a2.item_id == items[0].id
+    assert assignment_next_for_user(project=project, user=u3).item_id == items[1].id
+    _submit(a1)
+    assert _submit(a1).created is False
+    assert Judgment.objects.count() == 1
