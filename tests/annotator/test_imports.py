@@ -1,0 +1,283 @@
+"""Item import: every format good and bad, detection, re-import counts, limits, gold."""
+
+import io
+import json
+
+import pytest
+
+from annotator.imports import detect_format, items_import, items_import_text
+from annotator.models import Item, Response
+from annotator.queue import assignment_next_for_user
+from config.errors import ApplicationError, ConflictError, PayloadTooLargeError
+
+
+def jsonl(*rows) -> str:
+    return "\n".join(r if isinstance(r, str) else json.dumps(r) for r in rows) + "\n"
+
+
+NATIVE = [
+    {"id": "n1", "prompt": "What is 2+2?", "responses": [
+        {"id": "a", "model": "m1", "content": "4"}, {"id": "b", "model": "m2", "content": "5"}],
+     "metadata": {"topic": "maths"}},
+    {"id": "n2", "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"},
+                              {"role": "assistant", "content": "Hello"}, {"role": "user", "content": "Bye"}],
+     "responses": [{"content": "Bye!"}, {"content": "See you."}, {"content": "Farewell."}]},
+]
+TRL = [
+    {"prompt": "The sky is", "chosen": " blue.", "rejected": " green."},
+    {"prompt": [{"role": "user", "content": "What colour is the sky?"}],
+     "chosen": [{"role": "assistant", "content": "Blue."}], "rejected": [{"role": "assistant", "content": "Green."}]},
+    {"chosen": [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "4"}],
+     "rejected": [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "22"}]},
+]
+HELPSTEER2 = [
+    {"prompt": "Write a haiku.", "response_1": "Autumn moonlight…", "response_2": "A poem.",
+     "preference_strength": -2, "preference_statement": "@Response 1 is better.", "split": "train"},
+    {"prompt": "c#\n<extra_id_1>Assistant\nC# is a language.\n<extra_id_1>User\nShow hello world",
+     "response_1": "Console.WriteLine(\"Hello\");", "response_2": "print('hello')", "preference_strength": 3},
+]
+HELPSTEER3 = [
+    {"context": [{"role": "user", "content": "Hi"}], "response1": "Hello!", "response2": "Go away.",
+     "overall_preference": -3, "domain": "general"},
+]
+REWARDBENCH = [
+    {"id": 30, "prompt": "How do I sort a list in Python?", "chosen": "Use sorted(xs).", "rejected": "You can't.",
+     "chosen_model": "gpt-4", "rejected_model": "llama-2-7b", "subset": "hep-python"},
+]
+REWARDBENCH2 = [
+    {"id": "rb2-1", "prompt": "Name a prime.", "chosen": ["7"], "rejected": ["8", "9", "10"],
+     "num_correct": 1, "num_rejected": 3, "total_completions": 4, "models": ["a", "b", "c", "d"],
+     "subset": "Math"},
+]
+
+
+@pytest.mark.parametrize("rows, expected", [
+    (NATIVE, "native"), (TRL, "trl"), (HELPSTEER2, "helpsteer2"), (HELPSTEER3, "helpsteer2"),
+    (REWARDBENCH, "rewardbench"), (REWARDBENCH2, "rewardbench2"),
+])
+def test_the_format_is_detected_from_the_first_line(rows, expected):
+    assert detect_format(rows[0]) == expected
+
+
+@pytest.mark.django_db
+def test_native_import_keeps_conversations_models_and_metadata(project):
+    report = items_import_text(project=project, text=jsonl(*NATIVE))
+    assert report.as_dict() == {"format": "native", "total": 2, "created": 2, "updated": 0, "unchanged": 0}
+    n1 = Item.objects.get(external_id="n1")
+    assert n1.prompt == [{"role": "user", "content": "What is 2+2?"}] and n1.metadata == {"topic": "maths"}
+    assert list(n1.responses.values_list("external_id", "model_name", "position")) == [("a", "m1", 0), ("b", "m2", 1)]
+    n2 = Item.objects.get(external_id="n2")
+    assert [m["role"] for m in n2.prompt] == ["system", "user", "assistant", "user"]
+    assert list(n2.responses.values_list("external_id", flat=True)) == ["n2-0", "n2-1", "n2-2"]
+
+
+@pytest.mark.django_db
+def test_trl_import_reads_standard_conversational_and_implicit_prompts(project):
+    report = items_import_text(project=project, text=jsonl(*TRL))
+    assert (report.format, report.created) == ("trl", 3)
+    items = list(Item.objects.order_by("id"))
+    assert items[0].prompt == [{"role": "user", "content": "The sky is"}]
+    assert items[2].prompt == [{"role": "user", "content": "2+2?"}]
+    chosen, rejected = items[2].responses.order_by("position")
+    assert (chosen.content, chosen.metadata, rejected.content) == ("4", {"label": "chosen"}, "22")
+    assert not any(i.is_gold for i in items)
+
+
+@pytest.mark.django_db
+def test_helpsteer2_import_splits_multi_turn_prompts_and_keeps_the_strength(project):
+    report = items_import_text(project=project, text=jsonl(*HELPSTEER2), gold=True)
+    assert (report.format, report.created) == ("helpsteer2", 2)
+    first, second = Item.objects.order_by("id")
+    assert first.metadata["preference_strength"] == -2 and first.gold_preference == -2 and first.is_gold
+    assert [m["role"] for m in second.prompt] == ["user", "assistant", "user"]
+    assert second.prompt[2]["content"] == "Show hello world"
+    assert list(second.responses.values_list("external_id", flat=True)) == ["response_1", "response_2"]
+
+
+@pytest.mark.django_db
+def test_helpsteer3_spelling_is_read_as_helpsteer2(project):
+    report = items_import_text(project=project, text=jsonl(*HELPSTEER3))
+    assert report.format == "helpsteer2"
+    item = Item.objects.get()
+    assert item.responses.get(position=0).content == "Hello!"
+    assert item.metadata["overall_preference"] == -3
+
+
+@pytest.mark.django_db
+def test_rewardbench_import_keeps_models_and_subset_and_can_seed_gold(project):
+    report = items_import_text(project=project, text=jsonl(*REWARDBENCH), gold=True)
+    assert report.format == "rewardbench"
+    item = Item.objects.get(external_id="30")
+    assert item.metadata == {"subset": "hep-python"}
+    assert list(item.responses.values_list("model_name", flat=True)) == ["gpt-4", "llama-2-7b"]
+    assert item.is_gold and item.gold_preference == -1
+
+
+@pytest.mark.django_db
+def test_rewardbench2_import_makes_a_ranking_item_with_the_chosen_on_top(project):
+    report = items_import_text(project=project, text=jsonl(*REWARDBENCH2), gold=True)
+    assert report.format == "rewardbench2"
+    item = Item.objects.get()
+    responses = list(item.responses.order_by("position"))
+    assert [r.external_id for r in responses] == ["chosen-0", "rejected-0", "rejected-1", "rejected-2"]
+    assert [r.model_name for r in responses] == ["a", "b", "c", "d"]
+    assert item.gold_ranking[0] == responses[0].id
+
+
+@pytest.mark.django_db
+def test_a_format_can_be_named_instead_of_detected(project):
+    with pytest.raises(ApplicationError) as exc:
+        items_import_text(project=project, text=jsonl(*TRL), file_format="native")
+    assert exc.value.extra == {"line": 1, "field": "id"}
+
+
+BAD_FILES = [
+    ("native", [NATIVE[0], {"id": "x", "prompt": "p", "responses": [{"content": "only one"}]}], 2, "responses"),
+    ("native", [NATIVE[0], {"id": "x", "prompt": "p", "responses": [{"content": ""}, {"content": "b"}]}],
+     2, "responses[0].content"),
+    ("native", [NATIVE[0], {"id": "x", "messages": [{"role": "robot", "content": "hi"}],
+                            "responses": [{"content": "a"}, {"content": "b"}]}], 2, "messages[0].role"),
+    ("native", [NATIVE[0], {"prompt": "p", "responses": [{"content": "a"}, {"content": "b"}]}], 2, "id"),
+    ("native", [NATIVE[0], NATIVE[0]], 2, "id"),
+    ("trl", [TRL[0], {"prompt": "p", "chosen": "c"}], 2, "rejected"),
+    ("trl", [TRL[0], {"prompt": "p", "chosen": [{"role": "user", "content": "c"}], "rejected": "r"}],
+     2, "chosen[0].role"),
+    ("trl", [TRL[0], TRL[1], {"chosen": [{"role": "assistant", "content": "a"}],
+                              "rejected": [{"role": "assistant", "content": "b"}]}], 3, "prompt"),
+    ("helpsteer2", [HELPSTEER2[0], {**HELPSTEER2[0], "preference_strength": 5}], 2, "preference_strength"),
+    ("helpsteer2", [HELPSTEER2[0], {"prompt": "p", "response_1": "a", "response_2": ""}], 2, "response_2"),
+    ("rewardbench", [REWARDBENCH[0], {**REWARDBENCH[0], "id": 31, "chosen_model": 7}], 2, "chosen_model"),
+    ("rewardbench", [REWARDBENCH[0], {"id": 32, "prompt": "p", "chosen": "c", "subset": "s"}], 2, "rejected"),
+    ("rewardbench2", [REWARDBENCH2[0], {**REWARDBENCH2[0], "id": "rb2-2", "rejected": []}], 2, "rejected"),
+    ("rewardbench2", [REWARDBENCH2[0], {**REWARDBENCH2[0], "id": "rb2-3", "chosen": ["ok", 5]}], 2, "chosen[1]"),
+]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("file_format, rows, line, field", BAD_FILES)
+def test_a_bad_line_stores_nothing_and_names_the_line_and_field(project, file_format, rows, line, field):
+    with pytest.raises(ApplicationError) as exc:
+        items_import_text(project=project, text=jsonl(*rows))
+    assert exc.value.extra == {"line": line, "field": field}
+    assert exc.value.message.startswith(f"line {line}: {field}: ")
+    assert not Item.objects.exists() and not Response.objects.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("text, line, message", [
+    ('{"id": "a", "prompt": "p", "responses": [{"content": "a"}, {"content": "b"}]}\n{"id": "b", oops}\n',
+     2, "invalid JSON"),
+    ('{"id": "a", "prompt": "p", "responses": [{"content": "a"}, {"content": "b"}]}\n[1, 2]\n', 2, "JSON object"),
+    ('{"weird": 1}\n', 1, "unrecognised format"),
+])
+def test_malformed_lines_are_named(project, text, line, message):
+    with pytest.raises(ApplicationError) as exc:
+        items_import_text(project=project, text=text)
+    assert exc.value.extra["line"] == line and message in exc.value.message
+    assert not Item.objects.exists()
+
+
+@pytest.mark.django_db
+def test_invalid_utf8_is_named(project):
+    raw = jsonl(NATIVE[0]).encode() + b'{"id": "\xff"}\n'
+    with pytest.raises(ApplicationError, match="line 2: .*UTF-8"):
+        items_import(project=project, stream=io.BytesIO(raw))
+
+
+@pytest.mark.django_db
+def test_an_empty_file_is_an_error(project):
+    with pytest.raises(ApplicationError, match="no items"):
+        items_import_text(project=project, text="\n\n")
+
+
+@pytest.mark.django_db
+def test_blank_lines_and_a_byte_order_mark_are_fine(project):
+    raw = b"\xef\xbb\xbf" + json.dumps(NATIVE[0]).encode() + b"\r\n\r\n"
+    assert items_import(project=project, stream=io.BytesIO(raw)).created == 1
+
+
+@pytest.mark.django_db
+def test_reimporting_reports_new_updated_and_unchanged_without_duplicates(project):
+    items_import_text(project=project, text=jsonl(*NATIVE))
+    changed = {**NATIVE[0], "metadata": {"topic": "arithmetic"}}
+    third = {"id": "n3", "prompt": "New", "responses": [{"content": "a"}, {"content": "b"}]}
+    report = items_import_text(project=project, text=jsonl(changed, NATIVE[1], third))
+    assert (report.created, report.updated, report.unchanged, report.total) == (1, 1, 1, 3)
+    assert Item.objects.count() == 3 and Response.objects.count() == 7
+    assert Item.objects.get(external_id="n1").metadata == {"topic": "arithmetic"}
+
+
+@pytest.mark.django_db
+def test_files_without_ids_get_stable_ids_so_reimport_is_a_no_op(project):
+    items_import_text(project=project, text=jsonl(*TRL))
+    report = items_import_text(project=project, text=jsonl(*TRL))
+    assert (report.created, report.unchanged) == (0, 3)
+
+
+@pytest.mark.django_db
+def test_a_reimport_may_change_responses_of_an_item_nobody_has_seen(project):
+    items_import_text(project=project, text=jsonl(NATIVE[0]))
+    edited = {**NATIVE[0], "responses": [{"id": "a", "content": "four"}, {"id": "c", "content": "new"}]}
+    assert items_import_text(project=project, text=jsonl(edited)).updated == 1
+    item = Item.objects.get()
+    assert list(item.responses.values_list("external_id", "content")) == [("a", "four"), ("c", "new")]
+
+
+@pytest.mark.django_db
+def test_a_reimport_cannot_change_what_annotators_already_judged(project, annotator):
+    items_import_text(project=project, text=jsonl(NATIVE[0]))
+    assignment_next_for_user(project=project, user=annotator)
+    edited = {**NATIVE[0], "prompt": "What is 3+3?"}
+    with pytest.raises(ConflictError) as exc:
+        items_import_text(project=project, text=jsonl(edited))
+    assert exc.value.extra == {"line": 1, "field": "id"}
+    assert Item.objects.get().prompt[0]["content"] == "What is 2+2?"
+    # Metadata may still change.
+    assert items_import_text(project=project, text=jsonl({**NATIVE[0], "metadata": {"x": 1}})).updated == 1
+
+
+@pytest.mark.django_db
+def test_native_lines_can_seed_gold_answers(project):
+    row = {**NATIVE[0], "gold": {"preference": -3}}
+    items_import_text(project=project, text=jsonl(row))
+    item = Item.objects.get()
+    assert item.is_gold and item.gold_preference == -3
+
+
+@pytest.mark.django_db
+def test_a_file_over_the_size_limit_is_refused_with_413(project, settings):
+    settings.IMPORT_MAX_FILE_BYTES = 200
+    text = jsonl(*[{**NATIVE[0], "id": f"n{i}"} for i in range(5)])
+    with pytest.raises(PayloadTooLargeError) as exc:
+        items_import_text(project=project, text=text)
+    assert exc.value.status == 413 and "IMPORT_MAX_FILE_BYTES" in exc.value.message
+    assert not Item.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_line_over_the_length_limit_is_refused_with_413(project, settings):
+    settings.IMPORT_MAX_LINE_BYTES = 100
+    long_line = {**NATIVE[0], "id": "long", "metadata": {"pad": "x" * 200}}
+    with pytest.raises(PayloadTooLargeError) as exc:
+        items_import_text(project=project, text=jsonl(long_line))
+    assert exc.value.extra["line"] == 1 and "IMPORT_MAX_LINE_BYTES" in exc.value.message
+
+
+@pytest.mark.django_db
+def test_json_nested_deeper_than_the_cap_is_refused(project, settings):
+    settings.IMPORT_MAX_JSON_DEPTH = 8
+    deep = '{"id": "d", "prompt": "p", "responses": [{"content": "a"}, {"content": "b"}], "metadata": ' \
+        + '{"a": ' * 10 + "1" + "}" * 10 + "}"
+    with pytest.raises(ApplicationError) as exc:
+        items_import_text(project=project, text=deep + "\n")
+    assert exc.value.status == 400 and "nested deeper than 8" in exc.value.message
+    # Brackets inside strings do not count.
+    ok = {**NATIVE[0], "metadata": {"note": "[[[[[[[[[[[[{{{{{{{{"}}
+    assert items_import_text(project=project, text=jsonl(ok)).created == 1
+
+
+@pytest.mark.django_db
+def test_a_hundred_thousand_deep_array_does_not_crash_the_parser(project):
+    deep = '{"id": "d", "metadata": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    with pytest.raises(ApplicationError, match="nested deeper"):
+        items_import_text(project=project, text=deep)
