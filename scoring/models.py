@@ -64,7 +64,12 @@ class ScoringRun(models.Model):
     done = models.PositiveIntegerField(default=0)
     failed = models.PositiveIntegerField(default=0)
     tokens = models.PositiveBigIntegerField(default=0)
+    # Judge verdicts that could not be parsed (kept with their raw output; not fatal).
+    parse_failures = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
+    # The scorer's settings when the run started: provenance, and what the workers use even if
+    # an admin edits the scorer meanwhile.
+    scorer_config = models.JSONField(default=dict, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -75,9 +80,20 @@ class ScoringRun(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        constraints = [
+            # One active run per project and scorer: a second one would only redo the same work.
+            models.UniqueConstraint(
+                fields=["project", "scorer"], condition=Q(status__in=["queued", "running"]),
+                name="scoringrun_one_active_per_scorer",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"run {self.pk} of {self.scorer} on {self.project}"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in (self.Status.DONE, self.Status.FAILED, self.Status.CANCELLED)
 
 
 class ScoringBatch(models.Model):
@@ -89,6 +105,8 @@ class ScoringBatch(models.Model):
         DONE = "done", "Done"
         FAILED = "failed", "Failed"
         CANCELLED = "cancelled", "Cancelled"
+        # Its failed responses were handed to a newer batch by "retry failed".
+        RETRIED = "retried", "Retried"
 
     run = models.ForeignKey(ScoringRun, on_delete=models.CASCADE, related_name="batches")
     index = models.PositiveIntegerField()
@@ -98,7 +116,14 @@ class ScoringBatch(models.Model):
     done = models.PositiveIntegerField(default=0)
     failed = models.PositiveIntegerField(default=0)
     tokens = models.PositiveBigIntegerField(default=0)
+    parse_failures = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
+    # {response_id: message} for the responses that could not be scored; "retry" re-runs these.
+    errors = models.JSONField(default=dict, blank=True)
+    # The claim: whoever holds an unexpired lease works on the batch; the worker renews it after
+    # every micro-batch. A lease that ran out means the worker died: the watchdog re-enqueues it.
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    worker = models.CharField(max_length=255, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
@@ -107,6 +132,14 @@ class ScoringBatch(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["run", "index"], name="scoringbatch_unique_index"),
         ]
+        indexes = [
+            # The watchdog's query: running batches whose lease ran out.
+            models.Index(fields=["lease_expires_at"], name="scoringbatch_running_lease",
+                         condition=Q(status="running")),
+        ]
+
+    def __str__(self) -> str:
+        return f"batch {self.index} of run {self.run_id} ({self.status})"
 
 
 class ResponseScore(models.Model):
@@ -162,3 +195,49 @@ class CriterionScore(models.Model):
                 name="criterionscore_ok_has_verdict",
             ),
         ]
+
+
+class PairwiseScore(models.Model):
+    """A pairwise judge's verdict on two responses of one item, asked in both orders.
+
+    `response_a`/`response_b` are in stored order (position). `verdict_ab` is the judge's answer
+    with A shown first, `verdict_ba` with B shown first, both mapped back to stored order
+    ("a", "b", "tie" or "" when unparsed). `consistent` is true when both orders agree: a judge
+    that prefers whatever comes first has low consistency (position bias).
+    """
+
+    class Verdict(models.TextChoices):
+        A = "a", "A better"
+        B = "b", "B better"
+        TIE = "tie", "Tie"
+        NONE = "", "No verdict"
+
+    item = models.ForeignKey("annotator.Item", on_delete=models.CASCADE, related_name="pairwise_scores")
+    response_a = models.ForeignKey("annotator.Response", on_delete=models.CASCADE, related_name="+")
+    response_b = models.ForeignKey("annotator.Response", on_delete=models.CASCADE, related_name="+")
+    scorer = models.ForeignKey(Scorer, on_delete=models.CASCADE, related_name="pairwise_scores")
+    input_hash = models.CharField(max_length=64)
+    verdict_ab = models.CharField(max_length=8, choices=Verdict.choices, blank=True)
+    verdict_ba = models.CharField(max_length=8, choices=Verdict.choices, blank=True)
+    consistent = models.BooleanField(null=True, blank=True)
+    # Share of the two orders won by A (1, 0.5 per tie, 0); null when neither order parsed.
+    preference_a = models.FloatField(null=True, blank=True)
+    raw_output_ab = models.TextField(blank=True)
+    raw_output_ba = models.TextField(blank=True)
+    parse_failures = models.PositiveSmallIntegerField(default=0)
+    run = models.ForeignKey(ScoringRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["item", "response_a", "response_b"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["scorer", "response_a", "response_b"], name="pairwisescore_unique_pair"
+            ),
+            models.CheckConstraint(condition=~Q(response_a=models.F("response_b")),
+                                   name="pairwisescore_distinct_responses"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.response_a_id} vs {self.response_b_id} by {self.scorer_id}"

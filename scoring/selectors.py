@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import Count, QuerySet
+from django.http import Http404
+from django.utils import timezone
 
 from annotator.models import Project, ProjectMembership
+from annotator.selectors import project_ids_for_user
 
-from .models import ResponseScore
+from .models import ResponseScore, Scorer, ScoringBatch, ScoringRun
+
+Role = ProjectMembership.Role
+# Who may see a project's runs and reports (annotators must not see model scores unprompted).
+RUN_VIEWER_ROLES = (Role.ADMIN, Role.REVIEWER)
 
 
 def response_scores_for_items(*, item_ids: Iterable[int]) -> dict[int, list[ResponseScore]]:
@@ -56,3 +65,119 @@ def model_scores_visible(*, project: Project, user: AbstractBaseUser, annotating
     if annotating or membership.role == ProjectMembership.Role.ANNOTATOR:
         return project.show_model_scores
     return True
+
+
+# --- scorers and runs ---------------------------------------------------------------------------------
+def scorer_list(*, active_only: bool = False) -> QuerySet[Scorer]:
+    qs = Scorer.objects.all().order_by("name")
+    return qs.filter(is_active=True) if active_only else qs
+
+
+def scorer_get(*, scorer_id: int) -> Scorer:
+    scorer = Scorer.objects.filter(pk=scorer_id).first()
+    if scorer is None:
+        raise Http404("No such scorer.")
+    return scorer
+
+
+def run_list_for_user(*, user: AbstractBaseUser, limit: int = 20) -> QuerySet[ScoringRun]:
+    """Recent runs of the projects where the user is an admin or reviewer."""
+    if not user.is_authenticated:
+        return ScoringRun.objects.none()
+    return (
+        ScoringRun.objects.filter(project_id__in=project_ids_for_user(user=user, roles=RUN_VIEWER_ROLES))
+        .select_related("project", "scorer")
+        .order_by("-created_at", "-id")[:limit]
+    )
+
+
+def run_list_for_project(*, project: Project) -> QuerySet[ScoringRun]:
+    return (ScoringRun.objects.filter(project=project).select_related("scorer", "created_by")
+            .order_by("-created_at", "-id"))
+
+
+def run_get_for_user(*, user: AbstractBaseUser, run_id: int, roles: tuple[str, ...] = RUN_VIEWER_ROLES) -> ScoringRun:
+    """The run if the user has one of `roles` in its project, else 404 (outsiders learn nothing).
+    The membership is attached as `run.membership`."""
+    if not user.is_authenticated:
+        raise Http404("No such run.")
+    run = ScoringRun.objects.select_related("project__rubric_version__rubric_set", "scorer", "created_by") \
+        .filter(pk=run_id).first()
+    membership = run and ProjectMembership.objects.filter(project_id=run.project_id, user=user).first()
+    if run is None or membership is None or membership.role not in roles:
+        raise Http404("No such run.")
+    run.membership = membership
+    run.project.membership = membership
+    return run
+
+
+@dataclass
+class RunProgress:
+    total: int
+    done: int
+    failed: int
+    tokens: int
+    parse_failures: int
+    percent: int
+    elapsed_s: float | None
+    responses_per_s: float | None
+    tokens_per_s: float | None
+    eta_s: float | None
+    finished: bool
+    batches: dict
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def run_progress(*, run: ScoringRun) -> RunProgress:
+    """Counters, throughput (responses/s and tokens/s since the first batch started) and ETA."""
+    processed = run.done + run.failed
+    percent = min(100, round(100 * processed / run.total)) if run.total else 100
+    elapsed = None
+    if run.started_at:
+        end = run.finished_at or timezone.now()
+        elapsed = max(0.0, (end - run.started_at).total_seconds())
+    rate = processed / elapsed if elapsed and processed else None
+    tokens_rate = run.tokens / elapsed if elapsed and run.tokens else None
+    eta = None
+    if rate and not run.is_finished:
+        eta = max(0.0, (run.total - processed) / rate)
+    counts = {s: 0 for s in ScoringBatch.Status.values}
+    for row in run.batches.order_by().values("status").annotate(n=Count("id")):
+        counts[row["status"]] = row["n"]
+    return RunProgress(
+        total=run.total, done=run.done, failed=run.failed, tokens=run.tokens, parse_failures=run.parse_failures,
+        percent=percent, elapsed_s=elapsed, responses_per_s=rate, tokens_per_s=tokens_rate, eta_s=eta,
+        finished=run.is_finished, batches=counts,
+    )
+
+
+def run_errors(*, run: ScoringRun, limit: int = 50) -> list[dict]:
+    """Per-response errors and failed batches of a run, newest batches first, at most `limit`."""
+    out: list[dict] = []
+    batches = run.batches.exclude(errors={}, error="").order_by("-index").values(
+        "index", "status", "error", "errors", "attempts"
+    )
+    for b in batches:
+        if b["error"] and not b["errors"]:
+            out.append({"batch": b["index"], "response_id": None, "message": b["error"]})
+        for rid, message in b["errors"].items():
+            out.append({"batch": b["index"], "response_id": int(rid), "message": message,
+                        "retried": b["status"] == ScoringBatch.Status.RETRIED})
+            if len(out) >= limit:
+                return out
+    return out
+
+
+def model_scores_for_project(*, project: Project, scorer_id: int | None = None,
+                             run_id: int | None = None) -> QuerySet[ResponseScore]:
+    """Every model score of the project's responses (API list; keyset-paginated by id)."""
+    qs = ResponseScore.objects.filter(response__item__project=project).select_related(
+        "scorer", "response__item"
+    )
+    if scorer_id is not None:
+        qs = qs.filter(scorer_id=scorer_id)
+    if run_id is not None:
+        qs = qs.filter(run_id=run_id)
+    return qs

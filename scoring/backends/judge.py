@@ -1,0 +1,444 @@
+"""`openai_judge`: a generative judge behind an OpenAI-compatible chat endpoint (vLLM, SGLang, a
+hosted API).
+
+Modes (`options.mode`):
+- `criteria` (default): one request per response × rubric criterion, HealthBench style; the
+  verdict is JSON {"explanation", "criteria_met"}. A response's value is the HealthBench rubric
+  score: Σ points of criteria met / Σ positive points (a met negative criterion subtracts).
+- `pairwise`: for each pair of responses of an item, MT-Bench style ("[[A]]", "[[B]]", "[[C]]"
+  for a tie; RM-R1's "<answer>[[A]]</answer>" too), asked in both A/B orders; position consistency
+  is recorded. A response's value is its share of comparisons won (tie = ½).
+
+Parsing is tolerant (JSON with or without a code fence, "[RESULT] n", "<answer>…</answer>", the
+last verdict mark in free text). Transport errors (timeouts, 429, 5xx) and unparseable verdicts
+are retried a capped number of times; the raw output is always kept and a verdict that never
+parses is counted, not fatal.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from itertools import combinations
+
+from .base import (
+    Backend,
+    BackendError,
+    CriterionSpec,
+    CriterionVerdict,
+    PairVerdict,
+    ScoredChunk,
+    ScoreInput,
+    ScoreResult,
+    ScorerSpec,
+    ScoringContext,
+    message_text,
+    stable_hash,
+)
+
+PROMPT_VERSION = "rubricate-judge-v1"
+
+CRITERION_PROMPT = """Your job is to look at a conversation and a rubric item, and decide whether the last turn \
+(the assistant's response) meets the rubric item.
+
+# Conversation
+{conversation}
+
+# Rubric item
+[{points}] {title}
+{guidance}
+
+# Instructions
+Return a JSON object with two fields: "explanation" and "criteria_met".
+- "explanation": a short string saying why the response does or does not meet the rubric item.
+- "criteria_met": a boolean. If the rubric item has several parts, all must hold for true. Where it \
+says "such as", "for example" or "including", the response need not include every example listed.
+- Some rubric items describe undesirable behaviour (negative points). Still answer whether the \
+response does what the item describes: true if it does, even though that is bad.
+
+# Example
+```json
+{{"explanation": "The response names the capital but not the population the user asked for.", "criteria_met": false}}
+```
+
+Return just the JSON object in a markdown code block, with no other text."""
+
+PAIRWISE_SYSTEM = """Please act as an impartial judge and evaluate the quality of the responses provided by two \
+AI assistants to the conversation displayed below. Choose the assistant that answers the user's last \
+message better: consider helpfulness, correctness, relevance, depth and clarity{criteria}. Avoid any \
+position bias: the order in which the responses are presented must not influence your decision. \
+Do not let the length of the responses influence you, and do not favour a name of an assistant. \
+Be as objective as possible. First explain your reasoning briefly, then output your final verdict \
+strictly in this format: "[[A]]" if assistant A is better, "[[B]]" if assistant B is better, and \
+"[[C]]" for a tie."""
+
+PAIRWISE_USER = """[The Start of the Conversation]
+{conversation}
+[The End of the Conversation]
+
+[The Start of Assistant A's Answer]
+{answer_a}
+[The End of Assistant A's Answer]
+
+[The Start of Assistant B's Answer]
+{answer_b}
+[The End of Assistant B's Answer]"""
+
+
+# --- verdict parsing ---------------------------------------------------------------------------
+_FENCE = re.compile(r"```(?:json|JSON)?\s*(.*?)```", re.S)
+_TRUE = {"true", "yes", "1", "met", "pass", "y"}
+_FALSE = {"false", "no", "0", "not met", "unmet", "fail", "n"}
+
+
+def _as_bool(value) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        v = value.strip().strip(".").lower()
+        if v in _TRUE:
+            return True
+        if v in _FALSE:
+            return False
+    return None
+
+
+def _json_objects(text: str) -> list[dict]:
+    """Every JSON object embedded in `text` (fenced blocks first, then any {...} that decodes)."""
+    found: list[dict] = []
+    decoder = json.JSONDecoder()
+    for candidate in [*_FENCE.findall(text), text]:
+        i = candidate.find("{")
+        while i != -1:
+            try:
+                obj, end = decoder.raw_decode(candidate, i)
+            except json.JSONDecodeError:
+                i = candidate.find("{", i + 1)
+                continue
+            if isinstance(obj, dict):
+                found.append(obj)
+            i = candidate.find("{", end)
+    return found
+
+
+@dataclass
+class CriterionParse:
+    met: bool | None
+    score: float | None = None
+    explanation: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.met is not None
+
+
+def parse_criterion_verdict(text: str, *, result_pass_threshold: float = 3) -> CriterionParse:
+    """{"explanation", "criteria_met"} in JSON (fenced or not, single quotes tolerated), else
+    "criteria_met": true in broken JSON, "<answer>yes</answer>", "[RESULT] yes", or a Prometheus
+    "[RESULT] n" score (met when n ≥ result_pass_threshold)."""
+    text = text or ""
+    for obj in reversed(_json_objects(text)):
+        for key in ("criteria_met", "criterion_met", "met", "verdict", "answer", "result"):
+            if key in obj:
+                met = _as_bool(obj[key])
+                if met is not None:
+                    return CriterionParse(met=met, explanation=str(obj.get("explanation", obj.get("reason", ""))))
+    m = re.search(r"""["']?criteri(?:a|on)_met["']?\s*[:=]\s*["']?(true|false|yes|no)""", text, re.I)
+    if m:
+        expl = re.search(r"""["']?explanation["']?\s*:\s*["'](.*?)["']\s*[,}]""", text, re.S)
+        return CriterionParse(met=_as_bool(m.group(1)), explanation=expl.group(1) if expl else "")
+    m = re.search(r"<answer>\s*(.*?)\s*</answer>", text, re.S | re.I)
+    if m and _as_bool(m.group(1).strip("[] ")) is not None:
+        return CriterionParse(met=_as_bool(m.group(1).strip("[] ")), explanation=text[: m.start()].strip())
+    m = list(re.finditer(r"\[RESULT\]\s*:?\s*\(?([A-Za-z]+|-?\d+(?:\.\d+)?)\)?", text))
+    if m:
+        token = m[-1].group(1)
+        explanation = text[: m[-1].start()].strip()
+        try:
+            n = float(token)
+        except ValueError:
+            return CriterionParse(met=_as_bool(token), explanation=explanation)
+        return CriterionParse(met=n >= result_pass_threshold, score=n, explanation=explanation)
+    return CriterionParse(met=None)
+
+
+_PAIR_MARKS = {"a": "a", "b": "b", "c": "tie", "tie": "tie", "draw": "tie", "1": "a", "2": "b"}
+
+
+def parse_pairwise_verdict(text: str) -> str | None:
+    """"a", "b" or "tie" (as shown to the judge), or None. The last verdict mark wins: judges often
+    mention "[[A]]" in their reasoning before the final answer."""
+    text = text or ""
+    m = re.findall(r"<answer>\s*\[*\s*(A|B|C|tie)\s*\]*\s*</answer>", text, re.I)
+    if m:
+        return _PAIR_MARKS[m[-1].lower()]
+    m = re.findall(r"\[\[\s*(A|B|C|tie)\s*\]\]", text, re.I)
+    if m:
+        return _PAIR_MARKS[m[-1].lower()]
+    for obj in reversed(_json_objects(text)):
+        for key in ("winner", "verdict", "preference", "better", "choice"):
+            value = str(obj.get(key, "")).strip().lower().replace("assistant", "").replace("response", "").strip()
+            if value in _PAIR_MARKS:
+                return _PAIR_MARKS[value]
+    m = re.findall(r"\[RESULT\]\s*:?\s*(A|B|C|tie)\b", text, re.I)
+    if m:
+        return _PAIR_MARKS[m[-1].lower()]
+    m = re.findall(r"(?:final verdict|verdict|winner)\s*(?:is)?\s*[:\-]?\s*\**\s*(?:assistant\s+)?(A|B|tie)\b",
+                   text, re.I)
+    if m:
+        return _PAIR_MARKS[m[-1].lower()]
+    return None
+
+
+def render_conversation(prompt: list[dict], response: str | None = None) -> str:
+    lines = [f"{m.get('role', 'user')}: {message_text(m.get('content'))}" for m in prompt if isinstance(m, dict)]
+    if response is not None:
+        lines.append(f"assistant: {response}")
+    return "\n\n".join(lines)
+
+
+# --- transport -----------------------------------------------------------------------------------
+class JudgeRequestError(Exception):
+    pass
+
+
+@dataclass
+class Completion:
+    text: str
+    tokens: int
+
+
+class ChatClient:
+    """POST {base_url}/chat/completions with SSRF pinning, timeouts and capped retries."""
+
+    def __init__(self, spec: ScorerSpec):
+        import httpx
+
+        from ..ssrf import check_judge_url
+
+        options = spec.options
+        self.base_url = str(options.get("base_url", "")).strip()
+        if not self.base_url:
+            raise BackendError("The judge has no base URL (options.base_url).")
+        self.checked = check_judge_url(self.base_url)
+        self.check = check_judge_url
+        self.model = spec.model
+        if not self.model:
+            raise BackendError("The judge has no model name.")
+        key_env = str(options.get("api_key_env", "")).strip()
+        self.api_key = os.environ.get(key_env, "") if key_env else ""
+        if key_env and not self.api_key:
+            raise BackendError(f"The environment variable {key_env} (the judge's API key) is not set on the worker.")
+        self.timeout = float(options.get("timeout", 60))
+        self.max_retries = max(0, min(10, int(options.get("max_retries", 2))))
+        self.backoff = float(options.get("retry_backoff", 1.0))
+        self.temperature = float(options.get("temperature", 0.0))
+        self.max_tokens = int(options.get("max_tokens", 1024))
+        self.extra_body = dict(options.get("extra_body", {}) or {})
+        # trust_env=False: no proxy or .netrc from the environment can redirect the request.
+        self.http = httpx.Client(timeout=httpx.Timeout(self.timeout), follow_redirects=False, trust_env=False)
+        self.httpx = httpx
+
+    def complete(self, messages: list[dict]) -> Completion:
+        """One completion; retries transport errors, 429 and 5xx with exponential backoff."""
+        body = {"model": self.model, "messages": messages, "temperature": self.temperature,
+                "max_tokens": self.max_tokens, **self.extra_body}
+        last_error = ""
+        for attempt in range(self.max_retries + 1):
+            if attempt:
+                time.sleep(min(30.0, self.backoff * 2 ** (attempt - 1)))
+            # Re-checked per request: DNS may have changed since the scorer was saved.
+            checked = self.check(self.base_url)
+            url, headers, extensions = checked.pinned_url("/chat/completions")
+            if self.api_key:
+                headers["Authorization"] = f"Bearer {self.api_key}"
+            try:
+                response = self.http.post(url, json=body, headers=headers, extensions=extensions)
+            except self.httpx.TimeoutException:
+                last_error = f"timed out after {self.timeout:g}s"
+                continue
+            except self.httpx.TransportError as exc:
+                last_error = f"connection failed: {exc.__class__.__name__}"
+                continue
+            if response.status_code == 429 or response.status_code >= 500:
+                last_error = f"HTTP {response.status_code}"
+                continue
+            if response.status_code >= 400:
+                raise JudgeRequestError(f"HTTP {response.status_code}: {response.text[:300]}")
+            if 300 <= response.status_code < 400:
+                raise JudgeRequestError(f"HTTP {response.status_code}: redirects are not followed")
+            try:
+                data = response.json()
+                text = data["choices"][0]["message"]["content"] or ""
+            except (ValueError, KeyError, IndexError, TypeError):
+                last_error = f"not an OpenAI chat completion: {response.text[:200]!r}"
+                continue
+            usage = data.get("usage") or {}
+            tokens = int(usage.get("total_tokens") or 0)
+            return Completion(text=str(text), tokens=tokens)
+        raise JudgeRequestError(f"{last_error} (after {self.max_retries + 1} attempts)")
+
+    def close(self) -> None:
+        self.http.close()
+
+
+# --- the backend -----------------------------------------------------------------------------------
+class OpenAIJudge(Backend):
+    name = "openai_judge"
+
+    def __init__(self, spec: ScorerSpec, *, client: ChatClient | None = None):
+        super().__init__(spec)
+        self.mode = spec.options.get("mode", "criteria")
+        if self.mode not in ("criteria", "pairwise"):
+            raise BackendError(f"Unknown judge mode {self.mode!r} (criteria or pairwise).")
+        self.client = client or ChatClient(spec)
+        self.concurrency = max(1, min(64, int(spec.options.get("concurrency", 4))))
+        self.parse_retries = max(0, min(5, int(spec.options.get("parse_retries", 1))))
+        self.threshold = float(spec.options.get("result_pass_threshold", 3))
+        self.revision = f"{spec.model}@{PROMPT_VERSION}"
+
+    def _ask(self, messages: list[dict], parse) -> tuple[object, str, int, int, str]:
+        """(parsed or None, raw output, tokens, parse failures, error). Re-asks on a parse failure."""
+        raw, tokens, failures = "", 0, 0
+        for _ in range(self.parse_retries + 1):
+            try:
+                completion = self.client.complete(messages)
+            except JudgeRequestError as exc:
+                return None, raw, tokens, failures, str(exc)
+            raw, tokens = completion.text, tokens + completion.tokens
+            parsed = parse(raw)
+            if parsed is not None and getattr(parsed, "ok", True):
+                return parsed, raw, tokens, failures, ""
+            failures += 1
+        return None, raw, tokens, failures, ""
+
+    # criteria mode
+    def _judge_criterion(self, inp: ScoreInput, criterion: CriterionSpec):
+        prompt = CRITERION_PROMPT.format(
+            conversation=render_conversation(inp.prompt, inp.response), points=f"{criterion.points:g}",
+            title=criterion.title, guidance=criterion.guidance or "",
+        )
+        parsed, raw, tokens, failures, error = self._ask(
+            [{"role": "user", "content": prompt}],
+            lambda text: parse_criterion_verdict(text, result_pass_threshold=self.threshold),
+        )
+        if error:
+            verdict = CriterionVerdict(criterion.id, None, None, "", raw or error, "error")
+        elif parsed is None:
+            verdict = CriterionVerdict(criterion.id, None, None, "", raw, "failed")
+        else:
+            met = bool(parsed.met)
+            score = parsed.score if parsed.score is not None else (criterion.points if met else 0.0)
+            verdict = CriterionVerdict(criterion.id, met, score, parsed.explanation, raw, "ok")
+        return verdict, tokens, (1 if verdict.parse_status == "failed" else 0), error
+
+    def _score_criteria(self, inp: ScoreInput, criteria: list[CriterionSpec], pool) -> ScoreResult:
+        outcomes = list(pool.map(lambda c: self._judge_criterion(inp, c), criteria))
+        verdicts = [o[0] for o in outcomes]
+        tokens = sum(o[1] for o in outcomes)
+        failures = sum(o[2] for o in outcomes)
+        by_id = {c.id: c for c in criteria}
+        parsed = [v for v in verdicts if v.parse_status == "ok"]
+        input_hash = stable_hash(self.name, self.mode, PROMPT_VERSION, self.spec.model, inp.prompt, inp.response,
+                                 [(c.key, c.title, c.guidance, c.points) for c in criteria])
+        result = ScoreResult(response_id=inp.response_id, value=None, input_hash=input_hash, token_count=tokens,
+                             model_revision=self.revision, criteria=verdicts, parse_failures=failures)
+        if not parsed:
+            errors = [o[3] for o in outcomes if o[3]]
+            result.error = (f"judge request failed: {errors[0]}" if errors
+                            else "no criterion verdict could be parsed")
+            return result
+        positive = sum(c.points for c in criteria if c.points > 0)
+        achieved = sum(by_id[v.criterion_id].points for v in parsed if v.met)
+        result.value = achieved / positive if positive else 0.0
+        result.components = {by_id[v.criterion_id].key: 1.0 if v.met else 0.0 for v in parsed}
+        return result
+
+    # pairwise mode
+    def _judge_order(self, prompt: list[dict], first: str, second: str, criteria: list[CriterionSpec]):
+        crit = ""
+        if criteria:
+            crit = "; and the project's rubric: " + "; ".join(c.title for c in criteria)
+        messages = [
+            {"role": "system", "content": PAIRWISE_SYSTEM.format(criteria=crit)},
+            {"role": "user", "content": PAIRWISE_USER.format(
+                conversation=render_conversation(prompt), answer_a=first, answer_b=second)},
+        ]
+        return self._ask(messages, parse_pairwise_verdict)
+
+    def _judge_pair(self, a: ScoreInput, b: ScoreInput, criteria: list[CriterionSpec]) -> tuple[PairVerdict, str]:
+        ab, raw_ab, tok_ab, fail_ab, err_ab = self._judge_order(a.prompt, a.response, b.response, criteria)
+        ba, raw_ba, tok_ba, fail_ba, err_ba = self._judge_order(a.prompt, b.response, a.response, criteria)
+        swap = {"a": "b", "b": "a", "tie": "tie"}
+        pair = PairVerdict(
+            item_id=a.item_id, response_a=a.response_id, response_b=b.response_id,
+            input_hash=stable_hash(self.name, "pairwise", PROMPT_VERSION, self.spec.model, a.prompt,
+                                   a.response, b.response, [c.title for c in criteria]),
+            verdict_ab=ab or "", verdict_ba=swap[ba] if ba else "",
+            raw_output_ab=raw_ab or err_ab, raw_output_ba=raw_ba or err_ba,
+            parse_failures=(0 if ab or err_ab else 1) + (0 if ba or err_ba else 1), tokens=tok_ab + tok_ba,
+        )
+        return pair, err_ab or err_ba
+
+    def _score_pairwise_item(self, group: list[ScoreInput], criteria, pool) -> ScoredChunk:
+        group = sorted(group, key=lambda i: (i.position, i.response_id))
+        if len(group) < 2:
+            return ScoredChunk(results=[ScoreResult(response_id=i.response_id, value=None,
+                                                    error="pairwise judging needs at least two responses")
+                                        for i in group])
+        outcomes = list(pool.map(lambda p: self._judge_pair(*p, criteria), combinations(group, 2)))
+        wins: dict[int, list[float]] = {i.response_id: [] for i in group}
+        errors: dict[int, str] = {}
+        for pair, error in outcomes:
+            if pair.preference_a is not None:
+                wins[pair.response_a].append(pair.preference_a)
+                wins[pair.response_b].append(1.0 - pair.preference_a)
+            elif error:
+                errors[pair.response_a] = errors[pair.response_b] = f"judge request failed: {error}"
+        pairs = [p for p, _ in outcomes]
+        results = []
+        for inp in group:
+            mine = [p for p in pairs if inp.response_id in (p.response_a, p.response_b)]
+            result = ScoreResult(
+                response_id=inp.response_id, value=None,
+                input_hash=stable_hash(*[p.input_hash for p in mine]), model_revision=self.revision,
+                token_count=sum(p.tokens for p in mine) // 2, parse_failures=0,
+            )
+            if wins[inp.response_id]:
+                result.value = sum(wins[inp.response_id]) / len(wins[inp.response_id])
+                consistent = [p.consistent for p in mine if p.consistent is not None]
+                if consistent:
+                    result.components = {"position_consistency": sum(consistent) / len(consistent)}
+            else:
+                result.error = errors.get(inp.response_id) or "no pairwise verdict could be parsed"
+            results.append(result)
+        return ScoredChunk(results=results, pairs=pairs, tokens=sum(p.tokens for p in pairs))
+
+    def score_chunks(self, inputs: list[ScoreInput], context: ScoringContext) -> Iterator[ScoredChunk]:
+        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
+            if self.mode == "criteria":
+                if not context.criteria:
+                    raise BackendError("Criteria mode needs a rubric: the project has no rubric version.")
+                for inp in inputs:
+                    if context.should_stop():
+                        return
+                    result = self._score_criteria(inp, context.criteria, pool)
+                    yield ScoredChunk(results=[result], tokens=result.token_count)
+                return
+            groups: dict[int, list[ScoreInput]] = {}
+            for inp in inputs:
+                groups.setdefault(inp.item_id, []).append(inp)
+            for group in groups.values():
+                if context.should_stop():
+                    return
+                yield self._score_pairwise_item(group, context.criteria, pool)
+
+    def close(self) -> None:
+        self.client.close()
