@@ -65,6 +65,11 @@ class RubricVersion(models.Model):
                 condition=Q(status="draft") | (~Q(content_hash="") & Q(published_at__isnull=False)),
                 name="rubricversion_frozen_has_hash",
             ),
+            # One open draft per set: two parallel drafts would fork the set's history and make
+            # "edit the published version" ambiguous. Publish or discard the draft first.
+            models.UniqueConstraint(
+                fields=["rubric_set"], condition=Q(status="draft"), name="rubricversion_one_draft_per_set"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -104,6 +109,10 @@ class Criterion(models.Model):
     scale = models.CharField(max_length=16, choices=Scale.choices, default=Scale.BINARY)
     position = models.PositiveIntegerField(default=0)
     tags = models.JSONField(default=list, blank=True)
+    # Optimistic concurrency per criterion in the draft editor: every edit of this criterion bumps
+    # it, so two admins editing different criteria never conflict, and the same one always does.
+    # Not content: it is left out of the content hash (criteria of frozen versions cannot change).
+    revision = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -119,6 +128,11 @@ class Criterion(models.Model):
     def __str__(self) -> str:
         return f"{self.key}: {self.title}"
 
+    @property
+    def magnitude(self) -> float:
+        """|points|: the most a "points"-scale criterion awards (or takes away, for a pitfall)."""
+        return abs(self.points)
+
 
 class RubricEvent(models.Model):
     """History of a rubric set: who created, edited, published, archived what and when."""
@@ -131,6 +145,8 @@ class RubricEvent(models.Model):
         ARCHIVED = "archived", "Archived"
         UNARCHIVED = "unarchived", "Unarchived"
         IMPORTED = "imported", "Imported"
+        DISCARDED = "discarded", "Discarded a draft"
+        SET_EDITED = "set_edited", "Edited the set"
 
     rubric_set = models.ForeignKey(RubricSet, on_delete=models.CASCADE, related_name="events")
     version = models.ForeignKey(

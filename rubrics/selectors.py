@@ -8,10 +8,15 @@ belong to; everything else is a 404, so nobody learns that a set exists.
 from __future__ import annotations
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Count, Max, Prefetch, Q, QuerySet
+from django.db.models import Count, Max, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.http import Http404
 
+from . import formats
+from .diff import RubricDiff, rubric_content_diff
+from .history import event_summary
 from .models import Criterion, RubricEvent, RubricSet, RubricVersion
+from .services import rubric_version_content
 
 Status = RubricVersion.Status
 
@@ -57,18 +62,19 @@ def rubric_version_get_for_user(*, user: AbstractBaseUser, version_id: int) -> R
 
 
 def rubric_set_list_for_user(*, user: AbstractBaseUser) -> QuerySet[RubricSet]:
-    """Sets the user may see, with version counts and the newest published number."""
+    """Sets the user may see, with counts of the versions they may see and the newest published."""
     if not user.is_authenticated:
         return RubricSet.objects.none()
-    readable = rubric_version_readable_for_user(user=user).values("id")
-    qs = RubricSet.objects.all() if user.is_staff else RubricSet.objects.filter(versions__in=readable).distinct()
+    readable = rubric_version_readable_for_user(user=user)
+    qs = RubricSet.objects.all()
+    if not user.is_staff:
+        qs = qs.filter(id__in=readable.values("rubric_set_id"))
+    mine = Q(versions__in=readable.values("id"))
     return qs.annotate(
-        version_count=Count("versions", filter=Q(versions__in=readable), distinct=True),
-        draft_count=Count("versions", filter=Q(versions__status=Status.DRAFT, versions__in=readable),
-                          distinct=True),
-        latest_published=Max("versions__number", filter=Q(versions__status=Status.PUBLISHED,
-                                                          versions__in=readable)),
-        last_change=Max("versions__updated_at"),
+        version_count=Count("versions", filter=mine, distinct=True),
+        draft_count=Count("versions", filter=mine & Q(versions__status=Status.DRAFT), distinct=True),
+        latest_published=Max("versions__number", filter=mine & Q(versions__status=Status.PUBLISHED)),
+        last_change=Max("versions__updated_at", filter=mine),
     ).order_by("name", "id")
 
 
@@ -83,13 +89,22 @@ def rubric_set_get_for_user(*, user: AbstractBaseUser, slug: str) -> RubricSet:
     rubric_set = RubricSet.objects.select_related("created_by").filter(slug=slug).first()
     if rubric_set is None:
         raise Http404("No such rubric set.")
-    versions = list(
+    criteria = Criterion.objects.filter(version=OuterRef("pk")).values("version").annotate(n=Count("id")).values("n")
+    versions = (
         rubric_version_readable_for_user(user=user)
         .filter(rubric_set=rubric_set)
         .select_related("created_by", "published_by", "based_on")
-        .annotate(criterion_count=Count("criteria"))
+        .annotate(criterion_count=Coalesce(Subquery(criteria), 0))
         .order_by("-number")
     )
+    if user.is_staff:
+        from annotator.models import Project
+
+        projects = Project.objects.filter(rubric_version=OuterRef("pk")).values("rubric_version")
+        versions = versions.annotate(
+            project_count=Coalesce(Subquery(projects.annotate(n=Count("id")).values("n")), 0)
+        )
+    versions = list(versions)
     if not versions and not user.is_staff:
         raise Http404("No such rubric set.")
     rubric_set.readable_versions = versions
@@ -110,6 +125,34 @@ def rubric_version_get_by_number(*, user: AbstractBaseUser, rubric_set: RubricSe
     return version
 
 
-def rubric_event_list(*, rubric_set: RubricSet, limit: int = 200) -> list[RubricEvent]:
-    """The set's history, newest first."""
-    return list(rubric_set.events.select_related("actor", "version").order_by("-created_at", "-id")[:limit])
+def rubric_event_page(*, rubric_set: RubricSet, before_id: int | None = None, limit: int = 30
+                      ) -> tuple[list[RubricEvent], int | None]:
+    """One page of the set's history, newest first (keyset on id), each with `.summary`; and the
+    id to continue from, or None at the end."""
+    qs = rubric_set.events.select_related("actor", "version").order_by("-id")
+    if before_id is not None:
+        qs = qs.filter(id__lt=before_id)
+    events = list(qs[: limit + 1])
+    more = len(events) > limit
+    events = events[:limit]
+    for event in events:
+        event.summary = event_summary(event)
+    return events, (events[-1].id if more and events else None)
+
+
+def rubric_version_diff(*, old: RubricVersion, new: RubricVersion) -> RubricDiff:
+    """Criteria added, removed and changed (field by field) from `old` to `new`, lined up by key."""
+    return rubric_content_diff(rubric_version_content(version=old), rubric_version_content(version=new))
+
+
+def rubric_version_export(*, version: RubricVersion, syntax: str = "json", form: str = "rubricate") -> str:
+    """The text of a version's export (deterministic: the same version gives the same bytes)."""
+    document = formats.version_document(
+        rubric_set={"name": version.rubric_set.name, "slug": version.rubric_set.slug,
+                    "description": version.rubric_set.description},
+        version={"number": version.number, "status": version.status, "content_hash": version.content_hash,
+                 "published_at": version.published_at.isoformat() if version.published_at else None,
+                 "based_on": version.based_on.number if version.based_on_id and version.based_on else None},
+        content=rubric_version_content(version=version), form=form,
+    )
+    return formats.document_dump(document, syntax=syntax)

@@ -1,0 +1,558 @@
+"""Rubric pages: sets, versions, the htmx draft editor, diff, import and export.
+
+Reads go through rubrics.selectors (a 404 for anyone who may not read the set or version);
+writes need a site admin (`is_staff`): a reader who is not one gets 403, everyone else 404.
+Editor actions answer htmx with fragments plus out-of-band updates of the "saved" state, and
+with 409 (conflict) or 422 (invalid) fragments that keep the user's input.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from config.errors import ApplicationError, ConflictError
+
+from . import selectors, services
+from .formats import FORMS
+from .forms import CRITERION_CHOICES, RubricImportForm, RubricSetEditForm, RubricSetForm, criterion_data_from_post
+from .models import Criterion, RubricSet, RubricVersion
+
+EDITOR = "rubrics/version_editor.html"
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+def _require_staff(request) -> None:
+    if not request.user.is_staff:
+        raise PermissionDenied("Only site administrators edit rubrics.")
+
+
+def _get_set_for_user(request, slug: str) -> RubricSet:
+    return selectors.rubric_set_get_for_user(user=request.user, slug=slug)
+
+
+def _get_version_for_user(request, slug: str, number: int, *, staff: bool = False) -> RubricVersion:
+    """The version if the user may read it (404 otherwise); with `staff`, 403 for readers who may not edit."""
+    rubric_set = RubricSet.objects.filter(slug=slug).first()
+    if rubric_set is None:
+        raise Http404("No such rubric set.")
+    version = selectors.rubric_version_get_by_number(user=request.user, rubric_set=rubric_set, number=number)
+    if staff:
+        _require_staff(request)
+    return version
+
+
+def _get_draft_for_staff(request, slug: str, number: int) -> RubricVersion:
+    version = _get_version_for_user(request, slug, number, staff=True)
+    return version
+
+
+def _int_or_none(value) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _field_errors(exc: ApplicationError) -> dict[str, str]:
+    """{"tags[1]": "duplicate"} → {"tags": "tags[1]: duplicate"} for showing next to form fields."""
+    out: dict[str, str] = {}
+    for path, message in exc.fields.items():
+        name = path.split("[", 1)[0].split(".", 1)[0]
+        out.setdefault(name, message if name == path else f"{path}: {message}")
+    return out
+
+
+def _editor_context(version: RubricVersion, **extra) -> dict:
+    return {"version": version, "rubric_set": version.rubric_set, "choices": CRITERION_CHOICES, **extra}
+
+
+def _oob(request, version: RubricVersion, edit: services.DraftEdit | None, client_revision: int | None) -> str:
+    """Out-of-band fragments every editor write returns: saved state, page revision, stale banner."""
+    up_to_date = not (edit and edit.others)
+    page_revision = version.revision if up_to_date or client_revision is None else client_revision
+    ctx = {"version": version, "oob": True, "saved_at": timezone.localtime(), "page_revision": page_revision,
+           "others": edit.others if edit else [], "rubric_set": version.rubric_set}
+    return (render_to_string(f"{EDITOR}#save-state", ctx, request=request)
+            + render_to_string(f"{EDITOR}#stale-banner", ctx, request=request))
+
+
+def _respond(request, body: str, *, version: RubricVersion, edit: services.DraftEdit | None, status: int = 200,
+             retarget: str | None = None, reswap: str | None = None) -> HttpResponse:
+    client_revision = _int_or_none(request.POST.get("client_revision"))
+    response = HttpResponse(body + _oob(request, version, edit, client_revision), status=status)
+    if edit is not None and edit.changed:
+        response["HX-Trigger"] = "rubricChanged"
+    if retarget:
+        response["HX-Retarget"] = retarget
+    if reswap:
+        response["HX-Reswap"] = reswap
+    return response
+
+
+def _criteria_list_html(request, version: RubricVersion, **extra) -> str:
+    version = RubricVersion.objects.select_related("rubric_set").get(pk=version.pk)
+    criteria = list(version.criteria.order_by("position", "id"))
+    return render_to_string(f"{EDITOR}#criteria-list", _editor_context(version, criteria=criteria, **extra),
+                            request=request)
+
+
+def _conflict_box(request, version: RubricVersion, exc: ApplicationError) -> str:
+    return render_to_string(f"{EDITOR}#editor-message", _editor_context(version, error=exc, oob=True),
+                            request=request)
+
+
+def _not_htmx_redirect(request, version: RubricVersion, message: str | None = None):
+    if message:
+        messages.success(request, message)
+    return redirect("rubrics:version_detail", slug=version.rubric_set.slug, number=version.number)
+
+
+# --- sets ------------------------------------------------------------------------------------
+
+@login_required
+def set_list(request):
+    sets = list(selectors.rubric_set_list_for_user(user=request.user))
+    return render(request, "rubrics/set_list.html", {"sets": sets})
+
+
+@login_required
+def set_new(request):
+    _require_staff(request)
+    form = RubricSetForm(request.POST or None)
+    error = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            version = services.rubric_set_create(actor=request.user, **form.cleaned_data)
+        except ApplicationError as exc:
+            error = exc
+            for name, message in _field_errors(exc).items():
+                form.add_error(name if name in form.fields else None, message)
+        else:
+            messages.success(request, f"Created {version.rubric_set.name}. Add criteria to its first draft.")
+            return redirect("rubrics:version_detail", slug=version.rubric_set.slug, number=version.number)
+    return render(request, "rubrics/set_new.html", {"form": form, "error": error},
+                  status=422 if request.method == "POST" else 200)
+
+
+@login_required
+def set_detail(request, slug: str):
+    rubric_set = _get_set_for_user(request, slug)
+    events, next_before = selectors.rubric_event_page(rubric_set=rubric_set) if request.user.is_staff else ([], None)
+    versions = rubric_set.readable_versions
+    has_draft = any(v.status == RubricVersion.Status.DRAFT for v in versions)
+    latest_frozen = next((v for v in versions if v.is_frozen), None)
+    return render(request, "rubrics/set_detail.html", {
+        "rubric_set": rubric_set, "versions": versions, "events": events, "next_before": next_before,
+        "has_draft": has_draft, "latest_frozen": latest_frozen,
+        "edit_form": RubricSetEditForm(initial={"name": rubric_set.name, "description": rubric_set.description}),
+    })
+
+
+@login_required
+@require_GET
+def set_history(request, slug: str):
+    rubric_set = _get_set_for_user(request, slug)
+    _require_staff(request)
+    events, next_before = selectors.rubric_event_page(rubric_set=rubric_set,
+                                                     before_id=_int_or_none(request.GET.get("before")))
+    template = "rubrics/set_detail.html#history-rows" if request.htmx else "rubrics/set_history.html"
+    return render(request, template, {"rubric_set": rubric_set, "events": events, "next_before": next_before})
+
+
+@login_required
+@require_POST
+def set_edit(request, slug: str):
+    rubric_set = _get_set_for_user(request, slug)
+    _require_staff(request)
+    form = RubricSetEditForm(request.POST)
+    if form.is_valid():
+        try:
+            services.rubric_set_update(rubric_set=rubric_set, actor=request.user, **form.cleaned_data)
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, "Saved the set's name and description.")
+    else:
+        messages.error(request, "The name is required.")
+    return redirect("rubrics:set_detail", slug=rubric_set.slug)
+
+
+@login_required
+@require_POST
+def set_new_draft(request, slug: str):
+    """A new draft of the set: from `from` (a version number), or from the newest published version."""
+    rubric_set = _get_set_for_user(request, slug)
+    _require_staff(request)
+    number = _int_or_none(request.POST.get("from"))
+    base = None
+    if number is not None:
+        base = selectors.rubric_version_get_by_number(user=request.user, rubric_set=rubric_set, number=number)
+    else:
+        base = rubric_set.versions.exclude(status=RubricVersion.Status.DRAFT).order_by("-number").first()
+    try:
+        version = services.rubric_draft_create(rubric_set=rubric_set, actor=request.user, from_version=base)
+    except ConflictError as exc:
+        messages.error(request, exc.message)
+        draft = exc.extra.get("draft")
+        if draft:
+            return redirect("rubrics:version_detail", slug=slug, number=draft)
+        return redirect("rubrics:set_detail", slug=slug)
+    messages.success(request, f"Draft v{version.number} created" + (f" from v{base.number}." if base else "."))
+    return redirect("rubrics:version_detail", slug=slug, number=version.number)
+
+
+@login_required
+def set_compare(request, slug: str):
+    rubric_set = _get_set_for_user(request, slug)
+    versions = rubric_set.readable_versions
+    numbers = [v.number for v in versions]
+    if len(versions) < 2:
+        return render(request, "rubrics/diff.html", {"rubric_set": rubric_set, "versions": versions, "diff": None})
+    new_number = _int_or_none(request.GET.get("to")) or numbers[0]
+    old_number = _int_or_none(request.GET.get("from"))
+    if old_number is None:
+        old_number = next((n for n in numbers if n < new_number), numbers[-1])
+    old = selectors.rubric_version_get_by_number(user=request.user, rubric_set=rubric_set, number=old_number)
+    new = selectors.rubric_version_get_by_number(user=request.user, rubric_set=rubric_set, number=new_number)
+    diff = selectors.rubric_version_diff(old=old, new=new)
+    return render(request, "rubrics/diff.html", {
+        "rubric_set": rubric_set, "versions": versions, "old": old, "new": new, "diff": diff,
+    })
+
+
+@login_required
+def rubric_import(request):
+    _require_staff(request)
+    initial = {"rubric_set": request.GET.get("set")} if request.GET.get("set") else None
+    form = RubricImportForm(request.POST or None, request.FILES or None, initial=initial)
+    error = None
+    if request.method == "POST" and form.is_valid():
+        content, source = form.document_bytes()
+        data = form.cleaned_data
+        try:
+            result = services.rubric_import_text(
+                content=content, syntax=data["syntax"], form=data["form"], actor=request.user,
+                rubric_set=data["rubric_set"], set_meta={"name": data["name"], "slug": data["slug"]},
+                publish=data["publish"], source=source,
+            )
+        except ApplicationError as exc:
+            error = exc
+        else:
+            version = result.version
+            note = ""
+            if result.source_hash_matches is True:
+                note = " Its content hash matches the exported version."
+            elif result.source_hash_matches is False:
+                note = " Its content differs from the exported version's hash (edited since export)."
+            messages.success(request, f"Imported {version.rubric_set.name} v{version.number} "
+                                      f"({version.criteria.count()} criteria, {result.form} form) "
+                                      f"as {version.get_status_display().lower()}.{note}")
+            return redirect("rubrics:version_detail", slug=version.rubric_set.slug, number=version.number)
+    status = 200 if request.method == "GET" else (error.status if error else 422)
+    return render(request, "rubrics/import.html", {"form": form, "error": error}, status=status)
+
+
+# --- versions --------------------------------------------------------------------------------
+
+@login_required
+def version_detail(request, slug: str, number: int):
+    version = _get_version_for_user(request, slug, number)
+    criteria = sorted(version.criteria.all(), key=lambda c: (c.position, c.id))
+    siblings = list(version.rubric_set.versions.order_by("-number").values_list("number", "status")) \
+        if request.user.is_staff else []
+    context = _editor_context(version, criteria=criteria, siblings=siblings, page_revision=version.revision,
+                              export_forms=FORMS)
+    if version.status == RubricVersion.Status.DRAFT and request.user.is_staff:
+        return render(request, EDITOR, context)
+    return render(request, "rubrics/version_detail.html", context)
+
+
+@login_required
+@require_GET
+def version_preview(request, slug: str, number: int):
+    version = _get_version_for_user(request, slug, number)
+    template = "rubrics/version_preview.html#preview" if request.htmx else "rubrics/version_preview.html"
+    return render(request, template, {"version": version, "rubric_set": version.rubric_set})
+
+
+@login_required
+@require_GET
+def version_export(request, slug: str, number: int):
+    version = _get_version_for_user(request, slug, number)
+    syntax = request.GET.get("syntax", "json")
+    form = request.GET.get("form", "rubricate")
+    if syntax not in ("json", "yaml") or form not in FORMS:
+        raise ApplicationError("Export as syntax=json|yaml and form=" + "|".join(FORMS) + ".",
+                               fields={"syntax": syntax, "form": form})
+    text = selectors.rubric_version_export(version=version, syntax=syntax, form=form)
+    suffix = "" if form == "rubricate" else f".{form}"
+    filename = f"{version.rubric_set.slug}-v{version.number}{suffix}.{syntax}"
+    content_type = "application/json" if syntax == "json" else "application/yaml"
+    response = HttpResponse(text, content_type=f"{content_type}; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@login_required
+@require_POST
+def version_publish(request, slug: str, number: int):
+    version = _get_version_for_user(request, slug, number, staff=True)
+    try:
+        version = services.rubric_version_publish(
+            version=version, actor=request.user, expected_revision=_int_or_none(request.POST.get("client_revision")),
+        )
+    except ApplicationError as exc:
+        if request.htmx:
+            body = render_to_string(f"{EDITOR}#editor-message", _editor_context(version, error=exc), request=request)
+            return _respond(request, body,
+                            version=version, edit=None, status=409 if isinstance(exc, ConflictError) else 422,
+                            retarget="#editor-message", reswap="outerHTML")
+        messages.error(request, exc.message)
+        return redirect("rubrics:version_detail", slug=slug, number=number)
+    messages.success(request, f"Published v{version.number}. Projects can now pin it; it can no longer change.")
+    url = reverse("rubrics:set_detail", kwargs={"slug": slug})
+    if request.htmx:
+        response = HttpResponse(status=204)
+        response["HX-Redirect"] = url
+        return response
+    return redirect(url)
+
+
+def _status_change(request, slug: str, number: int, service, done: str):
+    version = _get_version_for_user(request, slug, number, staff=True)
+    try:
+        service(version=version, actor=request.user)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, done.format(number=version.number))
+    return redirect(request.POST.get("next") or reverse("rubrics:set_detail", kwargs={"slug": slug}))
+
+
+@login_required
+@require_POST
+def version_archive(request, slug: str, number: int):
+    return _status_change(request, slug, number, services.rubric_version_archive,
+                          "Archived v{number}: hidden from new projects, still readable.")
+
+
+@login_required
+@require_POST
+def version_unarchive(request, slug: str, number: int):
+    return _status_change(request, slug, number, services.rubric_version_unarchive,
+                          "v{number} is offered to new projects again.")
+
+
+@login_required
+@require_POST
+def version_discard(request, slug: str, number: int):
+    return _status_change(request, slug, number, services.rubric_draft_discard, "Discarded draft v{number}.")
+
+
+# --- the draft editor ------------------------------------------------------------------------
+
+@login_required
+@require_POST
+def version_notes(request, slug: str, number: int):
+    version = _get_draft_for_staff(request, slug, number)
+    notes = request.POST.get("notes", "")
+    try:
+        edit = services.rubric_draft_notes_update(
+            version=version, notes=notes, base_notes=request.POST.get("base_notes"), actor=request.user,
+            client_revision=_int_or_none(request.POST.get("client_revision")),
+        )
+    except ApplicationError as exc:
+        if not request.htmx:
+            messages.error(request, exc.message)
+            return _not_htmx_redirect(request, version)
+        fresh = RubricVersion.objects.select_related("rubric_set").get(pk=version.pk)
+        body = render_to_string(f"{EDITOR}#notes-form", _editor_context(
+            fresh, notes_value=notes, notes_error=exc, base_notes=fresh.notes if isinstance(exc, ConflictError)
+            else request.POST.get("base_notes", "")), request=request)
+        return _respond(request, body, version=fresh, edit=None, status=exc.status if exc.status != 400 else 422)
+    if not request.htmx:
+        return _not_htmx_redirect(request, edit.version, "Saved the notes.")
+    body = render_to_string(f"{EDITOR}#notes-form", _editor_context(edit.version, saved=True), request=request)
+    return _respond(request, body, version=edit.version, edit=edit)
+
+
+@login_required
+@require_POST
+def criterion_add(request, slug: str, number: int):
+    version = _get_draft_for_staff(request, slug, number)
+    data = criterion_data_from_post(request.POST)
+    try:
+        edit = services.criterion_add(version=version, data=data, actor=request.user,
+                                      client_revision=_int_or_none(request.POST.get("client_revision")))
+    except ApplicationError as exc:
+        if not request.htmx:
+            messages.error(request, exc.message)
+            return _not_htmx_redirect(request, version)
+        if request.GET.get("in_place"):
+            body = render_to_string(f"{EDITOR}#row-form", _editor_context(
+                version, c=Criterion(id=_int_or_none(request.POST.get("row_id")) or 0, version=version),
+                values=dict(request.POST.items()), errors=_field_errors(exc), error=exc, deleted=True,
+                base_revision=0), request=request)
+        else:
+            body = render_to_string(f"{EDITOR}#add-form", _editor_context(
+                version, values=request.POST, errors=_field_errors(exc), error=exc), request=request)
+        return _respond(request, body, version=version, edit=None, status=409 if exc.status == 409 else 422)
+    if not request.htmx:
+        return _not_htmx_redirect(request, edit.version, f"Added “{edit.criterion.title}”.")
+    if request.GET.get("in_place"):
+        # "Add it back" from a conflict form: the new row replaces that form where it stands.
+        body = render_to_string(f"{EDITOR}#row", _editor_context(edit.version, c=edit.criterion, focus=True,
+                                                                    just_saved=True), request=request)
+        return _respond(request, body, version=edit.version, edit=edit)
+    # The fresh add form is the main swap (its title field takes the focus for the next one);
+    # the new row is appended to the list out of band.
+    body = render_to_string(f"{EDITOR}#add-form", _editor_context(edit.version, values={}, autofocus_new=True),
+                            request=request)
+    body += render_to_string(f"{EDITOR}#row-append", _editor_context(edit.version, c=edit.criterion),
+                             request=request)
+    return _respond(request, body, version=edit.version, edit=edit)
+
+
+def _criterion_or_404(version: RubricVersion, criterion_id: int) -> Criterion:
+    criterion = version.criteria.filter(pk=criterion_id).first()
+    if criterion is None:
+        raise Http404("No such criterion.")
+    return criterion
+
+
+@login_required
+@require_GET
+def criterion_row(request, slug: str, number: int, criterion_id: int):
+    """A criterion in read mode (also how "Cancel" and "Use theirs" leave the edit form)."""
+    version = _get_version_for_user(request, slug, number)
+    criterion = version.criteria.filter(pk=criterion_id).first()
+    if criterion is None:
+        if request.htmx:
+            return HttpResponse("")  # deleted meanwhile: the row goes away
+        raise Http404("No such criterion.")
+    if not request.htmx:
+        return redirect(f"{reverse('rubrics:version_detail', args=[slug, number])}#criterion-{criterion.id}")
+    return render(request, f"{EDITOR}#row", _editor_context(version, c=criterion, focus=True))
+
+
+@login_required
+def criterion_edit(request, slug: str, number: int, criterion_id: int):
+    version = _get_draft_for_staff(request, slug, number)
+    if request.method == "GET":
+        criterion = _criterion_or_404(version, criterion_id)
+        if not request.htmx:
+            return redirect(f"{reverse('rubrics:version_detail', args=[slug, number])}#criterion-{criterion.id}")
+        return render(request, f"{EDITOR}#row-form", _editor_context(
+            version, c=criterion, values=services.criterion_as_dict(criterion), base_revision=criterion.revision))
+    if request.method != "POST":
+        return HttpResponse(status=405)
+    data = criterion_data_from_post(request.POST)
+    expected = _int_or_none(request.POST.get("criterion_revision")) or 0
+    try:
+        edit = services.criterion_update(version=version, criterion_id=criterion_id, data=data,
+                                         expected_criterion_revision=expected, actor=request.user,
+                                         client_revision=_int_or_none(request.POST.get("client_revision")))
+    except ApplicationError as exc:
+        if not request.htmx:
+            messages.error(request, exc.message)
+            return _not_htmx_redirect(request, version)
+        current = version.criteria.filter(pk=criterion_id).first()
+        conflict = exc if isinstance(exc, ConflictError) else None
+        values = dict(request.POST.items())
+        ctx = _editor_context(
+            version, c=current or Criterion(id=criterion_id, version=version), values=values,
+            errors=_field_errors(exc) if not conflict else {}, error=exc if not conflict else None,
+            conflict=conflict, deleted=bool(conflict and current is None),
+            # After a conflict the form carries the current revision: "Save mine anyway" is then a
+            # deliberate overwrite of a change the user has now seen.
+            base_revision=current.revision if (conflict and current) else expected,
+        )
+        body = render_to_string(f"{EDITOR}#row-form", ctx, request=request)
+        return _respond(request, body, version=version, edit=None, status=409 if conflict else 422)
+    if not request.htmx:
+        return _not_htmx_redirect(request, edit.version, "Saved.")
+    body = render_to_string(f"{EDITOR}#row", _editor_context(edit.version, c=edit.criterion, focus=True,
+                                                                just_saved=True), request=request)
+    return _respond(request, body, version=edit.version, edit=edit)
+
+
+@login_required
+@require_POST
+def criterion_delete(request, slug: str, number: int, criterion_id: int):
+    version = _get_draft_for_staff(request, slug, number)
+    try:
+        edit = services.criterion_delete(
+            version=version, criterion_id=criterion_id,
+            expected_criterion_revision=_int_or_none(request.POST.get("criterion_revision")),
+            actor=request.user, client_revision=_int_or_none(request.POST.get("client_revision")),
+        )
+    except ApplicationError as exc:
+        if not request.htmx:
+            messages.error(request, exc.message)
+            return _not_htmx_redirect(request, version)
+        current = version.criteria.filter(pk=criterion_id).first()
+        body = render_to_string(f"{EDITOR}#row", _editor_context(version, c=current, row_error=exc),
+                                request=request) if current else ""
+        return _respond(request, body, version=version, edit=None, status=409)
+    if not request.htmx:
+        return _not_htmx_redirect(request, edit.version, "Deleted.")
+    return _respond(request, "", version=edit.version, edit=edit)
+
+
+@login_required
+@require_POST
+def criterion_duplicate(request, slug: str, number: int, criterion_id: int):
+    version = _get_draft_for_staff(request, slug, number)
+    try:
+        edit = services.criterion_duplicate(version=version, criterion_id=criterion_id, actor=request.user,
+                                            client_revision=_int_or_none(request.POST.get("client_revision")))
+    except ApplicationError as exc:
+        if not request.htmx:
+            messages.error(request, exc.message)
+            return _not_htmx_redirect(request, version)
+        return _respond(request, _conflict_box(request, version, exc), version=version, edit=None, status=409,
+                        reswap="none")
+    if not request.htmx:
+        return _not_htmx_redirect(request, edit.version, "Duplicated.")
+    body = render_to_string(f"{EDITOR}#row-form", _editor_context(
+        edit.version, c=edit.criterion, values=services.criterion_as_dict(edit.criterion),
+        base_revision=edit.criterion.revision, autofocus="title"), request=request)
+    return _respond(request, body, version=edit.version, edit=edit)
+
+
+@login_required
+@require_POST
+def criteria_reorder(request, slug: str, number: int):
+    version = _get_draft_for_staff(request, slug, number)
+
+    def ids(name: str) -> list[int] | None:
+        raw = request.POST.get(name)
+        if raw is None:
+            return None
+        return [int(x) for x in raw.split(",") if x.strip().isdigit()]
+
+    order = ids("order") or []
+    try:
+        edit = services.criteria_reorder(version=version, order=order, base_order=ids("base_order"),
+                                         actor=request.user,
+                                         client_revision=_int_or_none(request.POST.get("client_revision")))
+    except ApplicationError as exc:
+        if not request.htmx:
+            messages.error(request, exc.message)
+            return _not_htmx_redirect(request, version)
+        # The list the user saw is stale: show the current order and say why the move was refused.
+        body = _criteria_list_html(request, version) + _conflict_box(request, version, exc)
+        return _respond(request, body, version=version, edit=None, status=exc.status,
+                        retarget="#criteria-list", reswap="outerHTML")
+    if not request.htmx:
+        return _not_htmx_redirect(request, edit.version, "Reordered.")
+    return _respond(request, "", version=edit.version, edit=edit)
