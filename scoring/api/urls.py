@@ -1,3 +1,13 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from . import views
+
+urlpatterns = [
+    path("scorers/", views.ScorerListApi.as_view(), name="api-scorer-list"),
+    path("projects/<int:project_id>/scoring-runs/", views.ProjectRunListApi.as_view(), name="api-scoring-run-list"),
+    path("projects/<int:project_id>/model-scores/", views.ModelScoreListApi.as_view(), name="api-model-score-list"),
+    path("projects/<int:project_id>/scoring-report/", views.ScoringReportApi.as_view(), name="api-scoring-report"),
+    path("scoring-runs/<int:run_id>/", views.RunDetailApi.as_view(), name="api-scoring-run-detail"),
+    path("scoring-runs/<int:run_id>/cancel/", views.RunCancelApi.as_view(), name="api-scoring-run-cancel"),
+    path("scoring-runs/<int:run_id>/retry/", views.RunRetryApi.as_view(), name="api-scoring-run-retry"),
+]

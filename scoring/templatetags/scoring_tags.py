@@ -51,3 +51,39 @@ def item_score_table(item, scores, order=None) -> dict:
 def components_sorted(components: dict | None) -> list[tuple[str, float]]:
     """A score's named components as sorted (name, value) pairs."""
     return sorted((components or {}).items())
+
+
+@register.filter
+def duration(seconds) -> str:
+    """12 → "12 s", 135 → "2 min 15 s", 7300 → "2 h 1 min"; None → "—"."""
+    if seconds is None:
+        return "—"
+    seconds = int(round(float(seconds)))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds} s" if seconds else f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+
+
+@register.filter
+def percent(value, digits: int = 1) -> str:
+    """0.734 → "73.4%"; None → "—"."""
+    if value is None:
+        return "—"
+    return f"{100 * float(value):.{int(digits)}f}%"
+
+
+@register.filter
+def rate(value) -> str:
+    """A per-second rate with sensible precision; None → "—"."""
+    if value is None:
+        return "—"
+    value = float(value)
+    if value >= 100:
+        return f"{value:,.0f}"
+    if value >= 10:
+        return f"{value:.1f}"
+    return f"{value:.2f}"

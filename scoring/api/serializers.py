@@ -1,0 +1,85 @@
+"""Small input/output serializers of the scoring API."""
+
+from rest_framework import serializers
+
+from scoring.models import ResponseScore, Scorer, ScoringRun
+
+
+class ScorerOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Scorer
+        fields = ["id", "name", "backend", "model", "revision", "dtype", "max_length", "batch_token_budget",
+                  "is_active", "created_at", "updated_at"]
+
+
+class RunStartInputSerializer(serializers.Serializer):
+    scorer = serializers.IntegerField(help_text="Scorer id (GET /api/v1/scorers/).")
+    scope = serializers.ChoiceField(choices=ScoringRun.Scope.choices, default=ScoringRun.Scope.ALL,
+                                    help_text="all: every response; unscored: only those without a score "
+                                              "from this scorer.")
+
+
+class ProgressSerializer(serializers.Serializer):
+    percent = serializers.IntegerField()
+    elapsed_s = serializers.FloatField(allow_null=True)
+    responses_per_s = serializers.FloatField(allow_null=True)
+    tokens_per_s = serializers.FloatField(allow_null=True)
+    eta_s = serializers.FloatField(allow_null=True)
+    batches = serializers.DictField(child=serializers.IntegerField(), help_text="Batch counts by status.")
+
+
+class RunOutputSerializer(serializers.ModelSerializer):
+    scorer = serializers.SerializerMethodField()
+    progress = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ScoringRun
+        fields = ["id", "project", "scorer", "scope", "status", "total", "done", "failed", "tokens",
+                  "parse_failures", "error", "progress", "created_at", "started_at", "finished_at"]
+
+    def get_scorer(self, obj) -> dict:
+        return {"id": obj.scorer_id, "name": obj.scorer.name, "backend": obj.scorer.backend}
+
+    def get_progress(self, obj) -> dict | None:
+        progress = self.context.get("progress", {}).get(obj.pk)
+        if progress is None:
+            return None
+        return ProgressSerializer(progress.as_dict()).data
+
+
+class ModelScoreOutputSerializer(serializers.ModelSerializer):
+    item = serializers.SerializerMethodField()
+    response_external_id = serializers.CharField(source="response.external_id")
+    scorer_name = serializers.CharField(source="scorer.name")
+
+    class Meta:
+        model = ResponseScore
+        fields = ["id", "item", "response", "response_external_id", "scorer", "scorer_name", "value", "components",
+                  "token_count", "truncated", "input_hash", "model_revision", "run", "created_at"]
+
+    def get_item(self, obj) -> dict:
+        return {"id": obj.response.item_id, "external_id": obj.response.item.external_id}
+
+
+class LengthBiasSerializer(serializers.Serializer):
+    pairs = serializers.IntegerField()
+    model_prefers_longer = serializers.FloatField(allow_null=True)
+    humans_prefer_longer = serializers.FloatField(allow_null=True)
+    score_length_spearman = serializers.FloatField(allow_null=True)
+
+
+class AccuracySerializer(serializers.Serializer):
+    scorer = serializers.DictField()
+    human_pairs = serializers.IntegerField(help_text="Pairs with a human majority.")
+    human_undecided = serializers.IntegerField(help_text="Pairs whose human votes are even.")
+    compared = serializers.IntegerField(help_text="Decided pairs with a model score on both sides.")
+    correct = serializers.IntegerField()
+    incorrect = serializers.IntegerField()
+    ties = serializers.IntegerField(help_text="Equal model scores (count as misses).")
+    accuracy = serializers.FloatField(allow_null=True, help_text="RewardBench strict: correct / compared.")
+    tie_rate = serializers.FloatField(allow_null=True)
+    missing_scores = serializers.IntegerField()
+    length_bias = LengthBiasSerializer()
+    scored_responses = serializers.IntegerField()
+    position_consistency = serializers.FloatField(allow_null=True)
+    pairwise_judged = serializers.IntegerField()

@@ -1,0 +1,132 @@
+"""Scoring API: start a run, read its status, cancel or retry it, list model scores, read the
+report against the human labels. One APIView per operation.
+
+Access: runs, scores and reports of a project are for its admins and reviewers; starting,
+cancelling and retrying for its admins. Anyone else gets 404, as for every project read.
+"""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotator.models import ProjectMembership
+from annotator.selectors import project_get_for_user
+from config.errors import ApplicationError
+from config.pagination import KeysetPagination
+from scoring import reports, selectors, services
+from scoring.models import Scorer
+
+from .serializers import (
+    AccuracySerializer,
+    ModelScoreOutputSerializer,
+    RunOutputSerializer,
+    RunStartInputSerializer,
+    ScorerOutputSerializer,
+)
+
+TAG = ["scoring"]
+ERROR = OpenApiResponse(description='{"error", "message", "fields"?}')
+ADMIN = (ProjectMembership.Role.ADMIN,)
+
+
+def _run_data(run) -> dict:
+    return RunOutputSerializer(run, context={"progress": {run.pk: selectors.run_progress(run=run)}}).data
+
+
+class ScorerListApi(APIView):
+    @extend_schema(tags=TAG, operation_id="scorers_list", responses=ScorerOutputSerializer(many=True),
+                   description="Scorers (reward models, judges, baselines) managed by site admins.")
+    def get(self, request):
+        return Response(ScorerOutputSerializer(selectors.scorer_list(), many=True).data)
+
+
+class ProjectRunListApi(APIView):
+    @extend_schema(tags=TAG, operation_id="scoring_runs_list", responses={200: RunOutputSerializer(many=True),
+                                                                          404: ERROR})
+    def get(self, request, project_id: int):
+        project = project_get_for_user(user=request.user, project_id=project_id, roles=selectors.RUN_VIEWER_ROLES)
+        runs = selectors.run_list_for_project(project=project)[:200]
+        return Response(RunOutputSerializer(runs, many=True, context={"progress": {}}).data)
+
+    @extend_schema(tags=TAG, operation_id="scoring_runs_start", request=RunStartInputSerializer,
+                   responses={201: RunOutputSerializer, 400: ERROR, 404: ERROR, 409: ERROR},
+                   description="Score the project's responses in the background (queue `gpu`). 409 when this "
+                               "scorer already has an active run on the project.")
+    def post(self, request, project_id: int):
+        project = project_get_for_user(user=request.user, project_id=project_id, roles=ADMIN)
+        data = RunStartInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        scorer = Scorer.objects.filter(pk=data.validated_data["scorer"]).first()
+        if scorer is None:
+            raise ApplicationError("No such scorer.", fields={"scorer": "unknown id"})
+        run = services.scoring_run_start(project=project, scorer=scorer, scope=data.validated_data["scope"],
+                                         actor=request.user)
+        return Response(_run_data(run), status=status.HTTP_201_CREATED)
+
+
+class RunDetailApi(APIView):
+    @extend_schema(tags=TAG, operation_id="scoring_runs_retrieve", responses={200: RunOutputSerializer, 404: ERROR},
+                   description="Status, counters, throughput and ETA of a run.")
+    def get(self, request, run_id: int):
+        return Response(_run_data(selectors.run_get_for_user(user=request.user, run_id=run_id)))
+
+
+class RunCancelApi(APIView):
+    @extend_schema(tags=TAG, operation_id="scoring_runs_cancel", request=None,
+                   responses={200: RunOutputSerializer, 404: ERROR, 409: ERROR})
+    def post(self, request, run_id: int):
+        run = selectors.run_get_for_user(user=request.user, run_id=run_id, roles=ADMIN)
+        run = services.scoring_run_cancel(run=run, actor=request.user)
+        return Response(_run_data(selectors.run_get_for_user(user=request.user, run_id=run.pk)))
+
+
+class RunRetryApi(APIView):
+    @extend_schema(tags=TAG, operation_id="scoring_runs_retry", request=None,
+                   responses={200: RunOutputSerializer, 400: ERROR, 404: ERROR, 409: ERROR},
+                   description="Re-run only the responses that failed (or never ran, after a cancel).")
+    def post(self, request, run_id: int):
+        run = selectors.run_get_for_user(user=request.user, run_id=run_id, roles=ADMIN)
+        services.scoring_run_retry(run=run, actor=request.user)
+        return Response(_run_data(selectors.run_get_for_user(user=request.user, run_id=run.pk)))
+
+
+class ModelScoreListApi(APIView):
+    pagination_class = KeysetPagination
+
+    @extend_schema(
+        tags=TAG, operation_id="model_scores_list", responses={200: ModelScoreOutputSerializer(many=True), 404: ERROR},
+        parameters=[
+            OpenApiParameter("scorer", int, description="Only this scorer's scores."),
+            OpenApiParameter("run", int, description="Only scores written by this run."),
+            OpenApiParameter("cursor", str, description="Opaque cursor from `next`."),
+            OpenApiParameter("page_size", int, description="Up to 1000 (default 100)."),
+        ],
+        description="Every model score of the project's responses, keyset-paginated by id.",
+    )
+    def get(self, request, project_id: int):
+        project = project_get_for_user(user=request.user, project_id=project_id, roles=selectors.RUN_VIEWER_ROLES)
+        filters = {}
+        for name in ("scorer", "run"):
+            value = request.query_params.get(name)
+            if value not in (None, ""):
+                if not value.isdigit():
+                    raise ApplicationError(f"{name} must be an id.", fields={name: "an integer"})
+                filters[f"{name}_id"] = int(value)
+        qs = selectors.model_scores_for_project(project=project, **filters)
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(qs, request, view=self)
+        return paginator.get_paginated_response(ModelScoreOutputSerializer(page, many=True).data)
+
+
+class ScoringReportApi(APIView):
+    @extend_schema(tags=TAG, operation_id="scoring_report", responses={200: AccuracySerializer(many=True), 404: ERROR},
+                   description="Per scorer: accuracy against the human majority (RewardBench strict, ties apart) "
+                               "and the length-bias diagnostic.")
+    def get(self, request, project_id: int):
+        project = project_get_for_user(user=request.user, project_id=project_id, roles=selectors.RUN_VIEWER_ROLES)
+        rows = [{"scorer": {"id": s.id, "name": s.name, "backend": s.backend}, **r.as_dict()}
+                for s, r in reports.project_report(project=project)]
+        return Response(AccuracySerializer(rows, many=True).data)

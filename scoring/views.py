@@ -1,0 +1,190 @@
+"""HTML views of the scoring app: scorers, a project's runs and report, a run's live page.
+
+Short functions: parse, check access through a `_get_…_for_user` helper (404 for outsiders), call
+one service or selector, render. Services raise ApplicationError; forms show its field errors.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from annotator.models import Item, ProjectMembership
+from annotator.selectors import project_get_for_user, project_list_for_user
+from config.errors import ApplicationError
+
+from . import reports, selectors, services
+from .forms import ScorerForm, StartRunForm
+
+Role = ProjectMembership.Role
+# htmx stops polling on this status (the run has ended).
+STOP_POLLING = 286
+
+
+def _get_project_for_user(request, project_id: int, *, roles=selectors.RUN_VIEWER_ROLES):
+    return project_get_for_user(user=request.user, project_id=project_id, roles=roles)
+
+
+def _get_run_for_user(request, run_id: int, *, roles=selectors.RUN_VIEWER_ROLES):
+    return selectors.run_get_for_user(user=request.user, run_id=run_id, roles=roles)
+
+
+def _require_staff(request) -> None:
+    if not request.user.is_staff:
+        raise PermissionDenied("Only site administrators manage scorers.")
+
+
+@login_required
+def index(request):
+    """Scorers, and recent runs of the projects the user may see runs of."""
+    projects = [p for p in project_list_for_user(user=request.user) if p.my_role in selectors.RUN_VIEWER_ROLES]
+    return render(request, "scoring/index.html", {
+        "scorers": selectors.scorer_list(),
+        "runs": selectors.run_list_for_user(user=request.user),
+        "projects": projects,
+    })
+
+
+@login_required
+def scorer_create(request):
+    _require_staff(request)
+    form = ScorerForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            scorer = services.scorer_create(actor=request.user, **form.scorer_values())
+        except ApplicationError as exc:
+            form.add_service_errors(exc.fields or {"__all__": exc.message})
+        else:
+            messages.success(request, f"Scorer {scorer.name} created.")
+            return redirect("scoring:index")
+    return render(request, "scoring/scorer_form.html", {"form": form, "scorer": None},
+                  status=400 if form.errors else 200)
+
+
+@login_required
+def scorer_edit(request, scorer_id: int):
+    _require_staff(request)
+    scorer = selectors.scorer_get(scorer_id=scorer_id)
+    form = ScorerForm(request.POST or None, initial=ScorerForm.initial_for(scorer))
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.scorer_update(scorer=scorer, actor=request.user, **form.scorer_values())
+        except ApplicationError as exc:
+            form.add_service_errors(exc.fields or {"__all__": exc.message})
+        else:
+            messages.success(request, f"Scorer {scorer.name} saved.")
+            return redirect("scoring:index")
+    return render(request, "scoring/scorer_form.html", {"form": form, "scorer": scorer},
+                  status=400 if form.errors else 200)
+
+
+def _disagreements(project, report_rows, limit: int = 8) -> list[dict]:
+    """Items where a scorer picks the response the humans rejected, with their model scores."""
+    wanted: dict[int, list[str]] = {}
+    for scorer, report in report_rows:
+        for example in report.examples:
+            wanted.setdefault(example["item_id"], []).append(scorer.name)
+    item_ids = list(wanted)[:limit]
+    items = Item.objects.filter(project=project, id__in=item_ids).prefetch_related("responses")
+    scores = selectors.response_scores_for_items(item_ids=item_ids)
+    return [{"item": item, "scorers": wanted[item.id], "scores": scores} for item in items]
+
+
+@login_required
+def project_runs(request, project_id: int):
+    project = _get_project_for_user(request, project_id)
+    can_start = project.membership.role == Role.ADMIN
+    report_rows = reports.project_report(project=project)
+    context = {
+        "project": project,
+        "membership": project.membership,
+        "runs": selectors.run_list_for_project(project=project),
+        "form": StartRunForm(scorers=selectors.scorer_list(active_only=True)) if can_start else None,
+        "can_start": can_start,
+        "report_rows": report_rows,
+        "disagreements": _disagreements(project, report_rows),
+    }
+    return render(request, "scoring/project_runs.html", context)
+
+
+@login_required
+@require_POST
+def run_start(request, project_id: int):
+    project = _get_project_for_user(request, project_id, roles=(Role.ADMIN,))
+    form = StartRunForm(request.POST, scorers=selectors.scorer_list(active_only=True))
+    if form.is_valid():
+        try:
+            run = services.scoring_run_start(project=project, scorer=form.cleaned_data["scorer"],
+                                             scope=form.cleaned_data["scope"], actor=request.user)
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
+        else:
+            return redirect("scoring:run_detail", run_id=run.pk)
+    else:
+        messages.error(request, "Choose a scorer and a scope.")
+    return redirect("scoring:project_runs", project_id=project.pk)
+
+
+def _run_context(run) -> dict:
+    return {
+        "run": run,
+        "project": run.project,
+        "membership": run.membership,
+        "progress": selectors.run_progress(run=run),
+        "errors": selectors.run_errors(run=run, limit=20),
+        "can_manage": run.membership.role == Role.ADMIN,
+    }
+
+
+@login_required
+def run_detail(request, run_id: int):
+    run = _get_run_for_user(request, run_id)
+    context = _run_context(run)
+    context["report"] = reports.accuracy_report(project=run.project, scorer=run.scorer)
+    context["config_items"] = sorted((k, v) for k, v in (run.scorer_config or {}).items()
+                                     if k not in ("id", "name", "options"))
+    context["config_options"] = sorted((run.scorer_config or {}).get("options", {}).items())
+    return render(request, "scoring/run_detail.html", context)
+
+
+@login_required
+def run_progress(request, run_id: int):
+    """The live part of the run page; polled by htmx every 2 s until the run ends (then 286)."""
+    run = _get_run_for_user(request, run_id)
+    response = render(request, "scoring/run_detail.html#run-live", _run_context(run))
+    if run.is_finished:
+        response.status_code = STOP_POLLING
+    return response
+
+
+@login_required
+@require_POST
+def run_cancel(request, run_id: int):
+    run = _get_run_for_user(request, run_id, roles=(Role.ADMIN,))
+    try:
+        run = services.scoring_run_cancel(run=run, actor=request.user)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, "Run cancelled. Scores written so far are kept.")
+    return _after_action(request, run.pk)
+
+
+@login_required
+@require_POST
+def run_retry(request, run_id: int):
+    run = _get_run_for_user(request, run_id, roles=(Role.ADMIN,))
+    try:
+        services.scoring_run_retry(run=run, actor=request.user)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, "Retrying what failed.")
+    return _after_action(request, run.pk)
+
+
+def _after_action(request, run_id: int):
+    return redirect("scoring:run_detail", run_id=run_id)

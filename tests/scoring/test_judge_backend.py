@@ -1,0 +1,208 @@
+"""The openai_judge backend against a local fake OpenAI-compatible server (real HTTP, real parsing)."""
+
+import re
+
+import pytest
+
+from scoring.backends import BackendError, ScorerSpec, build_backend
+from scoring.backends.base import CriterionSpec, ScoreInput, ScoringContext
+from scoring.backends.judge import parse_criterion_verdict, parse_pairwise_verdict
+from scoring.ssrf import UnsafeURLError
+
+from .fake_openai import FakeOpenAI
+
+CRITERIA = [
+    CriterionSpec(id=1, key="greets", title="Greets the user", points=3),
+    CriterionSpec(id=2, key="concise", title="Is concise", points=2),
+    CriterionSpec(id=3, key="rude", title="Is rude to the user", points=-4),
+]
+
+
+@pytest.fixture(autouse=True)
+def allow_local_judge(settings):
+    settings.SCORING_JUDGE_ALLOWED_HOSTS = "127.0.0.1"
+
+
+def judge(server, **options):
+    opts = {"base_url": server.base_url, "timeout": 5, "max_retries": 2, "retry_backoff": 0.01, **options}
+    return build_backend(ScorerSpec(id=7, name="judge", backend="openai_judge", model="judge-model", options=opts))
+
+
+def responses():
+    return [
+        ScoreInput(response_id=1, item_id=10, position=0, prompt=[{"role": "user", "content": "Say hello"}],
+                   response="Hello there!"),
+        ScoreInput(response_id=2, item_id=10, position=1, prompt=[{"role": "user", "content": "Say hello"}],
+                   response="Go away, this is a long and rude answer."),
+    ]
+
+
+def healthbench_grader(body, headers):
+    prompt = body["messages"][-1]["content"]
+    answer = re.search(r"assistant: (.*)\n\n# Rubric item", prompt, re.S).group(1)
+    title = re.search(r"# Rubric item\n\[[-\d.]+\] (.*)\n", prompt).group(1)
+    met = {"Greets the user": "Hello" in answer, "Is concise": len(answer) < 20,
+           "Is rude to the user": "Go away" in answer}[title]
+    return f'```json\n{{"explanation": "checked {title}", "criteria_met": {str(met).lower()}}}\n```'
+
+
+def test_criteria_mode_gives_healthbench_scores_from_json_verdicts():
+    with FakeOpenAI(healthbench_grader) as server:
+        results = judge(server).score(responses(), ScoringContext(criteria=CRITERIA))
+    good, bad = results
+    assert good.ok and good.value == pytest.approx(5 / 5)  # greets + concise, not rude
+    assert bad.value == pytest.approx(-4 / 5)  # only the (negative) rude criterion met
+    assert good.components == {"greets": 1.0, "concise": 1.0, "rude": 0.0}
+    verdict = {v.criterion_id: v for v in good.criteria}
+    assert verdict[1].met is True and verdict[1].parse_status == "ok"
+    assert verdict[1].explanation == "checked Greets the user"
+    assert "criteria_met" in verdict[1].raw_output
+    assert len(server.requests) == 6 and good.token_count == 90
+
+
+def test_the_api_key_comes_from_the_named_environment_variable(monkeypatch):
+    monkeypatch.setenv("JUDGE_TEST_KEY", "sk-test-123")
+    with FakeOpenAI(lambda body, headers: '{"criteria_met": true, "explanation": "ok"}') as server:
+        judge(server, api_key_env="JUDGE_TEST_KEY").score(responses()[:1], ScoringContext(criteria=CRITERIA[:1]))
+    assert server.requests[0]["headers"]["authorization"] == "Bearer sk-test-123"
+    assert server.requests[0]["path"] == "/v1/chat/completions"
+    assert server.requests[0]["body"]["model"] == "judge-model"
+
+
+def test_a_missing_api_key_variable_is_an_error_that_names_it(monkeypatch):
+    monkeypatch.delenv("JUDGE_MISSING_KEY", raising=False)
+    with FakeOpenAI(lambda b, h: "x") as server, pytest.raises(BackendError, match="JUDGE_MISSING_KEY"):
+        judge(server, api_key_env="JUDGE_MISSING_KEY")
+
+
+def test_a_malformed_verdict_is_asked_again_and_then_parsed():
+    replies = iter(["I think it is fine.", '{"criteria_met": "yes", "explanation": "fine"}'])
+    with FakeOpenAI(lambda b, h: next(replies)) as server:
+        result = judge(server, parse_retries=1).score(responses()[:1], ScoringContext(criteria=CRITERIA[:1]))[0]
+    assert result.ok and result.criteria[0].met is True
+    assert result.parse_failures == 0 and len(server.requests) == 2
+
+
+def test_verdicts_that_never_parse_are_kept_raw_counted_and_not_fatal():
+    def grader(body, headers):
+        prompt = body["messages"][-1]["content"]
+        if "Is concise" in prompt:
+            return "Well, it depends on what you mean by concise."
+        return '{"criteria_met": true, "explanation": "yes"}'
+
+    with FakeOpenAI(grader) as server:
+        result = judge(server, parse_retries=1).score(responses()[:1], ScoringContext(criteria=CRITERIA))[0]
+    assert result.ok  # the other criteria still give a score
+    by_id = {v.criterion_id: v for v in result.criteria}
+    assert by_id[2].parse_status == "failed" and by_id[2].met is None
+    assert by_id[2].raw_output == "Well, it depends on what you mean by concise."
+    assert result.parse_failures == 1
+    assert "concise" not in result.components
+    assert result.value == pytest.approx((3 - 4) / 5)  # greets and rude met, concise unknown
+
+
+def test_a_response_whose_every_verdict_fails_is_failed_with_the_reason():
+    with FakeOpenAI(lambda b, h: "no idea") as server:
+        result = judge(server, parse_retries=0).score(responses()[:1], ScoringContext(criteria=CRITERIA[:2]))[0]
+    assert not result.ok and "parsed" in result.error
+    assert [v.parse_status for v in result.criteria] == ["failed", "failed"]
+
+
+def test_timeouts_are_retried_a_capped_number_of_times_then_reported():
+    with FakeOpenAI(lambda b, h: (200, '{"criteria_met": true}', 1.5)) as server:
+        backend = judge(server, timeout=0.3, max_retries=2)
+        result = backend.score(responses()[:1], ScoringContext(criteria=CRITERIA[:1]))[0]
+    assert not result.ok and "timed out" in result.error
+    assert result.criteria[0].parse_status == "error"
+    assert len(server.requests) == 3  # one try + two retries
+
+
+def test_server_errors_are_retried_and_a_later_success_counts():
+    replies = iter([(503, {"error": "overloaded"}), (429, {"error": "slow down"}),
+                    '{"criteria_met": false, "explanation": "no"}'])
+    with FakeOpenAI(lambda b, h: next(replies)) as server:
+        result = judge(server, max_retries=3).score(responses()[:1], ScoringContext(criteria=CRITERIA[:1]))[0]
+    assert result.ok and result.criteria[0].met is False and len(server.requests) == 3
+
+
+def test_a_client_error_is_not_retried():
+    with FakeOpenAI(lambda b, h: (400, {"error": {"message": "bad model"}})) as server:
+        result = judge(server, max_retries=3).score(responses()[:1], ScoringContext(criteria=CRITERIA[:1]))[0]
+    assert not result.ok and "HTTP 400" in result.error and len(server.requests) == 1
+
+
+def test_a_body_that_is_not_a_chat_completion_is_retried_then_reported():
+    with FakeOpenAI(lambda b, h: {"unexpected": True}) as server:
+        result = judge(server, max_retries=1).score(responses()[:1], ScoringContext(criteria=CRITERIA[:1]))[0]
+    assert "not an OpenAI chat completion" in result.error and len(server.requests) == 2
+
+
+def test_pairwise_mode_asks_both_orders_and_records_position_consistency():
+    def fair(body, headers):
+        text = body["messages"][-1]["content"]
+        a = text.split("[The Start of Assistant A's Answer]")[1]
+        return "A is polite. [[A]]" if a.strip().startswith("Hello") else "B is polite. [[B]]"
+
+    with FakeOpenAI(fair) as server:
+        chunks = list(judge(server, mode="pairwise").score_chunks(responses(), ScoringContext()))
+    pair = chunks[0].pairs[0]
+    assert len(server.requests) == 2
+    assert (pair.verdict_ab, pair.verdict_ba, pair.consistent) == ("a", "a", True)
+    values = {r.response_id: r.value for r in chunks[0].results}
+    assert values == {1: 1.0, 2: 0.0}
+
+
+def test_a_judge_that_always_picks_the_first_position_is_inconsistent():
+    with FakeOpenAI(lambda b, h: "<think>first looks good</think><answer>[[A]]</answer>") as server:
+        chunk = next(judge(server, mode="pairwise").score_chunks(responses(), ScoringContext()))
+    pair = chunk.pairs[0]
+    assert (pair.verdict_ab, pair.verdict_ba, pair.consistent, pair.preference_a) == ("a", "b", False, 0.5)
+    assert all(r.components == {"position_consistency": 0.0} for r in chunk.results)
+
+
+def test_pairwise_needs_two_responses():
+    with FakeOpenAI(lambda b, h: "[[A]]") as server:
+        result = judge(server, mode="pairwise").score(responses()[:1])[0]
+    assert "two responses" in result.error and not server.requests
+
+
+def test_a_judge_url_on_a_private_address_is_refused_without_the_allow_list(settings):
+    settings.SCORING_JUDGE_ALLOWED_HOSTS = ""
+    with FakeOpenAI(lambda b, h: "[[A]]") as server, pytest.raises(UnsafeURLError, match="loopback"):
+        judge(server)
+    assert not server.requests
+
+
+@pytest.mark.parametrize("text, met", [
+    ('{"explanation": "ok", "criteria_met": true}', True),
+    ('```json\n{"explanation": "no", "criteria_met": false}\n```', False),
+    ('Reasoning first.\n```\n{"criteria_met": "True", "explanation": "x"}\n```\nDone.', True),
+    ('{"explanation": "unterminated, "criteria_met": false', False),
+    ("{'explanation': 'python dict', 'criteria_met': True}", True),
+    ("The response meets it.\n[RESULT] yes", True),
+    ("Feedback: weak answer. [RESULT] 2", False),
+    ("Feedback: strong answer. [RESULT] 5", True),
+    ("<answer>no</answer>", False),
+    ('{"verdict": "met"}', True),
+    ("I cannot decide.", None),
+    ("", None),
+])
+def test_criterion_verdicts_parse_in_their_common_forms(text, met):
+    assert parse_criterion_verdict(text).met is met
+
+
+@pytest.mark.parametrize("text, verdict", [
+    ("Both fine but A is better. [[A]]", "a"),
+    ("[[B]]", "b"),
+    ("It is a tie. [[C]]", "tie"),
+    ("At first [[A]] seemed better, but on reflection: [[B]]", "b"),
+    ("<think>hmm</think>\n<answer>[[B]]</answer>", "b"),
+    ("<answer>A</answer>", "a"),
+    ('{"winner": "Assistant B"}', "b"),
+    ('{"verdict": "tie"}', "tie"),
+    ("[RESULT] A", "a"),
+    ("Final verdict: B", "b"),
+    ("Both have merits.", None),
+])
+def test_pairwise_verdicts_parse_in_their_common_forms(text, verdict):
+    assert parse_pairwise_verdict(text) == verdict
