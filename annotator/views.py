@@ -1,9 +1,68 @@
-"""HTML views for projects. Short functions: parse, check membership, call a selector, render."""
+"""HTML views for projects, members, item import and items. Short functions: parse, check
+membership, call a service or selector, render. The comparison page is in views_annotate.py and
+review in views_review.py.
+"""
 
+import json
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import render
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
 
-from .selectors import project_get_for_user, project_list_for_user, project_progress
+from config.errors import ApplicationError
+
+from .forms import (
+    PREFERENCE_LABELS,
+    ImportForm,
+    MemberAddForm,
+    MemberRoleForm,
+    ProjectForm,
+    label_from_post,
+    preference_text,
+    shown_text,
+)
+from .imports import items_import
+from .models import ProjectMembership
+from .selectors import (
+    ITEM_FILTERS,
+    gold_accuracy,
+    item_counts,
+    item_get_for_project,
+    item_judgments,
+    item_page,
+    member_list,
+    project_get_for_user,
+    project_list_for_user,
+    project_progress,
+)
+from .services import item_set_gold, membership_remove, membership_set, project_create, project_update
+
+Role = ProjectMembership.Role
+STAFF_ROLES = (Role.ADMIN, Role.REVIEWER)
+
+
+def _get_project_for_user(request, project_id: int, roles: tuple[str, ...] | None = None):
+    """The project for a member (404 for everyone else); 403 for a member without one of `roles`."""
+    project = project_get_for_user(user=request.user, project_id=project_id)
+    if roles is not None and project.membership.role not in roles:
+        raise PermissionDenied("Your role in this project does not allow this.")
+    return project
+
+
+def _int_param(request, name: str) -> int | None:
+    try:
+        return int(request.GET.get(name, ""))
+    except ValueError:
+        return None
+
+
+# --- Projects ---------------------------------------------------------------------------------
 
 
 @login_required
@@ -17,10 +76,210 @@ def home(request):
 
 @login_required
 def project_detail(request, project_id: int):
-    project = project_get_for_user(user=request.user, project_id=project_id)
+    project = _get_project_for_user(request, project_id)
     progress = project_progress(project=project, user=request.user)
     return render(
         request,
         "annotator/project_detail.html",
-        {"project": project, "membership": project.membership, "progress": progress},
+        {"project": project, "membership": project.membership, "progress": progress,
+         "is_admin": project.membership.role == Role.ADMIN,
+         "is_staff_role": project.membership.role in STAFF_ROLES},
     )
+
+
+@login_required
+def project_new(request):
+    if not request.user.is_staff:
+        raise PermissionDenied("Only site administrators create projects.")
+    form = ProjectForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = {k: v for k, v in form.cleaned_data.items() if k != "name"}
+        try:
+            project = project_create(name=form.cleaned_data["name"], created_by=request.user, **data)
+        except ApplicationError as exc:
+            form.add_error(None, exc.message)
+        else:
+            messages.success(request, f"Project “{project.name}” created. Import items next.")
+            return redirect("annotator:item_import", project_id=project.id)
+    return render(request, "annotator/project_form.html", {"form": form, "project": None})
+
+
+@login_required
+def project_settings(request, project_id: int):
+    project = _get_project_for_user(request, project_id, roles=(Role.ADMIN,))
+    form = ProjectForm(request.POST or None, instance=project)
+    if request.method == "POST" and form.is_valid():
+        changed = {k: form.cleaned_data[k] for k in form.changed_data}
+        try:
+            project_update(project=project_get_for_user(user=request.user, project_id=project_id), **changed)
+        except ApplicationError as exc:
+            form.add_error(None, exc.message)
+        else:
+            messages.success(request, "Settings saved.")
+            return redirect("annotator:project_detail", project_id=project.id)
+    return render(request, "annotator/project_form.html", {"form": form, "project": project})
+
+
+# --- Members ----------------------------------------------------------------------------------
+
+
+@login_required
+def project_members(request, project_id: int):
+    project = _get_project_for_user(request, project_id, roles=(Role.ADMIN,))
+    form = MemberAddForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            membership_set(project=project, user=form.cleaned_data["user"], role=form.cleaned_data["role"])
+        except ApplicationError as exc:
+            form.add_error(None, exc.message)
+        else:
+            messages.success(request, f"{form.cleaned_data['username']} is now {form.cleaned_data['role']}.")
+            return redirect("annotator:project_members", project_id=project.id)
+    members = member_list(project=project)
+    context = {"project": project, "form": form, "members": members, "roles": Role.choices}
+    return render(request, "annotator/project_members.html", context)
+
+
+def _member_user(project, user_id: int):
+    user = get_user_model().objects.filter(pk=user_id, memberships__project=project).first()
+    if user is None:
+        raise Http404("No such member.")
+    return user
+
+
+@login_required
+@require_POST
+def member_role(request, project_id: int, user_id: int):
+    project = _get_project_for_user(request, project_id, roles=(Role.ADMIN,))
+    user = _member_user(project, user_id)
+    form = MemberRoleForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose a role.")
+    else:
+        try:
+            membership_set(project=project, user=user, role=form.cleaned_data["role"])
+            messages.success(request, f"{user.get_username()} is now {form.cleaned_data['role']}.")
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
+    return redirect("annotator:project_members", project_id=project.id)
+
+
+@login_required
+@require_POST
+def member_remove(request, project_id: int, user_id: int):
+    project = _get_project_for_user(request, project_id, roles=(Role.ADMIN,))
+    user = _member_user(project, user_id)
+    try:
+        membership_remove(project=project, user=user)
+        messages.success(request, f"{user.get_username()} was removed; their judgments stay.")
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    return redirect("annotator:project_members", project_id=project.id)
+
+
+# --- Import -----------------------------------------------------------------------------------
+
+
+@login_required
+def item_import(request, project_id: int):
+    project = _get_project_for_user(request, project_id, roles=(Role.ADMIN,))
+    form = ImportForm(request.POST or None, request.FILES or None)
+    report, error, status = None, None, 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                report = items_import(project=project, stream=form.cleaned_data["file"],
+                                      file_format=form.cleaned_data["format"], gold=form.cleaned_data["gold"])
+            except ApplicationError as exc:
+                error, status = exc, exc.status
+        else:
+            too_large = any("larger than" in e for e in form.errors.get("file", []))
+            status = 413 if too_large else 400
+    context = {
+        "project": project, "form": form, "report": report, "error": error,
+        "max_file_mib": settings.IMPORT_MAX_FILE_BYTES // (1024 * 1024),
+        "max_line_kib": settings.IMPORT_MAX_LINE_BYTES // 1024, "max_depth": settings.IMPORT_MAX_JSON_DEPTH,
+    }
+    template = "annotator/import.html#import-result" if request.htmx else "annotator/import.html"
+    return render(request, template, context, status=status if not request.htmx else 200)
+
+
+# --- Items ------------------------------------------------------------------------------------
+
+
+@login_required
+def item_list(request, project_id: int):
+    project = _get_project_for_user(request, project_id, roles=STAFF_ROLES)
+    current = request.GET.get("filter", "all")
+    if current not in ITEM_FILTERS:
+        current = "all"
+    search = request.GET.get("q", "").strip()[:255]
+    page = item_page(project=project, where=ITEM_FILTERS[current], after=_int_param(request, "after"),
+                     before=_int_param(request, "before"), search=search)
+    context = {
+        "project": project, "page": page, "filter": current, "search": search,
+        "counts": item_counts(project=project, filters=ITEM_FILTERS),
+        "filters": [("all", "All"), ("open", "Open"), ("complete", "Complete"), ("disagreement", "Disagreement"),
+                    ("gold", "Gold"), ("adjudicated", "Adjudicated")],
+    }
+    template = "annotator/item_list.html#item-table" if request.htmx else "annotator/item_list.html"
+    return render(request, template, context)
+
+
+def _scores_context(project, user, item, annotating: bool) -> dict:
+    """Model scores for the item when this user may see them here (scoring app's contract)."""
+    from scoring.selectors import model_scores_visible, response_scores_for_items
+
+    if not model_scores_visible(project=project, user=user, annotating=annotating):
+        return {"show_scores": False}
+    return {"show_scores": True, "model_scores": response_scores_for_items(item_ids=[item.pk])}
+
+
+@login_required
+def item_detail(request, project_id: int, item_id: int):
+    project = _get_project_for_user(request, project_id, roles=STAFF_ROLES)
+    item = item_get_for_project(project=project, item_id=item_id)
+    responses = list(item.responses.all())
+    for i, r in enumerate(responses):
+        r.label = str(i + 1)
+    gold_ranks = {rid: i + 1 for i, rid in enumerate(item.gold_ranking)}
+    labels = {r.id: f"Response {r.label}" for r in responses}
+    if len(responses) == 2:
+        labels.update(first="1", second="2")
+    judgments = item_judgments(item=item)
+    position = {r.id: r.label for r in responses}
+    for j in judgments:
+        j.verdict = preference_text(j.preference, j.both_bad, j.ranking, labels)
+        j.shown = shown_text(j.assignment.shown_order, position)
+    context = {
+        "project": project, "item": item, "responses": responses, "judgments": judgments,
+        "is_admin": project.membership.role == Role.ADMIN,
+        "gold_scale": [(v, PREFERENCE_LABELS[v].format(a="1", b="2")) for v in range(-3, 4)],
+        "gold_ranks": [{"response": r, "choices": [{"value": i, "checked": gold_ranks.get(r.id) == i}
+                                                   for i in range(1, len(responses) + 1)]} for r in responses],
+        "metadata_json": json.dumps(item.metadata, indent=2, ensure_ascii=False)[:20000],
+        **_scores_context(project, request.user, item, annotating=False),
+    }
+    return render(request, "annotator/item_detail.html", context)
+
+
+@login_required
+@require_POST
+def item_gold(request, project_id: int, item_id: int):
+    project = _get_project_for_user(request, project_id, roles=(Role.ADMIN,))
+    item = item_get_for_project(project=project, item_id=item_id)
+    is_gold = request.POST.get("is_gold") == "1"
+    label = label_from_post(request.POST, list(item.responses.all()))
+    try:
+        item_set_gold(item=item, is_gold=is_gold, preference=label.preference, both_bad=label.both_bad,
+                      ranking=label.ranking)
+        messages.success(request, "Gold answer saved." if is_gold else "No longer a gold item.")
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    return redirect(reverse("annotator:item_detail", args=[project.id, item.id]) + "#gold")
+
+
+@login_required
+def gold_report(request, project_id: int):
+    project = _get_project_for_user(request, project_id, roles=STAFF_ROLES)
+    return render(request, "annotator/gold.html", {"project": project, "gold_rows": gold_accuracy(project=project)})

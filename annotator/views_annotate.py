@@ -1,0 +1,192 @@
+"""The comparison page: lease the next item, submit, skip, undo, heartbeat.
+
+Every action answers with the `workspace` partial when htmx asks (the next item swaps in without a
+page load) and with a redirect or a full page otherwise, so the page works without JavaScript too.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from config.errors import ApplicationError
+
+from .forms import PREFERENCE_LABELS, JudgmentState, criterion_options, judgment_from_post, state_from_judgment
+from .queue import assignment_get_for_user, assignment_heartbeat, assignment_next_for_user, assignment_skip, queue_state
+from .selectors import annotation_progress, criteria_for_project, last_undoable_submission, responses_in_shown_order
+from .services import UNDO_SECONDS, judgment_submit, judgment_undo
+from .views import _get_project_for_user, _scores_context
+
+PREFERENCE_KEYS = {-3: "1", -2: "2", -1: "3", 0: "4", 1: "5", 2: "6", 3: "7"}
+
+
+def ordinal(n: int) -> str:
+    return f"{n}{ {1: 'st', 2: 'nd', 3: 'rd'}.get(n if n < 20 else n % 10, 'th') }"
+
+
+def _grid(criteria, responses, state: JudgmentState, errors: dict) -> list[dict]:
+    """One row per criterion, one cell per response, each cell its scale's choices."""
+    rows = []
+    for c in criteria:
+        options = criterion_options(c)
+        cells = []
+        for r in responses:
+            key = f"{r.id}-{c.id}"
+            value = state.scores.get(key, "")
+            cells.append({
+                "response": r, "name": f"score-{key}", "value": value, "error": errors.get(f"score-{key}"),
+                "options": [{"value": v, "label": label, "checked": v == value} for v, label in options]
+                if options is not None else None,
+                "min": min(0, c.points), "max": max(0, c.points),
+            })
+        rows.append({"criterion": c, "cells": cells})
+    return rows
+
+
+def _preference_scale(responses, state: JudgmentState) -> list[dict]:
+    if len(responses) != 2:
+        return []
+    a, b = responses[0].label, responses[1].label
+    return [
+        {"value": v, "key": PREFERENCE_KEYS[v], "label": PREFERENCE_LABELS[v].format(a=a, b=b),
+         "side": "a" if v < 0 else "b" if v > 0 else "tie", "checked": state.preference == v}
+        for v in range(-3, 4)
+    ]
+
+
+def _workspace_context(request, project, assignment=None, state: JudgmentState | None = None,
+                       errors: dict | None = None, error_message: str = "", notice: str = "") -> dict:
+    user = request.user
+    context = {
+        "project": project,
+        "criteria": criteria_for_project(project=project),
+        "progress": annotation_progress(project=project, user=user),
+        "notice": notice,
+        "lease_seconds": project.lease_minutes * 60,
+    }
+    last = last_undoable_submission(project=project, user=user)
+    if last is not None:
+        context["undo_until"] = int((last.submitted_at.timestamp() + UNDO_SECONDS) * 1000)
+    if assignment is None:
+        context["assignment"] = None
+        context["queue"] = queue_state(project=project, user=user)
+        return context
+    state = state or JudgmentState()
+    errors = errors or {}
+    item = assignment.item
+    responses = responses_in_shown_order(item=item, shown_order=assignment.shown_order)
+    criteria = context["criteria"]
+    prompt = item.prompt or []
+    earlier, last_turn = (prompt[:-1], prompt[-1:]) if prompt else ([], [])
+    context.update({
+        "assignment": assignment,
+        "item": item,
+        "responses": responses,
+        "system_turns": [m for m in earlier if m.get("role") in ("system", "developer")],
+        "earlier_turns": [m for m in earlier if m.get("role") not in ("system", "developer")],
+        "last_turn": last_turn,
+        "earlier_open": sum(len(m.get("content", "")) for m in earlier) < 1500,
+        "grid": _grid(criteria, responses, state, errors),
+        "preference_scale": _preference_scale(responses, state),
+        "ranks": [{"response": r, "choices": [{"value": i, "label": ordinal(i), "checked": state.ranks.get(r.id) == i}
+                                              for i in range(1, len(responses) + 1)]} for r in responses]
+        if len(responses) > 2 else [],
+        "state": state,
+        "errors": errors,
+        "error_message": error_message,
+        "show_models": not project.hide_model_identities,
+        "submit_url": reverse("annotator:annotate_submit", args=[project.id, assignment.id]),
+        "skip_url": reverse("annotator:annotate_skip", args=[project.id, assignment.id]),
+        "heartbeat_url": reverse("annotator:annotate_heartbeat", args=[project.id, assignment.id]),
+        **_scores_context(project, request.user, item, annotating=True),
+    })
+    return context
+
+
+def _render(request, context: dict, status: int = 200):
+    template = "annotator/annotate.html#workspace" if request.htmx else "annotator/annotate.html"
+    return render(request, template, context, status=200 if request.htmx else status)
+
+
+def _next(request, project, notice: str = ""):
+    """The workspace with the user's next item (or the empty queue)."""
+    if not request.htmx:
+        return redirect("annotator:annotate", project_id=project.id)
+    assignment = assignment_next_for_user(project=project, user=request.user)
+    return _render(request, _workspace_context(request, project, assignment, notice=notice))
+
+
+@login_required
+def annotate(request, project_id: int):
+    project = _get_project_for_user(request, project_id)
+    assignment = assignment_next_for_user(project=project, user=request.user)
+    return _render(request, _workspace_context(request, project, assignment))
+
+
+@login_required
+@require_POST
+def annotate_submit(request, project_id: int, assignment_id: int):
+    project = _get_project_for_user(request, project_id)
+    assignment = assignment_get_for_user(assignment_id=assignment_id, user=request.user, project=project)
+    responses = responses_in_shown_order(item=assignment.item, shown_order=assignment.shown_order)
+    criteria = criteria_for_project(project=project)
+    data, state = judgment_from_post(request.POST, assignment=assignment, responses=responses, criteria=criteria)
+    try:
+        result = judgment_submit(assignment=assignment, data=data)
+    except ApplicationError as exc:
+        if exc.code in ("expired", "skipped"):
+            return _next(request, project, notice=exc.message)
+        context = _workspace_context(request, project, assignment, state=state, errors=exc.fields,
+                                     error_message=exc.message)
+        return _render(request, context, status=exc.status)
+    notice = "Saved." if result.created else "Already saved: this item was submitted before, nothing changed."
+    return _next(request, project, notice=notice)
+
+
+@login_required
+@require_POST
+def annotate_skip(request, project_id: int, assignment_id: int):
+    project = _get_project_for_user(request, project_id)
+    assignment = assignment_get_for_user(assignment_id=assignment_id, user=request.user, project=project)
+    try:
+        assignment_skip(assignment=assignment)
+    except ApplicationError as exc:
+        return _next(request, project, notice=exc.message)
+    return _next(request, project, notice="Skipped. It won't come back to you.")
+
+
+@login_required
+@require_POST
+def annotate_undo(request, project_id: int):
+    project = _get_project_for_user(request, project_id)
+    try:
+        result = judgment_undo(project=project, user=request.user)
+    except ApplicationError as exc:
+        return _next(request, project, notice=exc.message)
+    if not request.htmx:
+        return redirect("annotator:annotate", project_id=project.id)
+    assignment = result.assignment
+    responses = responses_in_shown_order(item=assignment.item, shown_order=assignment.shown_order)
+    state = state_from_judgment(result.previous, assignment=assignment, responses=responses)
+    context = _workspace_context(request, project, assignment, state=state,
+                                 notice="Undone. Change your answer and submit again.")
+    return _render(request, context)
+
+
+@login_required
+@require_POST
+def annotate_heartbeat(request, project_id: int, assignment_id: int):
+    project = _get_project_for_user(request, project_id)
+    assignment = assignment_get_for_user(assignment_id=assignment_id, user=request.user, project=project)
+    try:
+        renewed = assignment_heartbeat(assignment=assignment)
+    except ApplicationError as exc:
+        return JsonResponse(exc.as_dict(), status=exc.status)
+    remaining = int((renewed.lease_expires_at - timezone.now()).total_seconds())
+    response = HttpResponse(status=204)
+    response["X-Lease-Seconds"] = str(remaining)
+    return response

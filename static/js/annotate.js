@@ -1,0 +1,228 @@
+/* The comparison page: keyboard shortcuts, time on item, lease heartbeat, undo countdown.
+ *
+ * The server renders everything; htmx swaps #workspace after submit/skip/undo. This file only adds
+ * what HTML cannot do: global keys, a visible-time clock, a heartbeat that keeps the lease while the
+ * page is open and in use, and a countdown on the undo button. No eval, no inline handlers.
+ */
+(function () {
+  "use strict";
+
+  var IDLE_MS = 10 * 60 * 1000; // no heartbeat after 10 minutes without any input: let the lease lapse
+  var clockTimer = null, beatTimer = null, undoTimer = null;
+  var visibleMs = 0, lastTick = 0, lastInput = Date.now(), submitting = false;
+
+  function $(sel, root) { return (root || document).querySelector(sel); }
+  function $$(sel, root) { return Array.prototype.slice.call((root || document).querySelectorAll(sel)); }
+
+  function csrfToken() {
+    try { return JSON.parse(document.body.getAttribute("hx-headers"))["X-CSRFToken"]; } catch (e) { return ""; }
+  }
+
+  function fmt(ms) {
+    var s = Math.floor(ms / 1000), m = Math.floor(s / 60);
+    return m + ":" + String(s % 60).padStart(2, "0");
+  }
+
+  /* --- time on item: counts only while the page is visible ------------------------------- */
+  function tick() {
+    var now = performance.now();
+    if (document.visibilityState === "visible") visibleMs += now - lastTick;
+    lastTick = now;
+    var hidden = $("#time-spent"), clock = $("#ws-clock");
+    if (hidden) hidden.value = String(Math.round(visibleMs));
+    if (clock) clock.textContent = fmt(visibleMs);
+  }
+
+  /* --- heartbeat: keep the lease while someone is working ---------------------------------- */
+  function beat() {
+    var ws = $("#workspace");
+    if (!ws || !ws.dataset.heartbeatUrl) return;
+    if (document.visibilityState !== "visible" || Date.now() - lastInput > IDLE_MS) return;
+    fetch(ws.dataset.heartbeatUrl, {
+      method: "POST", credentials: "same-origin",
+      headers: { "X-CSRFToken": csrfToken(), "X-Requested-With": "fetch" },
+    }).then(function (r) {
+      if (r.status === 409 || r.status === 404) {
+        var lost = $("#ws-lost");
+        if (lost) lost.hidden = false;
+        clearInterval(beatTimer);
+      }
+    }).catch(function () { /* offline for a moment: the next beat tries again */ });
+  }
+
+  /* --- undo countdown --------------------------------------------------------------------- */
+  function undoTick() {
+    var ws = $("#workspace"), form = $("#undo-form");
+    if (!ws || !form) return;
+    var until = parseInt(ws.dataset.undoUntil || "0", 10);
+    var left = Math.ceil((until - Date.now()) / 1000);
+    if (!until || left <= 0) { form.hidden = true; clearInterval(undoTimer); return; }
+    form.hidden = false;
+    var label = $(".undo-left", form);
+    if (label) label.textContent = left + "s";
+  }
+
+  /* --- preference label under the scale --------------------------------------------------- */
+  function showPreference() {
+    var checked = $("input[name=preference]:checked"), out = $("#pref-label");
+    if (out) out.textContent = checked ? checked.closest("label").title.replace(/ \(\d\)$/, "") : "";
+  }
+
+  function init() {
+    var ws = $("#workspace");
+    if (!ws || ws.dataset.ready) return;
+    ws.dataset.ready = "1";
+    submitting = false;
+    var spent = $("#time-spent");
+    visibleMs = spent ? parseInt(spent.value || "0", 10) || 0 : 0;
+    lastTick = performance.now();
+    clearInterval(clockTimer);
+    clockTimer = setInterval(tick, 1000);
+    tick();
+
+    clearInterval(beatTimer);
+    if (ws.dataset.heartbeatUrl) {
+      var lease = parseInt(ws.dataset.leaseSeconds || "1800", 10);
+      var every = Math.min(300, Math.max(15, Math.floor(lease / 3)));
+      beatTimer = setInterval(beat, every * 1000);
+    }
+    clearInterval(undoTimer);
+    undoTimer = setInterval(undoTick, 500);
+    undoTick();
+    showPreference();
+
+    // Start where the work is: the first unanswered criterion (or the first control).
+    var target = firstUnanswered() || $("#judgment-form .criteria input, #judgment-form .pref-scale input");
+    if (target && !$(".error-box", ws)) target.focus({ preventScroll: true });
+    else if ($("#judgment-errors")) $("#judgment-errors").scrollIntoView({ block: "nearest" });
+    if (ws.dataset.item) window.scrollTo({ top: 0 });
+  }
+
+  function firstUnanswered() {
+    var groups = $$("#judgment-form .criteria .cell");
+    for (var i = 0; i < groups.length; i++) {
+      var radios = $$("input[type=radio]", groups[i]);
+      if (radios.length && !radios.some(function (r) { return r.checked; })) return radios[0];
+    }
+    return null;
+  }
+
+  /* --- overlays ----------------------------------------------------------------------------- */
+  function openHelp() { var d = $("#help-dialog"); if (d && !d.open) d.showModal(); }
+  function closeHelp() { var d = $("#help-dialog"); if (d && d.open) d.close(); }
+  function toggleGuidelines(force) {
+    var d = $("#guidelines-drawer");
+    if (!d) return;
+    d.hidden = force === undefined ? !d.hidden : !force;
+    document.body.classList.toggle("drawer-open", !d.hidden);
+  }
+
+  function submitForm() {
+    var form = $("#judgment-form");
+    if (!form || submitting) return;
+    submitting = true;
+    tick();
+    form.requestSubmit();
+    // If the server answers with errors the workspace is swapped and init() resets the flag;
+    // if the request never leaves (offline), allow a retry after a moment.
+    setTimeout(function () { submitting = false; }, 4000);
+  }
+
+  function setPreference(value) {
+    var input = $("#judgment-form input[name=preference][value='" + value + "']");
+    if (input) { input.checked = true; showPreference(); }
+  }
+
+  function rankNext(letter) {
+    var rows = $$("#judgment-form .rank-row");
+    var index = letter.charCodeAt(0) - 97;
+    if (index < 0 || index >= rows.length) return false;
+    var row = rows[index], current = $("input:checked", row);
+    if (current) { current.checked = false; return true; } // pressing it again takes it back out
+    var used = $$("#judgment-form .rank-row input:checked").map(function (i) { return parseInt(i.value, 10); });
+    for (var rank = 1; rank <= rows.length; rank++) {
+      if (used.indexOf(rank) === -1) { $("input[value='" + rank + "']", row).checked = true; break; }
+    }
+    return true;
+  }
+
+  document.addEventListener("keydown", function (e) {
+    lastInput = Date.now();
+    var help = $("#help-dialog");
+    if (help && help.open) {
+      if (e.key === "?" || e.key === "Escape") { e.preventDefault(); closeHelp(); }
+      return;
+    }
+    var t = e.target;
+    var typing = t.matches && t.matches("textarea, input[type=text], input[type=number], input[type=search], select, [contenteditable]");
+    if (e.key === "Escape") {
+      toggleGuidelines(false);
+      if (typing) t.blur();
+      return;
+    }
+    if (typing) {
+      if (e.key === "Enter" && (e.ctrlKey || e.metaKey) && $("#judgment-form")) { e.preventDefault(); submitForm(); }
+      return;
+    }
+    if (e.ctrlKey || e.metaKey || e.altKey) return;
+    var form = $("#judgment-form"), ws = $("#workspace");
+    var ranking = ws && ws.dataset.mode === "rank";
+    var key = e.key;
+
+    if (key === "?") { e.preventDefault(); openHelp(); return; }
+    if (key === "g" || key === "G") {
+      e.preventDefault();
+      if (!(ranking && rankNext("g"))) toggleGuidelines(); // G ranks a 7th response in rankings
+      return;
+    }
+    if (!form) {
+      if ((key === "u" || key === "U") && !$("#undo-form").hidden) { e.preventDefault(); $("#undo-button").click(); }
+      return;
+    }
+    if (key === "Enter") {
+      if (t.matches && t.matches("button, a, summary")) return; // let the focused control act
+      e.preventDefault();
+      submitForm();
+      return;
+    }
+    if (!ranking && key >= "1" && key <= "7") { e.preventDefault(); setPreference(parseInt(key, 10) - 4); return; }
+    if (key === "x" || key === "X" || key === "0") { e.preventDefault(); var bb = $("#both-bad"); bb.checked = !bb.checked; return; }
+    if (key === "r" || key === "R") { e.preventDefault(); $("#rationale").focus(); return; }
+    if (key === "s" || key === "S") { e.preventDefault(); if (!submitting) { submitting = true; $("#skip-button").click(); } return; }
+    if (key === "u" || key === "U") {
+      e.preventDefault();
+      if (!$("#undo-form").hidden && !submitting) { submitting = true; $("#undo-button").click(); }
+      return;
+    }
+    if (ranking) {
+      if (key === "Delete" || key === "Backspace") {
+        e.preventDefault();
+        $$("#judgment-form .rank-row input:checked").forEach(function (i) { i.checked = false; });
+        return;
+      }
+      if (/^[a-hA-H]$/.test(key) && rankNext(key.toLowerCase())) { e.preventDefault(); }
+    }
+  });
+
+  document.addEventListener("change", function (e) {
+    if (e.target.name === "preference") showPreference();
+  });
+  document.addEventListener("pointerdown", function () { lastInput = Date.now(); });
+
+  document.addEventListener("click", function (e) {
+    var open = e.target.closest("[data-open]"), close = e.target.closest("[data-close]");
+    var info = e.target.closest("button.info");
+    if (open) { if (open.dataset.open === "help") openHelp(); else toggleGuidelines(true); }
+    if (close) { if (close.dataset.close === "help") closeHelp(); else toggleGuidelines(false); }
+    if (info) {
+      var box = document.getElementById(info.dataset.guidance);
+      if (box) { box.hidden = !box.hidden; info.setAttribute("aria-expanded", String(!box.hidden)); }
+    }
+  });
+
+  document.addEventListener("visibilitychange", function () { lastTick = performance.now(); tick(); });
+  document.addEventListener("htmx:afterSettle", init);
+  // A failed request (server error, offline) must not leave the page stuck in "submitting".
+  document.addEventListener("htmx:afterRequest", function (e) { if (!e.detail.successful) submitting = false; });
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init); else init();
+})();
