@@ -420,12 +420,18 @@ class _Dumper(yaml.SafeDumper):
 
 def _represent_str(dumper: yaml.SafeDumper, value: str):
     # Multi-line text (guidance in markdown) as a literal block; PyYAML falls back to quoting
-    # where a block could not represent the string exactly.
+    # where a block could not represent the string exactly. str() turns TextChoices into text.
+    value = str(value)
     style = "|" if "\n" in value else None
+    if any(ch in value for ch in "\x85\u2028\u2029"):
+        # YAML-only line breaks would be folded by plain, quoted or block styles: escape them.
+        style = '"'
+
     return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 
 
 _Dumper.add_representer(str, _represent_str)
+_Dumper.add_multi_representer(str, _represent_str)
 
 
 def document_dump(document: Any, *, syntax: str) -> str:

@@ -80,7 +80,14 @@ def _edit_summary(d: dict) -> str:
     if op == "notes_updated":
         return "edited the version notes"
     if op == "content_replaced":
-        return f"replaced the content ({d.get('summary', 'changed')})"
+        parts = [f"added `{k}`" for k in d.get("added", [])] + [f"removed `{k}`" for k in d.get("removed", [])]
+        parts += [f"changed `{k}`: {text}" for k, text in (d.get("changed") or {}).items() if text]
+        parts += [f"moved `{k}`" for k in d.get("moved", [])]
+        if d.get("notes_changed"):
+            parts.append("edited the notes")
+        if len(parts) > 6:
+            parts = [*parts[:6], f"and {len(parts) - 6} more"]
+        return "replaced the content: " + "; ".join(parts) if parts else "replaced the content"
     return "edited"
 
 

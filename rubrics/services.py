@@ -604,7 +604,9 @@ def rubric_draft_replace(
     event, _ = _bump(version, actor=actor, client_revision=None, detail={
         "op": "content_replaced", "summary": diff.summary(),
         "added": [c["key"] for c in diff.added], "removed": [c["key"] for c in diff.removed],
-        "changed": {c.key: field_change_text({f.field: [f.old, f.new] for f in c.fields}) for c in diff.changed},
+        "changed": {c.key: field_change_text({f.field: [f.old, f.new] for f in c.fields})
+                    for c in diff.changed if c.fields},
+        "moved": [c.key for c in diff.changed if c.moved], "notes_changed": diff.notes is not None,
     })
     return DraftEdit(version=version, event=event)
 
