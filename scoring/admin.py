@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import CriterionScore, ResponseScore, Scorer, ScoringBatch, ScoringRun
+from .models import CriterionScore, PairwiseScore, ResponseScore, Scorer, ScoringBatch, ScoringRun
 
 
 @admin.register(Scorer)
@@ -12,7 +12,7 @@ class ScorerAdmin(admin.ModelAdmin):
 class BatchInline(admin.TabularInline):
     model = ScoringBatch
     extra = 0
-    fields = ["index", "status", "attempts", "done", "failed", "tokens", "error"]
+    fields = ["index", "status", "attempts", "done", "failed", "tokens", "worker", "lease_expires_at", "error"]
     readonly_fields = fields
 
 
@@ -33,3 +33,10 @@ class ResponseScoreAdmin(admin.ModelAdmin):
 class CriterionScoreAdmin(admin.ModelAdmin):
     list_display = ["response", "criterion", "scorer", "met", "score", "parse_status"]
     raw_id_fields = ["response", "criterion", "run"]
+
+
+@admin.register(PairwiseScore)
+class PairwiseScoreAdmin(admin.ModelAdmin):
+    list_display = ["item", "response_a", "response_b", "scorer", "verdict_ab", "verdict_ba", "consistent"]
+    list_filter = ["consistent"]
+    raw_id_fields = ["item", "response_a", "response_b", "run"]

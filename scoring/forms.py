@@ -91,10 +91,15 @@ class ScorerForm(forms.Form):
                 continue
             options[key] = _NUMERIC[key](value) if key in _NUMERIC else value
         options.update(data.get("extra_options") or {})
+        hf = data["backend"] == Scorer.Backend.HF_SEQUENCE_CLASSIFIER
+        # Fields of the other backends, left filled in while switching, are not kept.
         return {
-            "name": data["name"], "backend": data["backend"], "model": data.get("model") or "",
-            "revision": data.get("revision") or "", "dtype": data["dtype"], "max_length": data["max_length"],
-            "batch_token_budget": data["batch_token_budget"], "trust_remote_code": data.get("trust_remote_code", False),
+            "name": data["name"], "backend": data["backend"],
+            "model": (data.get("model") or "") if data["backend"] != Scorer.Backend.LENGTH else "",
+            "revision": (data.get("revision") or "") if hf else "",
+            "dtype": data["dtype"], "max_length": data["max_length"],
+            "batch_token_budget": data["batch_token_budget"],
+            "trust_remote_code": bool(data.get("trust_remote_code")) and hf,
             "options": options, "is_active": data.get("is_active", False),
         }
 

@@ -84,13 +84,16 @@ def scorer_edit(request, scorer_id: int):
 def _disagreements(project, report_rows, limit: int = 8) -> list[dict]:
     """Items where a scorer picks the response the humans rejected, with their model scores."""
     wanted: dict[int, list[str]] = {}
+    chosen: dict[int, int] = {}
     for scorer, report in report_rows:
         for example in report.examples:
             wanted.setdefault(example["item_id"], []).append(scorer.name)
+            chosen[example["item_id"]] = example["chosen"]
     item_ids = list(wanted)[:limit]
     items = Item.objects.filter(project=project, id__in=item_ids).prefetch_related("responses")
     scores = selectors.response_scores_for_items(item_ids=item_ids)
-    return [{"item": item, "scorers": wanted[item.id], "scores": scores} for item in items]
+    return [{"item": item, "scorers": wanted[item.id], "scores": scores, "chosen": chosen[item.id]}
+            for item in items]
 
 
 @login_required
@@ -144,8 +147,11 @@ def run_detail(request, run_id: int):
     run = _get_run_for_user(request, run_id)
     context = _run_context(run)
     context["report"] = reports.accuracy_report(project=run.project, scorer=run.scorer)
-    context["config_items"] = sorted((k, v) for k, v in (run.scorer_config or {}).items()
-                                     if k not in ("id", "name", "options"))
+    config = run.scorer_config or {}
+    shown = {"hf_sequence_classifier": ("model", "revision", "dtype", "max_length", "batch_token_budget",
+                                        "trust_remote_code"),
+             "openai_judge": ("model",)}.get(config.get("backend"), ())
+    context["config_items"] = [("backend", config.get("backend"))] + [(k, config.get(k)) for k in shown]
     context["config_options"] = sorted((run.scorer_config or {}).get("options", {}).items())
     return render(request, "scoring/run_detail.html", context)
 
@@ -157,6 +163,8 @@ def run_progress(request, run_id: int):
     response = render(request, "scoring/run_detail.html#run-live", _run_context(run))
     if run.is_finished:
         response.status_code = STOP_POLLING
+        # The rest of the page (the report against the human labels) reloads itself on this event.
+        response["HX-Trigger"] = "scoring-run-finished"
     return response
 
 

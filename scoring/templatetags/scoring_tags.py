@@ -87,3 +87,14 @@ def rate(value) -> str:
     if value >= 10:
         return f"{value:.1f}"
     return f"{value:.2f}"
+
+
+@register.filter
+def score(value) -> str:
+    """A score for display: whole numbers as they are (a length), else three decimals."""
+    if value is None:
+        return "—"
+    value = float(value)
+    if value.is_integer() and abs(value) < 1e9:
+        return f"{int(value)}"
+    return f"{value:.3f}"

@@ -183,9 +183,12 @@ def test_the_item_scores_partial_renders_scores_labels_and_preference(project, p
     scores = response_scores_for_items(item_ids=[item.id])
     html = render_to_string("scoring/_item_scores.html", {"item": item, "scores": scores,
                                                           "order": [second.id, first.id]})
-    assert "length" in html and "20.000" in html and "5.000" in html
+    assert "length" in html and ">20<" in html and ">5<" in html
     assert "P(A ≻ B)" in html and "1.00" in html  # A is the longer one here: σ(15) ≈ 1
     assert render_to_string("scoring/_item_scores.html", {"item": item, "scores": scores, "hide": True}).strip() == ""
+    marked = render_to_string("scoring/_item_scores.html", {"item": item, "scores": scores, "chosen": first.id,
+                                                            "show_content": True})
+    assert "human pick" in marked and "a much longer answer" in marked
 
 
 def test_model_scores_are_visible_to_annotators_only_when_the_project_allows(project, annotator, reviewer, outsider):
