@@ -68,7 +68,15 @@
     if (out) out.textContent = checked ? checked.closest("label").title.replace(/ \(\d\)$/, "") : "";
   }
 
+  // The sticky bars and panel are placed under the top bars: measure them (fonts differ).
+  function measureBars() {
+    var top = $(".topbar"), bar = $(".ws-bar"), root = document.documentElement.style;
+    if (top) root.setProperty("--bar-h", top.offsetHeight + "px");
+    if (bar) root.setProperty("--ws-h", bar.offsetHeight + "px");
+  }
+
   function init() {
+    measureBars();
     var ws = $("#workspace");
     if (!ws || ws.dataset.ready) return;
     ws.dataset.ready = "1";
@@ -204,6 +212,8 @@
     }
   });
 
+  // Capture phase: runs before htmx reads the form, so a mouse submit also sends the current time.
+  document.addEventListener("submit", function (e) { if (e.target.id === "judgment-form") tick(); }, true);
   document.addEventListener("change", function (e) {
     if (e.target.name === "preference") showPreference();
   });
@@ -220,6 +230,7 @@
     }
   });
 
+  window.addEventListener("resize", measureBars);
   document.addEventListener("visibilitychange", function () { lastTick = performance.now(); tick(); });
   document.addEventListener("htmx:afterSettle", init);
   // A failed request (server error, offline) must not leave the page stuck in "submitting".
