@@ -452,7 +452,8 @@ def criterion_edit(request, slug: str, number: int, criterion_id: int):
         if not request.htmx:
             return redirect(f"{reverse('rubrics:version_detail', args=[slug, number])}#criterion-{criterion.id}")
         return render(request, f"{EDITOR}#row-form", _editor_context(
-            version, c=criterion, values=services.criterion_as_dict(criterion), base_revision=criterion.revision))
+            version, c=criterion, values=services.criterion_as_dict(criterion), base_revision=criterion.revision,
+            autofocus="title"))
     if request.method != "POST":
         return HttpResponse(status=405)
     data = criterion_data_from_post(request.POST)
