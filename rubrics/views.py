@@ -75,12 +75,22 @@ def _editor_context(version: RubricVersion, **extra) -> dict:
     return {"version": version, "rubric_set": version.rubric_set, "choices": CRITERION_CHOICES, **extra}
 
 
-def _oob(request, version: RubricVersion, edit: services.DraftEdit | None, client_revision: int | None) -> str:
+def _oob(request, version: RubricVersion, edit: services.DraftEdit | None, client_revision: int | None,
+         failed: bool = False) -> str:
     """Out-of-band fragments every editor write returns: saved state, page revision, stale banner."""
-    up_to_date = not (edit and edit.others)
-    page_revision = version.revision if up_to_date or client_revision is None else client_revision
-    ctx = {"version": version, "oob": True, "saved_at": timezone.localtime(), "page_revision": page_revision,
-           "others": edit.others if edit else [], "rubric_set": version.rubric_set}
+    if edit is not None and edit.changed:
+        current, others = edit.version.revision, edit.others
+    else:
+        # Nothing saved (an error, or no change): still tell the page whether others edited meanwhile.
+        current = RubricVersion.objects.filter(pk=version.pk).values_list("revision", flat=True).first() \
+            or version.revision
+        others = []
+        if client_revision is not None and current > client_revision:
+            others = services.changes_since(version=version, revision=client_revision, exclude_actor=request.user)
+    # The page's revision only moves past changes it has been shown; publishing checks it.
+    page_revision = client_revision if (others and client_revision is not None) else current
+    ctx = {"version": version, "oob": True, "saved_at": timezone.localtime() if edit and edit.changed else None,
+           "page_revision": page_revision, "others": others, "rubric_set": version.rubric_set, "failed": failed}
     return (render_to_string(f"{EDITOR}#save-state", ctx, request=request)
             + render_to_string(f"{EDITOR}#stale-banner", ctx, request=request))
 
@@ -88,7 +98,7 @@ def _oob(request, version: RubricVersion, edit: services.DraftEdit | None, clien
 def _respond(request, body: str, *, version: RubricVersion, edit: services.DraftEdit | None, status: int = 200,
              retarget: str | None = None, reswap: str | None = None) -> HttpResponse:
     client_revision = _int_or_none(request.POST.get("client_revision"))
-    response = HttpResponse(body + _oob(request, version, edit, client_revision), status=status)
+    response = HttpResponse(body + _oob(request, version, edit, client_revision, failed=status >= 400), status=status)
     if edit is not None and edit.changed:
         response["HX-Trigger"] = "rubricChanged"
     if retarget:
@@ -433,7 +443,7 @@ def _criterion_or_404(version: RubricVersion, criterion_id: int) -> Criterion:
 @require_GET
 def criterion_row(request, slug: str, number: int, criterion_id: int):
     """A criterion in read mode (also how "Cancel" and "Use theirs" leave the edit form)."""
-    version = _get_version_for_user(request, slug, number)
+    version = _get_version_for_user(request, slug, number, staff=True)
     criterion = version.criteria.filter(pk=criterion_id).first()
     if criterion is None:
         if request.htmx:

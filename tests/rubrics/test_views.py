@@ -221,6 +221,17 @@ def test_a_stale_page_is_told_about_other_admins_changes(staff, client_for, bob,
     assert 'id="draft-revision" name="client_revision" value="1"' in body  # page revision held back
 
 
+def test_a_failed_save_keeps_the_page_revision_and_still_reports_others(staff, client_for, bob, draft):
+    a = draft.criteria.get(key="accurate")
+    client_for(bob).post(row_url(draft, "criterion_edit", a), {**services.criterion_as_dict(a), "tags": "",
+                                                                "points": "6", "criterion_revision": "1"}, **HX)
+    response = staff.post(url("criterion_add", "quality", 1), {"title": "", "points": "1", "client_revision": "1"},
+                          **HX)
+    body = response.content.decode()
+    assert response.status_code == 422 and "Not saved" in body
+    assert 'id="draft-revision" name="client_revision" value="1"' in body and "bob changed `accurate`" in body
+
+
 def test_reorder_and_a_stale_reorder(staff, draft):
     ids = list(draft.criteria.order_by("position").values_list("id", flat=True))
     moved = [ids[1], ids[0], ids[2]]

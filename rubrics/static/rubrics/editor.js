@@ -15,6 +15,7 @@
     const span = box.querySelector(".save-text");
     if (span) span.textContent = text;
     box.classList.toggle("pending", !!pending);
+    box.classList.toggle("failed", text.startsWith("Not saved"));
     box.classList.remove("just-saved");
   }
 
