@@ -217,6 +217,7 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "ENUM_NAME_OVERRIDES": {"RubricVersionStatusEnum": "rubrics.models.RubricVersion.Status"},
 }
 
 CACHES = {
