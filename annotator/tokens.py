@@ -27,6 +27,8 @@ def api_token_create(
     """Create a personal API token. Returns the row and the full token, which is never stored."""
     if not name.strip():
         raise ApplicationError("Give the token a name.", fields={"name": "required"})
+    if len(name.strip()) > ApiToken._meta.get_field("name").max_length:
+        raise ApplicationError("The name is too long (100 characters at most).", fields={"name": "too long"})
     if expires_at is not None and expires_at <= timezone.now():
         raise ApplicationError("The expiry must be in the future.", fields={"expires_at": "in the past"})
     prefix = secrets.token_hex(6)
@@ -38,6 +40,7 @@ def api_token_create(
 
 
 def api_token_revoke(*, token: ApiToken) -> ApiToken:
+    """Revoke the token at once (idempotent): every later request with it gets 401."""
     if token.revoked_at is None:
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])
@@ -60,4 +63,30 @@ def api_token_authenticate(*, raw: str) -> ApiToken | None:
     # Coarse last-use stamp: one write a minute at most per token.
     if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+    return token
+
+
+def api_token_status(*, token: ApiToken, now: datetime | None = None) -> str:
+    """active | expired | revoked."""
+    if token.revoked_at is not None:
+        return "revoked"
+    if token.expires_at is not None and token.expires_at <= (now or timezone.now()):
+        return "expired"
+    return "active"
+
+
+def api_token_list_for_user(*, user: AbstractBaseUser):
+    """The user's own tokens, newest first (nobody lists another user's tokens)."""
+    if not user.is_authenticated:
+        return ApiToken.objects.none()
+    return ApiToken.objects.filter(user=user).order_by("-created_at", "-id")
+
+
+def api_token_get_for_user(*, user: AbstractBaseUser, token_id: int) -> ApiToken:
+    """The user's own token, else 404 (another user's token id is indistinguishable from none)."""
+    from django.http import Http404
+
+    token = api_token_list_for_user(user=user).filter(pk=token_id).first()
+    if token is None:
+        raise Http404("No such token.")
     return token

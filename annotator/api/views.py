@@ -1,21 +1,152 @@
-from drf_spectacular.utils import extend_schema
+"""API v1 of the annotator app: one APIView per operation; parse, check membership, call a selector.
+
+Every project-scoped endpoint fetches the project through project_get_for_user, so an outsider gets
+404 whatever the method, and a list never holds another project's rows.
+"""
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from annotator.agreement import project_agreement
 from annotator.selectors import project_get_for_user, project_list_for_user
+from annotator.tokens import api_token_get_for_user, api_token_list_for_user, api_token_revoke
+from config.pagination import KeysetPagination
 
-from .serializers import ProjectOutputSerializer
+from . import selectors
+from .serializers import (
+    AgreementOutputSerializer,
+    AgreementQuerySerializer,
+    ItemListQuerySerializer,
+    ItemOutputSerializer,
+    ItemPageSerializer,
+    JudgmentListQuerySerializer,
+    JudgmentOutputSerializer,
+    JudgmentPageSerializer,
+    MeOutputSerializer,
+    ProjectOutputSerializer,
+    TokenOutputSerializer,
+)
+
+PAGE_PARAMETERS = [
+    OpenApiParameter("cursor", OpenApiTypes.STR, description="Opaque cursor from a `next`/`previous` link."),
+    OpenApiParameter("page_size", OpenApiTypes.INT, description="Rows per page (default 100, at most 1000)."),
+]
+
+
+def _project(request, project_id: int, roles=None):
+    return project_get_for_user(user=request.user, project_id=project_id, roles=roles)
+
+
+def _query(serializer_class, request) -> dict:
+    serializer = serializer_class(data=request.query_params)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+def _hide_models(project) -> bool:
+    return project.hide_model_identities and project.membership.role not in selectors.SEE_ALL_ROLES
 
 
 class ProjectListApi(APIView):
-    @extend_schema(responses=ProjectOutputSerializer(many=True), operation_id="projects_list")
+    @extend_schema(responses=ProjectOutputSerializer(many=True), operation_id="projects_list",
+                   summary="The projects I belong to")
     def get(self, request):
         projects = project_list_for_user(user=request.user)
         return Response(ProjectOutputSerializer(projects, many=True).data)
 
 
 class ProjectDetailApi(APIView):
-    @extend_schema(responses=ProjectOutputSerializer, operation_id="projects_retrieve")
+    @extend_schema(responses=ProjectOutputSerializer, operation_id="projects_retrieve", summary="One project")
     def get(self, request, project_id: int):
-        project = project_get_for_user(user=request.user, project_id=project_id)
+        project = _project(request, project_id)
         return Response(ProjectOutputSerializer(project).data)
+
+
+class ItemListApi(APIView):
+    @extend_schema(
+        operation_id="items_list", summary="Items of a project, with their responses (keyset pages)",
+        parameters=[ItemListQuerySerializer, *PAGE_PARAMETERS], responses=ItemPageSerializer,
+    )
+    def get(self, request, project_id: int):
+        project = _project(request, project_id)
+        filters = _query(ItemListQuerySerializer, request)
+        paginator = KeysetPagination()
+        page = paginator.paginate_queryset(selectors.item_list(project=project, filters=filters), request, view=self)
+        data = ItemOutputSerializer(page, many=True, context={"hide_models": _hide_models(project)}).data
+        return paginator.get_paginated_response(data)
+
+
+class ItemDetailApi(APIView):
+    @extend_schema(operation_id="items_retrieve", summary="One item with its responses",
+                   responses=ItemOutputSerializer)
+    def get(self, request, project_id: int, item_id: int):
+        project = _project(request, project_id)
+        item = selectors.item_get(project=project, item_id=item_id)
+        return Response(ItemOutputSerializer(item, context={"hide_models": _hide_models(project)}).data)
+
+
+class JudgmentListApi(APIView):
+    @extend_schema(
+        operation_id="judgments_list",
+        summary="Human judgments of a project (keyset pages; annotators see their own)",
+        parameters=[JudgmentListQuerySerializer, *PAGE_PARAMETERS], responses=JudgmentPageSerializer,
+    )
+    def get(self, request, project_id: int):
+        project = _project(request, project_id)
+        filters = _query(JudgmentListQuerySerializer, request)
+        paginator = KeysetPagination()
+        qs = selectors.judgment_list(project=project, user=request.user, filters=filters)
+        page = paginator.paginate_queryset(qs, request, view=self)
+        return paginator.get_paginated_response(JudgmentOutputSerializer(page, many=True).data)
+
+
+class JudgmentDetailApi(APIView):
+    @extend_schema(operation_id="judgments_retrieve", summary="One judgment", responses=JudgmentOutputSerializer)
+    def get(self, request, project_id: int, judgment_id: int):
+        project = _project(request, project_id)
+        judgment = selectors.judgment_get(project=project, user=request.user, judgment_id=judgment_id)
+        return Response(JudgmentOutputSerializer(judgment).data)
+
+
+class AgreementApi(APIView):
+    @extend_schema(
+        operation_id="agreement_retrieve",
+        summary="Inter-annotator agreement: Krippendorff's α, Fleiss' κ, pairwise Cohen's κ, per criterion",
+        parameters=[AgreementQuerySerializer], responses=AgreementOutputSerializer,
+    )
+    def get(self, request, project_id: int):
+        project = _project(request, project_id, roles=selectors.SEE_ALL_ROLES)
+        query = _query(AgreementQuerySerializer, request)
+        report = project_agreement(project=project, rubric_version_id=query.get("rubric_version"),
+                                   min_pair_items=query["min_pair_items"])
+        return Response(AgreementOutputSerializer(report).data)
+
+
+class MeApi(APIView):
+    @extend_schema(operation_id="me_retrieve", summary="Who I am, and the token this request used",
+                   responses=MeOutputSerializer)
+    def get(self, request):
+        token = request.auth if hasattr(request.auth, "token_hash") else None
+        data = {"id": request.user.pk, "username": request.user.get_username(), "is_staff": request.user.is_staff,
+                "auth": "token" if token is not None else "session",
+                "token": TokenOutputSerializer(token).data if token is not None else None}
+        return Response(MeOutputSerializer(data).data)
+
+
+class TokenListApi(APIView):
+    @extend_schema(operation_id="tokens_list", summary="My API tokens (secrets are never shown again)",
+                   responses=TokenOutputSerializer(many=True))
+    def get(self, request):
+        return Response(TokenOutputSerializer(api_token_list_for_user(user=request.user), many=True).data)
+
+
+class TokenRevokeApi(APIView):
+    @extend_schema(operation_id="tokens_revoke", summary="Revoke one of my tokens (idempotent)",
+                   request=None, responses={204: None})
+    def delete(self, request, token_id: int):
+        token = api_token_get_for_user(user=request.user, token_id=token_id)
+        api_token_revoke(token=token)
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,170 @@
+"""Export endpoints: streamed JSONL/CSV, Parquet through an export job, row counts, job status and files.
+
+Admins and reviewers of the project only (anyone else: 404). Starting an export is throttled
+(scope "export"); reading a job's status is not.
+"""
+
+from django.http import FileResponse, StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.views import APIView
+
+from annotator.exports import (
+    CONTENT_TYPES,
+    FILE_FORMATS,
+    STREAMED_FILE_FORMATS,
+    export_count,
+    export_filename,
+    export_job_download_name,
+    export_job_file,
+    export_job_request,
+    export_params_parse,
+    export_stream,
+)
+from annotator.selectors import project_get_for_user
+from config.errors import ApplicationError
+
+from . import selectors
+from .serializers import (
+    ExportCountOutputSerializer,
+    ExportJobCreateSerializer,
+    ExportJobOutputSerializer,
+    ExportQuerySerializer,
+)
+
+AS_PARAMETER = OpenApiParameter(
+    "as", OpenApiTypes.STR, enum=list(FILE_FORMATS), default="jsonl",
+    description="jsonl and csv stream at once; parquet starts an export job and answers 202.",
+)
+
+
+class ExportParamNegotiation(DefaultContentNegotiation):
+    """JSON for every answer. DRF would read `?format=` as a renderer override and answer 404 for
+    `format=trl`; here `format` names the export format."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
+def _project(request, project_id: int):
+    return project_get_for_user(user=request.user, project_id=project_id, roles=selectors.SEE_ALL_ROLES)
+
+
+def _file_format(request) -> str:
+    value = request.query_params.get("as", "jsonl") or "jsonl"
+    if value not in FILE_FORMATS:
+        raise ApplicationError(f"as: must be one of {', '.join(FILE_FORMATS)}",
+                               fields={"as": f"must be one of {', '.join(FILE_FORMATS)}"})
+    return value
+
+
+def _job_response(request, job, created: bool) -> Response:
+    data = ExportJobOutputSerializer(job, context={"request": request}).data
+    return Response(data, status=status.HTTP_202_ACCEPTED if job.status != "done" else status.HTTP_200_OK,
+                    headers={"Location": data["status_url"]} if created else None)
+
+
+class ExportApi(APIView):
+    content_negotiation_class = ExportParamNegotiation
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "export"
+
+    @extend_schema(
+        operation_id="export_retrieve",
+        summary="Export labeled data: trl, helpsteer2, rubric_scores or judgments",
+        description=(
+            "`as=jsonl` (default) and `as=csv` stream the rows now, whatever the size. `as=parquet` "
+            "queues an export job and answers 202 with it: poll `status_url`, then fetch `download_url`. "
+            "The same request while an identical job is queued or running returns that job."
+        ),
+        parameters=[ExportQuerySerializer, AS_PARAMETER],
+        responses={
+            (200, "application/x-ndjson"): OpenApiResponse(OpenApiTypes.BINARY, description="JSON Lines"),
+            (200, "text/csv"): OpenApiResponse(OpenApiTypes.BINARY, description="CSV with a header row"),
+            (202, "application/json"): ExportJobOutputSerializer,
+        },
+    )
+    def get(self, request, project_id: int):
+        project = _project(request, project_id)
+        file_format = _file_format(request)
+        params = export_params_parse(request.query_params, project=project)
+        if file_format not in STREAMED_FILE_FORMATS:
+            job, created = export_job_request(project=project, user=request.user, params=params,
+                                              file_format=file_format)
+            return _job_response(request, job, created)
+        response = StreamingHttpResponse(
+            export_stream(project=project, params=params, file_format=file_format),
+            content_type=CONTENT_TYPES[file_format],
+        )
+        name = export_filename(project=project, params=params, file_format=file_format)
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
+        response["Cache-Control"] = "no-store"
+        response["X-Content-Type-Options"] = "nosniff"
+        return response
+
+
+class ExportCountApi(APIView):
+    content_negotiation_class = ExportParamNegotiation
+
+    @extend_schema(operation_id="export_count", summary="How many rows an export with these parameters has",
+                   parameters=[ExportQuerySerializer], responses=ExportCountOutputSerializer)
+    def get(self, request, project_id: int):
+        project = _project(request, project_id)
+        params = export_params_parse(request.query_params, project=project)
+        return Response({"format": params.export_format, "rows": export_count(project=project, params=params)})
+
+
+class ExportJobListApi(APIView):
+    content_negotiation_class = ExportParamNegotiation
+    throttle_scope = "export"
+
+    def get_throttles(self):
+        # Starting a job is throttled like an export; listing jobs is not.
+        return [ScopedRateThrottle()] if self.request.method == "POST" else []
+
+    @extend_schema(operation_id="export_jobs_list", summary="The project's recent export jobs (50, newest first)",
+                   responses=ExportJobOutputSerializer(many=True))
+    def get(self, request, project_id: int):
+        project = _project(request, project_id)
+        jobs = selectors.export_job_list(project=project)
+        return Response(ExportJobOutputSerializer(jobs, many=True, context={"request": request}).data)
+
+    @extend_schema(operation_id="export_jobs_create", summary="Start a Parquet export job",
+                   request=ExportJobCreateSerializer,
+                   responses={202: ExportJobOutputSerializer, 200: ExportJobOutputSerializer})
+    def post(self, request, project_id: int):
+        project = _project(request, project_id)
+        data = request.data if hasattr(request.data, "get") else {}
+        params = export_params_parse(data, project=project)
+        job, created = export_job_request(project=project, user=request.user, params=params)
+        return _job_response(request, job, created)
+
+
+class ExportJobDetailApi(APIView):
+    @extend_schema(operation_id="export_jobs_retrieve", summary="An export job's status",
+                   responses=ExportJobOutputSerializer)
+    def get(self, request, project_id: int, job_id: int):
+        project = _project(request, project_id)
+        job = selectors.export_job_get(project=project, job_id=job_id)
+        return Response(ExportJobOutputSerializer(job, context={"request": request}).data)
+
+
+class ExportJobDownloadApi(APIView):
+    @extend_schema(
+        operation_id="export_jobs_download", summary="Download a finished export job's file",
+        responses={(200, "application/vnd.apache.parquet"): OpenApiResponse(OpenApiTypes.BINARY),
+                   409: OpenApiResponse(description="The job is not done yet.")},
+    )
+    def get(self, request, project_id: int, job_id: int):
+        project = _project(request, project_id)
+        job = selectors.export_job_get(project=project, job_id=job_id)
+        job.project = project
+        path = export_job_file(job=job)
+        response = FileResponse(path.open("rb"), as_attachment=True, filename=export_job_download_name(job=job),
+                                content_type=CONTENT_TYPES.get(job.file_format, "application/octet-stream"))
+        response["Cache-Control"] = "no-store"
+        return response
