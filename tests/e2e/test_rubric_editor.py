@@ -75,6 +75,10 @@ def test_an_admin_creates_a_set_adds_criteria_with_the_keyboard_reorders_and_pub
     assert "Published" in row.inner_text() and "3" in row.inner_text()
     assert "published v1" in page.inner_text("#history")
     page.screenshot(path=str(screenshots_dir / "rubric-set.png"), full_page=True)
+    # …and in the list of rubric sets, as the newest published version.
+    page.click("nav.topnav >> text=Rubrics")
+    listed = page.locator("#rubric-sets tr", has_text="Helpfulness and safety")
+    assert "v1" in listed.locator("td").nth(2).inner_text()
 
     version = RubricVersion.objects.get(rubric_set__slug="helpfulness-and-safety", number=1)
     assert version.status == "published" and len(version.content_hash) == 64
