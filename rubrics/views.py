@@ -16,6 +16,7 @@ from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from config.errors import ApplicationError, ConflictError
@@ -345,7 +346,11 @@ def _status_change(request, slug: str, number: int, service, done: str):
         messages.error(request, exc.message)
     else:
         messages.success(request, done.format(number=version.number))
-    return redirect(request.POST.get("next") or reverse("rubrics:set_detail", kwargs={"slug": slug}))
+    target = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
+                                           require_https=request.is_secure()):
+        target = reverse("rubrics:set_detail", kwargs={"slug": slug})
+    return redirect(target)
 
 
 @login_required

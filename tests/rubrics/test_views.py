@@ -106,6 +106,13 @@ def test_the_set_page_lists_versions_and_history(staff, published, alice):
     assert "Open draft v2" in body
 
 
+def test_archive_returns_to_a_local_page_only(staff, published):
+    response = staff.post(url("version_archive", "quality", 1), {"next": "https://evil.example/"})
+    assert response["Location"] == url("set_detail", "quality")
+    response = staff.post(url("version_unarchive", "quality", 1), {"next": url("version_detail", "quality", 1)})
+    assert response["Location"] == url("version_detail", "quality", 1)
+
+
 def test_edit_on_a_published_version_creates_a_draft_and_opens_it(staff, published):
     response = staff.post(url("set_new_draft", "quality"), {"from": 1})
     assert response["Location"] == url("version_detail", "quality", 2)
