@@ -339,8 +339,8 @@ class OpenAIJudge(Backend):
             verdict = CriterionVerdict(criterion.id, met, score, parsed.explanation, raw, "ok")
         return verdict, tokens, (1 if verdict.parse_status == "failed" else 0), error
 
-    def _score_criteria(self, inp: ScoreInput, criteria: list[CriterionSpec], pool) -> ScoreResult:
-        outcomes = list(pool.map(lambda c: self._judge_criterion(inp, c), criteria))
+    def _score_criteria(self, inp: ScoreInput, criteria: list[CriterionSpec], outcomes: list) -> ScoreResult:
+        """One response's result from its criteria verdicts (outcomes in criteria order)."""
         verdicts = [o[0] for o in outcomes]
         tokens = sum(o[1] for o in outcomes)
         failures = sum(o[2] for o in outcomes)
@@ -373,9 +373,15 @@ class OpenAIJudge(Backend):
         ]
         return self._ask(messages, parse_pairwise_verdict)
 
-    def _judge_pair(self, a: ScoreInput, b: ScoreInput, criteria: list[CriterionSpec]) -> tuple[PairVerdict, str]:
-        ab, raw_ab, tok_ab, fail_ab, err_ab = self._judge_order(a.prompt, a.response, b.response, criteria)
-        ba, raw_ba, tok_ba, fail_ba, err_ba = self._judge_order(a.prompt, b.response, a.response, criteria)
+    def _submit_pair(self, a: ScoreInput, b: ScoreInput, criteria: list[CriterionSpec], pool):
+        """Both orders of one pair, in flight: A shown first, then B first (position bias shows as
+        disagreement between them)."""
+        return (a, b, pool.submit(self._judge_order, a.prompt, a.response, b.response, criteria),
+                pool.submit(self._judge_order, a.prompt, b.response, a.response, criteria))
+
+    def _pair_verdict(self, a: ScoreInput, b: ScoreInput, criteria, ab_future, ba_future) -> tuple[PairVerdict, str]:
+        ab, raw_ab, tok_ab, fail_ab, err_ab = ab_future.result()
+        ba, raw_ba, tok_ba, fail_ba, err_ba = ba_future.result()
         swap = {"a": "b", "b": "a", "tie": "tie"}
         pair = PairVerdict(
             item_id=a.item_id, response_a=a.response_id, response_b=b.response_id,
@@ -387,13 +393,8 @@ class OpenAIJudge(Backend):
         )
         return pair, err_ab or err_ba
 
-    def _score_pairwise_item(self, group: list[ScoreInput], criteria, pool) -> ScoredChunk:
-        group = sorted(group, key=lambda i: (i.position, i.response_id))
-        if len(group) < 2:
-            return ScoredChunk(results=[ScoreResult(response_id=i.response_id, value=None,
-                                                    error="pairwise judging needs at least two responses")
-                                        for i in group])
-        outcomes = list(pool.map(lambda p: self._judge_pair(*p, criteria), combinations(group, 2)))
+    def _pairwise_results(self, group: list[ScoreInput], outcomes: list[tuple[PairVerdict, str]]) -> list[ScoreResult]:
+        """Per response: its share of comparisons won (tie = ½) and its position consistency."""
         wins: dict[int, list[float]] = {i.response_id: [] for i in group}
         errors: dict[int, str] = {}
         for pair, error in outcomes:
@@ -409,7 +410,7 @@ class OpenAIJudge(Backend):
             result = ScoreResult(
                 response_id=inp.response_id, value=None,
                 input_hash=stable_hash(*[p.input_hash for p in mine]), model_revision=self.revision,
-                token_count=sum(p.tokens for p in mine) // 2, parse_failures=0,
+                token_count=sum(p.tokens for p in mine) // 2,
             )
             if wins[inp.response_id]:
                 result.value = sum(wins[inp.response_id]) / len(wins[inp.response_id])
@@ -419,26 +420,56 @@ class OpenAIJudge(Backend):
             else:
                 result.error = errors.get(inp.response_id) or "no pairwise verdict could be parsed"
             results.append(result)
-        return ScoredChunk(results=results, pairs=pairs, tokens=sum(p.tokens for p in pairs))
+        return results
+
+    def _score_pairwise(self, inputs: list[ScoreInput], context: ScoringContext, pool) -> Iterator[ScoredChunk]:
+        groups: dict[int, list[ScoreInput]] = {}
+        for inp in inputs:
+            groups.setdefault(inp.item_id, []).append(inp)
+        items = [sorted(g, key=lambda i: (i.position, i.response_id)) for g in groups.values()]
+        # Enough items at once to keep `concurrency` requests in flight (two per pair).
+        window = max(1, -(-self.concurrency // 2))
+        for start in range(0, len(items), window):
+            if context.should_stop():
+                return
+            chunk = ScoredChunk()
+            submitted = []
+            for group in items[start:start + window]:
+                if len(group) < 2:
+                    chunk.results.extend(ScoreResult(response_id=i.response_id, value=None,
+                                                     error="pairwise judging needs at least two responses")
+                                         for i in group)
+                    continue
+                submitted.append((group, [self._submit_pair(a, b, context.criteria, pool)
+                                          for a, b in combinations(group, 2)]))
+            for group, futures in submitted:
+                outcomes = [self._pair_verdict(a, b, context.criteria, fab, fba) for a, b, fab, fba in futures]
+                chunk.results.extend(self._pairwise_results(group, outcomes))
+                chunk.pairs.extend(p for p, _ in outcomes)
+            chunk.tokens = sum(p.tokens for p in chunk.pairs)
+            yield chunk
 
     def score_chunks(self, inputs: list[ScoreInput], context: ScoringContext) -> Iterator[ScoredChunk]:
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
-            if self.mode == "criteria":
-                if not context.criteria:
-                    raise BackendError("Criteria mode needs a rubric: the project has no rubric version.")
-                for inp in inputs:
-                    if context.should_stop():
-                        return
-                    result = self._score_criteria(inp, context.criteria, pool)
-                    yield ScoredChunk(results=[result], tokens=result.token_count)
+            if self.mode == "pairwise":
+                yield from self._score_pairwise(inputs, context, pool)
                 return
-            groups: dict[int, list[ScoreInput]] = {}
-            for inp in inputs:
-                groups.setdefault(inp.item_id, []).append(inp)
-            for group in groups.values():
+            criteria = context.criteria
+            if not criteria:
+                raise BackendError("Criteria mode needs a rubric: the project has no rubric version.")
+            # All criteria of a few responses at once, so `concurrency` requests are in flight.
+            window = max(1, -(-self.concurrency // len(criteria)))
+            for start in range(0, len(inputs), window):
                 if context.should_stop():
                     return
-                yield self._score_pairwise_item(group, context.criteria, pool)
+                group = inputs[start:start + window]
+                jobs = [(inp, c) for inp in group for c in criteria]
+                outcomes = list(pool.map(lambda job: self._judge_criterion(*job), jobs))
+                results = [
+                    self._score_criteria(inp, criteria, outcomes[i * len(criteria):(i + 1) * len(criteria)])
+                    for i, inp in enumerate(group)
+                ]
+                yield ScoredChunk(results=results, tokens=sum(r.token_count for r in results))
 
     def close(self) -> None:
         self.client.close()

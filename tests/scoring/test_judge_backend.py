@@ -206,3 +206,24 @@ def test_criterion_verdicts_parse_in_their_common_forms(text, met):
 ])
 def test_pairwise_verdicts_parse_in_their_common_forms(text, verdict):
     assert parse_pairwise_verdict(text) == verdict
+
+
+def test_requests_run_concurrently_up_to_the_configured_limit():
+    import threading
+    import time
+
+    lock, state = threading.Lock(), {"now": 0, "max": 0}
+
+    def slow(body, headers):
+        with lock:
+            state["now"] += 1
+            state["max"] = max(state["max"], state["now"])
+        time.sleep(0.2)
+        with lock:
+            state["now"] -= 1
+        return '{"criteria_met": true}'
+
+    with FakeOpenAI(slow) as server:
+        results = judge(server, concurrency=4).score(responses() * 2, ScoringContext(criteria=CRITERIA))
+    assert all(r.ok for r in results) and len(server.requests) == 12
+    assert 1 < state["max"] <= 4
