@@ -20,6 +20,7 @@ urlpatterns = [
     path("projects/", include("annotator.urls")),
     path("rubrics/", include("rubrics.urls")),
     path("scoring/", include("scoring.urls")),
+    path("account/", include("annotator.views_tokens")),
     path("api/v1/", include(api_v1)),
     path("admin/", admin.site.urls),
 ]
