@@ -257,7 +257,7 @@ class JudgmentRow:
     preference: int | None
     both_bad: bool
     ranking: list
-    rationale: str
+    rationale: str = ""
     time_spent_ms: int = 0
     submitted_at: datetime | None = None
     shown_order: list = field(default_factory=list)

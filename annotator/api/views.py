@@ -132,7 +132,7 @@ class MeApi(APIView):
         token = request.auth if hasattr(request.auth, "token_hash") else None
         data = {"id": request.user.pk, "username": request.user.get_username(), "is_staff": request.user.is_staff,
                 "auth": "token" if token is not None else "session",
-                "token": TokenOutputSerializer(token).data if token is not None else None}
+                "token": token}
         return Response(MeOutputSerializer(data).data)
 
 

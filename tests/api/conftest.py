@@ -18,24 +18,21 @@ response 1 better):
 """
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from datetime import timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from annotator.models import Adjudication, Assignment, CriterionJudgment, Item, Judgment, ProjectMembership
-from annotator.models import Response as ItemResponse
 from scoring.models import CriterionScore, ResponseScore
 from tests.factories import (
     ItemFactory,
     MembershipFactory,
-    ProjectFactory,
     ScorerFactory,
     UserFactory,
     published_version,
 )
 
-T0 = datetime(2025, 3, 1, 12, 0, tzinfo=dt_timezone.utc)
+T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 Role = ProjectMembership.Role
 
 
@@ -123,6 +120,8 @@ def labeled(project, rubric_version, project_admin, reviewer, annotator) -> Labe
     data.judgments["adjudicated"] = [make_judgment(i, annotator, preference=-3, at=T0 + timedelta(hours=4)),
                                      make_judgment(i, ann2, preference=2, at=T0 + timedelta(hours=4))]
     Adjudication.objects.create(item=i, reviewer=reviewer, preference=1, rationale="B is safer.")
+    Adjudication.objects.filter(item=i).update(created_at=T0 + timedelta(hours=4, minutes=5),
+                                               updated_at=T0 + timedelta(hours=4, minutes=5))
     i = item("both-bad")
     data.judgments["both-bad"] = [make_judgment(i, annotator, both_bad=True, at=T0 + timedelta(hours=5)),
                                   make_judgment(i, ann2, both_bad=True, at=T0 + timedelta(hours=5))]
@@ -163,11 +162,3 @@ def foreign(outsider):
     return project
 
 
-def foreign_project_with_member():
-    project = ProjectFactory(name="FOREIGN-MARKER project")
-    user = UserFactory(username="foreign-member")
-    MembershipFactory(project=project, user=user, role=Role.ADMIN)
-    return project, user
-
-
-__all__ = ["T0", "Labeled", "make_judgment", "ItemResponse"]
