@@ -82,7 +82,8 @@ class ProjectMembership(models.Model):
 
 
 class Item(models.Model):
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="items")
+    # No separate index: the unique (project, external_id) index serves lookups by project.
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="items", db_index=False)
     external_id = models.CharField(max_length=255)
     prompt = models.JSONField(help_text='Chat messages: [{"role": "user", "content": "..."}, ...]')
     metadata = models.JSONField(default=dict, blank=True)
@@ -135,7 +136,8 @@ class Item(models.Model):
 
 
 class Response(models.Model):
-    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="responses")
+    # No separate index: the unique (item, external_id) index serves lookups by item.
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="responses", db_index=False)
     external_id = models.CharField(max_length=255)
     model_name = models.CharField(max_length=255, blank=True)
     content = models.TextField()
@@ -161,7 +163,8 @@ class Assignment(models.Model):
         SKIPPED = "skipped", "Skipped"
         EXPIRED = "expired", "Expired"
 
-    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="assignments")
+    # No separate index on item: the unique (item, annotator) index serves lookups by item.
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="assignments", db_index=False)
     annotator = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assignments"
     )
@@ -194,7 +197,8 @@ class Judgment(models.Model):
     """A human judgment of one item. Unique per (item, annotator)."""
 
     assignment = models.OneToOneField(Assignment, on_delete=models.PROTECT, related_name="judgment")
-    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="judgments")
+    # No separate index: the unique (item, annotator) index serves lookups by item.
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="judgments", db_index=False)
     annotator = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="judgments"
     )
@@ -236,7 +240,8 @@ class Judgment(models.Model):
 class CriterionJudgment(models.Model):
     """A human's score of one response against one criterion, within a judgment."""
 
-    judgment = models.ForeignKey(Judgment, on_delete=models.CASCADE, related_name="criterion_scores")
+    # No separate index: the unique (judgment, response, criterion) index serves lookups by judgment.
+    judgment = models.ForeignKey(Judgment, on_delete=models.CASCADE, related_name="criterion_scores", db_index=False)
     response = models.ForeignKey(Response, on_delete=models.CASCADE, related_name="human_criterion_scores")
     criterion = models.ForeignKey("rubrics.Criterion", on_delete=models.PROTECT, related_name="+")
     # binary: 0/1; likert5: 1..5; points: the points awarded.

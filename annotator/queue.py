@@ -159,9 +159,10 @@ def _candidates(project: Project, user: AbstractBaseUser, now: datetime, exclude
 
 
 def _lock_first(qs: QuerySet[Item]) -> Item | None:
+    """The first candidate, locked (skipping rows others hold), fetched whole with its project."""
     if connection.features.has_select_for_update_skip_locked:
         qs = qs.select_for_update(skip_locked=True, of=("self",))
-    return qs.only("id", "project_id", "submitted_count", "is_open").first()
+    return qs.select_related("project").first()
 
 
 def _pick_and_lock(project: Project, user: AbstractBaseUser, now: datetime, exclude: list[int]) -> Item | None:
@@ -215,10 +216,9 @@ def assignment_next_for_user(
     for _ in range(MAX_ATTEMPTS):
         with transaction.atomic():
             _serialize_on_sqlite(project.pk)
-            item = _pick_and_lock(project, user, now, tried)
+            item = _pick_and_lock(project, user, now, tried)  # locked: the row and its counter are fresh
             if item is None:
                 return None
-            item = item_lock(item_id=item.pk)  # already ours; fetch it whole with its project
             assignment = _lease_locked(item, item.project, user, now)
             if assignment is not None:
                 assignment.item = item

@@ -16,6 +16,7 @@ from django.db.models import F, Max, Min
 from django.utils import timezone
 
 from config.errors import ApplicationError, ConflictError, NotFoundError
+from rubrics.models import Criterion
 
 from .models import (
     Adjudication,
@@ -240,13 +241,13 @@ def judgment_submit(*, assignment: Assignment, data: JudgmentInput, now: datetim
                                     "your answer was not stored.", code="expired")
             project = item.project
             responses = list(item.responses.order_by("position", "id"))
-            version = project.rubric_version
-            criteria = list(version.criteria.order_by("position", "id")) if version else []
+            criteria = list(Criterion.objects.filter(version_id=project.rubric_version_id).order_by("position", "id"))
             judgment_validate(project=project, responses=responses, criteria=criteria, data=data,
                               labels=shown_labels(fresh))
             elapsed_ms = int((now - fresh.leased_at).total_seconds() * 1000) + 10_000
             judgment = Judgment.objects.create(
-                assignment=fresh, item=item, annotator_id=fresh.annotator_id, rubric_version=project.rubric_version,
+                assignment=fresh, item=item, annotator_id=fresh.annotator_id,
+                rubric_version_id=project.rubric_version_id,
                 preference=data.preference, both_bad=data.both_bad, ranking=list(data.ranking),
                 rationale=data.rationale.strip(), time_spent_ms=max(0, min(data.time_spent_ms, elapsed_ms, 2**31 - 1)),
                 submitted_at=now,
@@ -271,7 +272,8 @@ def _item_count_changed(item: Item, delta: int) -> None:
     """Keep the denormalised counter, the open flag and the disagreement exact (item row locked)."""
     item.submitted_count = max(0, item.submitted_count + delta)
     item.is_open = item.submitted_count < item.project.overlap
-    item.disagreement = item_disagreement(item=item)
+    # One judgment (or none) cannot disagree with itself: skip the two queries.
+    item.disagreement = item_disagreement(item=item) if item.submitted_count >= 2 else []
     item.has_disagreement = bool(item.disagreement)
     item.save(update_fields=["submitted_count", "is_open", "disagreement", "has_disagreement", "updated_at"])
 
