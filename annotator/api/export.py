@@ -34,6 +34,7 @@ from .serializers import (
     ExportJobCreateSerializer,
     ExportJobOutputSerializer,
     ExportQuerySerializer,
+    error_responses,
 )
 
 AS_PARAMETER = OpenApiParameter(
@@ -86,7 +87,9 @@ class ExportApi(APIView):
             (200, "application/x-ndjson"): OpenApiResponse(OpenApiTypes.BINARY, description="JSON Lines"),
             (200, "text/csv"): OpenApiResponse(OpenApiTypes.BINARY, description="CSV with a header row"),
             (202, "application/json"): ExportJobOutputSerializer,
+            **error_responses(400, 429),
         },
+        tags=["export"],
     )
     def get(self, request, project_id: int):
         project = _project(request, project_id)
@@ -111,7 +114,8 @@ class ExportCountApi(APIView):
     content_negotiation_class = ExportParamNegotiation
 
     @extend_schema(operation_id="export_count", summary="How many rows an export with these parameters has",
-                   parameters=[ExportQuerySerializer], responses=ExportCountOutputSerializer)
+                   parameters=[ExportQuerySerializer],
+                   responses={200: ExportCountOutputSerializer, **error_responses(400)}, tags=["export"])
     def get(self, request, project_id: int):
         project = _project(request, project_id)
         params = export_params_parse(request.query_params, project=project)
@@ -127,15 +131,16 @@ class ExportJobListApi(APIView):
         return [ScopedRateThrottle()] if self.request.method == "POST" else []
 
     @extend_schema(operation_id="export_jobs_list", summary="The project's recent export jobs (50, newest first)",
-                   responses=ExportJobOutputSerializer(many=True))
+                   responses={200: ExportJobOutputSerializer(many=True), **error_responses()}, tags=["export"])
     def get(self, request, project_id: int):
         project = _project(request, project_id)
         jobs = selectors.export_job_list(project=project)
         return Response(ExportJobOutputSerializer(jobs, many=True, context={"request": request}).data)
 
     @extend_schema(operation_id="export_jobs_create", summary="Start a Parquet export job",
-                   request=ExportJobCreateSerializer,
-                   responses={202: ExportJobOutputSerializer, 200: ExportJobOutputSerializer})
+                   request=ExportJobCreateSerializer, tags=["export"],
+                   responses={202: ExportJobOutputSerializer, 200: ExportJobOutputSerializer,
+                              **error_responses(400, 429)})
     def post(self, request, project_id: int):
         project = _project(request, project_id)
         data = request.data if hasattr(request.data, "get") else {}
@@ -146,7 +151,7 @@ class ExportJobListApi(APIView):
 
 class ExportJobDetailApi(APIView):
     @extend_schema(operation_id="export_jobs_retrieve", summary="An export job's status",
-                   responses=ExportJobOutputSerializer)
+                   responses={200: ExportJobOutputSerializer, **error_responses()}, tags=["export"])
     def get(self, request, project_id: int, job_id: int):
         project = _project(request, project_id)
         job = selectors.export_job_get(project=project, job_id=job_id)
@@ -157,7 +162,8 @@ class ExportJobDownloadApi(APIView):
     @extend_schema(
         operation_id="export_jobs_download", summary="Download a finished export job's file",
         responses={(200, "application/vnd.apache.parquet"): OpenApiResponse(OpenApiTypes.BINARY),
-                   409: OpenApiResponse(description="The job is not done yet.")},
+                   **error_responses(409)},
+        tags=["export"],
     )
     def get(self, request, project_id: int, job_id: int):
         project = _project(request, project_id)

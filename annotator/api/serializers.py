@@ -275,3 +275,31 @@ class MeOutputSerializer(serializers.Serializer):
     is_staff = serializers.BooleanField()
     auth = serializers.ChoiceField(choices=["token", "session"])
     token = TokenOutputSerializer(allow_null=True)
+
+
+# --- Errors -------------------------------------------------------------------------------------
+
+class ErrorSerializer(serializers.Serializer):
+    """Every error of the API: config/api_errors.py."""
+
+    error = serializers.CharField(help_text="A short code: invalid, not_found, not_authenticated, throttled, …")
+    message = serializers.CharField(help_text="What went wrong and what to do, for people.")
+    fields = serializers.DictField(child=serializers.CharField(), required=False,
+                                   help_text='Field paths to messages, e.g. {"min_agreement": "must be …"}.')
+
+
+_ERROR_TEXT = {
+    400: "Invalid parameters; `fields` names each one at fault.",
+    401: "No, an invalid, an expired or a revoked token.",
+    404: "No such object, or not yours: a project you do not belong to (or lack the role for) is a 404.",
+    409: "Not possible in the current state (e.g. the export is not done yet).",
+    429: "Too many exports or imports; `Retry-After` says when to try again.",
+}
+
+
+def error_responses(*codes: int) -> dict:
+    """OpenAPI responses for the given error statuses (401 and 404 always)."""
+    from drf_spectacular.utils import OpenApiResponse
+
+    return {code: OpenApiResponse(ErrorSerializer, description=_ERROR_TEXT[code])
+            for code in sorted({401, 404, *codes})}

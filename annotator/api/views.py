@@ -28,6 +28,7 @@ from .serializers import (
     MeOutputSerializer,
     ProjectOutputSerializer,
     TokenOutputSerializer,
+    error_responses,
 )
 
 PAGE_PARAMETERS = [
@@ -51,15 +52,16 @@ def _hide_models(project) -> bool:
 
 
 class ProjectListApi(APIView):
-    @extend_schema(responses=ProjectOutputSerializer(many=True), operation_id="projects_list",
-                   summary="The projects I belong to")
+    @extend_schema(responses={200: ProjectOutputSerializer(many=True), **error_responses()},
+                   operation_id="projects_list", summary="The projects I belong to", tags=["projects"])
     def get(self, request):
         projects = project_list_for_user(user=request.user)
         return Response(ProjectOutputSerializer(projects, many=True).data)
 
 
 class ProjectDetailApi(APIView):
-    @extend_schema(responses=ProjectOutputSerializer, operation_id="projects_retrieve", summary="One project")
+    @extend_schema(responses={200: ProjectOutputSerializer, **error_responses()}, operation_id="projects_retrieve",
+                   summary="One project", tags=["projects"])
     def get(self, request, project_id: int):
         project = _project(request, project_id)
         return Response(ProjectOutputSerializer(project).data)
@@ -68,7 +70,9 @@ class ProjectDetailApi(APIView):
 class ItemListApi(APIView):
     @extend_schema(
         operation_id="items_list", summary="Items of a project, with their responses (keyset pages)",
-        parameters=[ItemListQuerySerializer, *PAGE_PARAMETERS], responses=ItemPageSerializer,
+        parameters=[ItemListQuerySerializer, *PAGE_PARAMETERS], responses={200: ItemPageSerializer,
+                                                                            **error_responses(400)},
+        tags=["items"],
     )
     def get(self, request, project_id: int):
         project = _project(request, project_id)
@@ -81,7 +85,7 @@ class ItemListApi(APIView):
 
 class ItemDetailApi(APIView):
     @extend_schema(operation_id="items_retrieve", summary="One item with its responses",
-                   responses=ItemOutputSerializer)
+                   responses={200: ItemOutputSerializer, **error_responses()}, tags=["items"])
     def get(self, request, project_id: int, item_id: int):
         project = _project(request, project_id)
         item = selectors.item_get(project=project, item_id=item_id)
@@ -92,7 +96,8 @@ class JudgmentListApi(APIView):
     @extend_schema(
         operation_id="judgments_list",
         summary="Human judgments of a project (keyset pages; annotators see their own)",
-        parameters=[JudgmentListQuerySerializer, *PAGE_PARAMETERS], responses=JudgmentPageSerializer,
+        parameters=[JudgmentListQuerySerializer, *PAGE_PARAMETERS],
+        responses={200: JudgmentPageSerializer, **error_responses(400)}, tags=["judgments"],
     )
     def get(self, request, project_id: int):
         project = _project(request, project_id)
@@ -104,7 +109,8 @@ class JudgmentListApi(APIView):
 
 
 class JudgmentDetailApi(APIView):
-    @extend_schema(operation_id="judgments_retrieve", summary="One judgment", responses=JudgmentOutputSerializer)
+    @extend_schema(operation_id="judgments_retrieve", summary="One judgment",
+                   responses={200: JudgmentOutputSerializer, **error_responses()}, tags=["judgments"])
     def get(self, request, project_id: int, judgment_id: int):
         project = _project(request, project_id)
         judgment = selectors.judgment_get(project=project, user=request.user, judgment_id=judgment_id)
@@ -115,7 +121,8 @@ class AgreementApi(APIView):
     @extend_schema(
         operation_id="agreement_retrieve",
         summary="Inter-annotator agreement: Krippendorff's α, Fleiss' κ, pairwise Cohen's κ, per criterion",
-        parameters=[AgreementQuerySerializer], responses=AgreementOutputSerializer,
+        parameters=[AgreementQuerySerializer], responses={200: AgreementOutputSerializer, **error_responses(400)},
+        tags=["agreement"],
     )
     def get(self, request, project_id: int):
         project = _project(request, project_id, roles=selectors.SEE_ALL_ROLES)
@@ -127,7 +134,7 @@ class AgreementApi(APIView):
 
 class MeApi(APIView):
     @extend_schema(operation_id="me_retrieve", summary="Who I am, and the token this request used",
-                   responses=MeOutputSerializer)
+                   responses={200: MeOutputSerializer, **error_responses()}, tags=["tokens"])
     def get(self, request):
         token = request.auth if hasattr(request.auth, "token_hash") else None
         data = {"id": request.user.pk, "username": request.user.get_username(), "is_staff": request.user.is_staff,
@@ -138,14 +145,14 @@ class MeApi(APIView):
 
 class TokenListApi(APIView):
     @extend_schema(operation_id="tokens_list", summary="My API tokens (secrets are never shown again)",
-                   responses=TokenOutputSerializer(many=True))
+                   responses={200: TokenOutputSerializer(many=True), **error_responses()}, tags=["tokens"])
     def get(self, request):
         return Response(TokenOutputSerializer(api_token_list_for_user(user=request.user), many=True).data)
 
 
 class TokenRevokeApi(APIView):
     @extend_schema(operation_id="tokens_revoke", summary="Revoke one of my tokens (idempotent)",
-                   request=None, responses={204: None})
+                   request=None, responses={204: None, **error_responses()}, tags=["tokens"])
     def delete(self, request, token_id: int):
         token = api_token_get_for_user(user=request.user, token_id=token_id)
         api_token_revoke(token=token)
