@@ -39,7 +39,8 @@ _JUDGE_OPTION_KEYS = {
     "base_url", "api_key_env", "mode", "temperature", "max_tokens", "timeout", "max_retries", "retry_backoff",
     "concurrency", "parse_retries", "result_pass_threshold", "extra_body",
 }
-_HF_OPTION_KEYS = {"input_format", "main_component", "component_names", "device", "local_files_only"}
+_HF_OPTION_KEYS = {"input_format", "main_component", "component_names", "device", "local_files_only",
+                   "batch_overhead_tokens"}
 
 
 class PermissionDeniedError(ApplicationError):

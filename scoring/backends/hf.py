@@ -132,6 +132,8 @@ class HFSequenceClassifier(Backend):
         self.bos_id = self.tokenizer.bos_token_id
         self.max_length = int(spec.max_length)
         self.token_budget = max(self.max_length, int(spec.batch_token_budget))
+        overhead = spec.options.get("batch_overhead_tokens")
+        self.batch_overhead = None if overhead in (None, "") else int(overhead)
         self.input_format = spec.options.get("input_format", "chat_template")
         if self.input_format == "chat_template" and not self.tokenizer.chat_template:
             raise BackendError(
@@ -321,7 +323,8 @@ class HFSequenceClassifier(Backend):
         ready = [i for i, e in enumerate(encoded) if e is not None]
         lengths = [len(encoded[i].ids) for i in ready]
         queue = deque([[ready[j] for j in batch]
-                       for batch in plan_token_budget_batches(lengths, token_budget=self.token_budget)])
+                       for batch in plan_token_budget_batches(lengths, token_budget=self.token_budget,
+                                                              batch_overhead=self.batch_overhead)])
         while queue:
             if context.should_stop():
                 return
@@ -348,7 +351,8 @@ class HFSequenceClassifier(Backend):
                 if rest:
                     rest_lengths = [len(encoded[i].ids) for i in rest]
                     queue.extend([[rest[j] for j in b] for b in
-                                  plan_token_budget_batches(rest_lengths, token_budget=self.token_budget)])
+                                  plan_token_budget_batches(rest_lengths, token_budget=self.token_budget,
+                                                            batch_overhead=self.batch_overhead)])
                 continue
             results = []
             for i, value, comps in zip(batch, values, components, strict=True):

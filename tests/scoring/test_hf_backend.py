@@ -171,3 +171,17 @@ def test_scores_are_deterministic_across_loads(tiny_model_path):
     first = build_backend(spec(tiny_model_path)).score(inputs(6))
     second = build_backend(spec(tiny_model_path)).score(inputs(6))
     assert [r.value for r in first] == [r.value for r in second]
+
+
+def test_the_plan_pads_less_than_greedy_filling_without_tiny_batches():
+    import math
+    import random
+
+    rng = random.Random(0)
+    lengths = [int(math.exp(rng.uniform(math.log(50), math.log(2000)))) for _ in range(64)]
+    plan = plan_token_budget_batches(lengths, token_budget=16384)
+    padded = sum(len(b) * max(lengths[i] for i in b) for b in plan)
+    assert padded < 1.2 * sum(lengths)  # greedy filling of the sorted list pads ~36% here
+    assert len(plan) < len(lengths) / 4
+    assert plan_token_budget_batches(lengths, token_budget=16384, batch_overhead=0) == [[i] for i in sorted(
+        range(64), key=lambda i: (-lengths[i], i))]  # with free forwards, no padding at all
