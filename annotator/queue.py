@@ -96,13 +96,15 @@ def _has_room(item: Item, project: Project, user: AbstractBaseUser | int, now: d
     return item.submitted_count + live_leases_of_others(item=item, user=user, now=now) < project.overlap
 
 
-def assignment_renew_locked(*, assignment: Assignment, item: Item, now: datetime) -> bool:
+def assignment_renew_locked(*, assignment: Assignment, item: Item, now: datetime, extend: bool = True) -> bool:
     """Extend a lease (the item row must be locked). An expired lease is renewed only if the item
-    still has room; otherwise it is marked expired and False is returned."""
+    still has room; otherwise it is marked expired and False is returned. With extend=False a live
+    lease is only checked (a submission is about to end it anyway)."""
     project = item.project
     if assignment.status == Status.LEASED and assignment.lease_expires_at > now:
-        assignment.lease_expires_at = _lease_expiry(project, now)
-        assignment.save(update_fields=["lease_expires_at", "updated_at"])
+        if extend:
+            assignment.lease_expires_at = _lease_expiry(project, now)
+            assignment.save(update_fields=["lease_expires_at", "updated_at"])
         return True
     if assignment.status not in (Status.LEASED, Status.EXPIRED):
         return False
@@ -176,17 +178,22 @@ def _pick_and_lock(project: Project, user: AbstractBaseUser, now: datetime, excl
 
 
 def _lease_locked(item: Item, project: Project, user: AbstractBaseUser, now: datetime) -> Assignment | None:
-    """With the item row locked: re-check with fresh reads, then lease it to the user."""
-    own = Assignment.objects.select_for_update().filter(item=item, annotator=user).first()
+    """With the item row locked: re-check with one fresh read of the item's assignments, then lease it
+    to the user. (Every writer of an item's assignments holds this lock, so no row locks are needed.)"""
+    assignments = list(Assignment.objects.filter(item=item))
+    own = next((a for a in assignments if a.annotator_id == user.pk), None)
     if own is not None and own.status in (Status.SUBMITTED, Status.SKIPPED):
         return None
     if own is not None and own.status == Status.LEASED and own.lease_expires_at > now:
         return own  # leased by another request of the same user a moment ago
-    if not _has_room(item, project, user, now):
+    others = [a for a in assignments if a.annotator_id != user.pk]
+    live = sum(1 for a in others if a.status == Status.LEASED and a.lease_expires_at > now)
+    if not item.is_open or item.submitted_count + live >= project.overlap:
         return None
     # Reclaim: leases that ran out stop counting at once; record that they are gone.
-    Assignment.objects.filter(item=item, status=Status.LEASED, lease_expires_at__lte=now).exclude(
-        annotator=user).update(status=Status.EXPIRED, updated_at=now)
+    stale = [a.pk for a in others if a.status == Status.LEASED and a.lease_expires_at <= now]
+    if stale:
+        Assignment.objects.filter(pk__in=stale).update(status=Status.EXPIRED, updated_at=now)
     expires = _lease_expiry(project, now)
     if own is not None:
         own.status, own.leased_at, own.lease_expires_at = Status.LEASED, now, expires

@@ -236,7 +236,7 @@ def judgment_submit(*, assignment: Assignment, data: JudgmentInput, now: datetim
                 return SubmitResult(Judgment.objects.get(assignment=fresh), False)
             if fresh.status == Status.SKIPPED:
                 raise ConflictError("You skipped this item, so it can't be submitted.", code="skipped")
-            if not assignment_renew_locked(assignment=fresh, item=item, now=now):
+            if not assignment_renew_locked(assignment=fresh, item=item, now=now, extend=False):
                 raise ConflictError("Your time on this item ran out and it went to someone else; "
                                     "your answer was not stored.", code="expired")
             project = item.project

@@ -1,6 +1,6 @@
 """Queue latency: next-item and submit with 1,000,000 items and 50 concurrent annotators, PostgreSQL.
 
-    .venv/bin/python bench/queue.py [--items 1000000] [--annotators 50] [--seconds 60] [--think 1.0]
+    .venv/bin/python bench/queue.py [--items 1000000] [--annotators 50] [--seconds 60] [--think 10 1 0]
 
 (bench/queue.py runs this file; the code lives here so that nothing named `queue` has to import
 Django.)
@@ -9,10 +9,9 @@ Creates its own database (bench_queue on DATABASE_HOST, default 127.0.0.1:5432, 
 the demo rubric (7 criteria) into a project with overlap 3, writes the items and two responses each
 with generate_series (30% of them already complete, so the queue must skip a large done region), then
 runs the annotators as real processes × threads with their own connections, each looping
-"next item → submit a full judgment (7 criteria × 2 responses)". Two phases:
-
-- paced: every annotator waits an exponential think time (mean --think s) between items;
-- saturated: no think time at all (every annotator hammers the queue back to back).
+"next item → submit a full judgment (7 criteria × 2 responses)". One phase per --think value
+(default 10, 1 and 0 s): every annotator waits an exponential think time with that mean between
+getting an item and submitting it; 0 means no pause at all (every annotator hammers the queue).
 
 Prints p50/p95/p99 of next-item and submit per phase, throughput, and checks the invariants
 afterwards (no item over the overlap, counters exact, nobody judged an item twice). The database is
@@ -250,7 +249,8 @@ def main() -> None:
     parser.add_argument("--annotators", type=int, default=50)
     parser.add_argument("--processes", type=int, default=10, help="annotators are spread over this many processes")
     parser.add_argument("--seconds", type=float, default=60)
-    parser.add_argument("--think", type=float, default=1.0, help="mean think time in the paced phase (s)")
+    parser.add_argument("--think", type=float, nargs="+", default=[10.0, 1.0, 0.0],
+                        help="one phase per value: mean think time between items in seconds (0: none)")
     parser.add_argument("--keep", action="store_true", help="keep the bench database")
     args = parser.parse_args()
 
@@ -262,8 +262,9 @@ def main() -> None:
 
         print(f"PostgreSQL, Django {django.get_version()}, {os.cpu_count()} CPU cores shared by the database "
               "and the annotators")
-        run_phase("paced", project_id, user_ids, args.processes, args.seconds, args.think)
-        run_phase("saturated", project_id, user_ids, args.processes, args.seconds, 0.0)
+        for think in args.think:
+            name = "saturated" if think == 0 else f"think time {think:g} s"
+            run_phase(name, project_id, user_ids, args.processes, args.seconds, think)
         check_invariants(project_id)
     finally:
         from django.db import connections
