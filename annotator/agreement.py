@@ -201,6 +201,8 @@ def pairwise_agreement(labels: Sequence[Hashable]) -> float | None:
     n = len(labels)
     if n < 2:
         return None
+    if n == 2:  # the common case (overlap 2), without building a Counter
+        return 1.0 if labels[0] == labels[1] else 0.0
     counts = Counter(labels)
     return sum(c * (c - 1) for c in counts.values()) / (n * (n - 1))
 

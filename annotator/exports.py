@@ -666,13 +666,17 @@ def _judgment_rows(project: Project, params: ExportParams, *, light: bool) -> It
             item_scores = [{"response": positions[s[1]] + 1, "scorer": s[2], "model_revision": s[3],
                             "value": s[4]} for s in scores.take(item_id) if s[1] in positions]
         agreement = _r(agreement)
+        n_group = len(group)
+        mapped: dict[str, list[int]] = {}  # the item's few distinct shown orders, parsed once
         for g, label in zip(group, labels, strict=True):
             if not g[11]:
                 continue
-            row = (g[1], external_id, g[2], versions.get(g[3]) if g[3] is not None else None, g[4], g[5],
-                   _WINNER.get(label), [positions[pk] + 1 for pk in _id_list(g[6]) if pk in positions], g[7],
-                   g[8], _db_time(g[9]), [positions[pk] + 1 for pk in _id_list(g[10]) if pk in positions],
-                   response_ids, response_models, len(group), agreement, adjudicated)
+            shown = mapped.get(g[10])
+            if shown is None:
+                shown = mapped[g[10]] = [positions[pk] + 1 for pk in _id_list(g[10]) if pk in positions]
+            ranking = [] if g[6] == "[]" else [positions[pk] + 1 for pk in _id_list(g[6]) if pk in positions]
+            row = (g[1], external_id, g[2], versions.get(g[3]), g[4], g[5], _WINNER.get(label), ranking, g[7],
+                   g[8], _db_time(g[9]), shown, response_ids, response_models, n_group, agreement, adjudicated)
             if item_scores is not None:
                 row += (item_scores,)
             yield row
