@@ -191,60 +191,66 @@ def export_params_parse(data: Mapping[str, Any], *, project: Project | None = No
 
 
 # --- Columns ----------------------------------------------------------------------------------
+# Column types are named here and turned into pyarrow types only for Parquet: JSONL and CSV never
+# import pyarrow (tens of MB of resident memory for nothing).
 
-def _arrow():
-    import pyarrow as pa
+_SCORES = "list<score>"
+_COLUMNS = {
+    "trl": [("prompt", "messages"), ("chosen", "messages"), ("rejected", "messages"), ("margin", "float64"),
+            ("item_id", "string"), ("rubric_version", "string"), ("n_judgments", "int32"),
+            ("agreement", "float64"), ("adjudicated", "bool"), ("chosen_model", "string"),
+            ("rejected_model", "string")],
+    "helpsteer2": [("prompt", "string"), ("response_1", "string"), ("response_2", "string"),
+                   ("preference_strength", "int8"), ("justification", "string"), ("item_id", "string"),
+                   ("rubric_version", "string"), ("n_judgments", "int32"), ("agreement", "float64"),
+                   ("adjudicated", "bool"), ("all_preferences", "list<int8>")],
+    "rubric_scores": [("item_id", "string"), ("response_id", "string"), ("response", "int16"), ("model", "string"),
+                      ("criterion", "string"), ("criterion_title", "string"), ("scale", "string"),
+                      ("points", "float64"), ("importance", "string"), ("rubric_version", "string"),
+                      ("judge_type", "string"), ("judge", "string"), ("judgment_id", "int64"), ("value", "float64"),
+                      ("met", "bool"), ("explanation", "string"), ("parse_status", "string"),
+                      ("model_revision", "string"), ("scored_at", "timestamp")],
+    "judgments": [("judgment_id", "int64"), ("item_id", "string"), ("annotator", "string"),
+                  ("rubric_version", "string"), ("preference", "int8"), ("both_bad", "bool"), ("winner", "string"),
+                  ("ranking", "list<int16>"), ("rationale", "string"), ("time_spent_ms", "int64"),
+                  ("submitted_at", "timestamp"), ("shown_order", "list<int16>"), ("response_ids", "list<string>"),
+                  ("response_models", "list<string>"), ("n_judgments", "int32"), ("agreement", "float64"),
+                  ("adjudicated", "bool")],
+}
+_MODEL_SCORE_COLUMNS = {
+    "trl": [("chosen_scores", _SCORES), ("rejected_scores", _SCORES)],
+    "helpsteer2": [("response_1_scores", _SCORES), ("response_2_scores", _SCORES)],
+    "judgments": [("model_scores", "list<response_score>")],
+    "rubric_scores": [],
+}
 
-    message = pa.struct([("role", pa.string()), ("content", pa.string())])
-    score = pa.struct([("scorer", pa.string()), ("model_revision", pa.string()), ("value", pa.float64())])
-    return pa, message, score
 
-
-def export_columns(params: ExportParams) -> list[tuple[str, Any]]:
-    """(name, pyarrow type) of every column of the format, in order."""
-    pa, message, score = _arrow()
-    scores = pa.list_(score)
-    fmt = params.export_format
-    if fmt == "trl":
-        cols = [("prompt", pa.list_(message)), ("chosen", pa.list_(message)), ("rejected", pa.list_(message)),
-                ("margin", pa.float64()), ("item_id", pa.string()), ("rubric_version", pa.string()),
-                ("n_judgments", pa.int32()), ("agreement", pa.float64()), ("adjudicated", pa.bool_()),
-                ("chosen_model", pa.string()), ("rejected_model", pa.string())]
-        if params.include_model_scores:
-            cols += [("chosen_scores", scores), ("rejected_scores", scores)]
-        return cols
-    if fmt == "helpsteer2":
-        cols = [("prompt", pa.string()), ("response_1", pa.string()), ("response_2", pa.string()),
-                ("preference_strength", pa.int8()), ("justification", pa.string()), ("item_id", pa.string()),
-                ("rubric_version", pa.string()), ("n_judgments", pa.int32()), ("agreement", pa.float64()),
-                ("adjudicated", pa.bool_()), ("all_preferences", pa.list_(pa.int8()))]
-        if params.include_model_scores:
-            cols += [("response_1_scores", scores), ("response_2_scores", scores)]
-        return cols
-    if fmt == "rubric_scores":
-        return [("item_id", pa.string()), ("response_id", pa.string()), ("response", pa.int16()),
-                ("model", pa.string()), ("criterion", pa.string()), ("criterion_title", pa.string()),
-                ("scale", pa.string()), ("points", pa.float64()), ("importance", pa.string()),
-                ("rubric_version", pa.string()), ("judge_type", pa.string()), ("judge", pa.string()),
-                ("judgment_id", pa.int64()), ("value", pa.float64()), ("met", pa.bool_()),
-                ("explanation", pa.string()), ("parse_status", pa.string()), ("model_revision", pa.string()),
-                ("scored_at", pa.timestamp("us", tz="UTC"))]
-    cols = [("judgment_id", pa.int64()), ("item_id", pa.string()), ("annotator", pa.string()),
-            ("rubric_version", pa.string()), ("preference", pa.int8()), ("both_bad", pa.bool_()),
-            ("winner", pa.string()), ("ranking", pa.list_(pa.int16())), ("rationale", pa.string()),
-            ("time_spent_ms", pa.int64()), ("submitted_at", pa.timestamp("us", tz="UTC")),
-            ("shown_order", pa.list_(pa.int16())), ("response_ids", pa.list_(pa.string())),
-            ("response_models", pa.list_(pa.string())), ("n_judgments", pa.int32()),
-            ("agreement", pa.float64()), ("adjudicated", pa.bool_())]
+def export_columns(params: ExportParams) -> list[tuple[str, str]]:
+    """(name, type name) of every column of the format, in order."""
+    columns = list(_COLUMNS[params.export_format])
     if params.include_model_scores:
-        cols.append(("model_scores", pa.list_(pa.struct([("response", pa.int16()), ("scorer", pa.string()),
-                                                          ("model_revision", pa.string()),
-                                                          ("value", pa.float64())]))))
-    return cols
+        columns += _MODEL_SCORE_COLUMNS[params.export_format]
+    return columns
 
 
 def export_column_names(params: ExportParams) -> list[str]:
     return [name for name, _type in export_columns(params)]
+
+
+def _arrow_type(name: str):
+    import pyarrow as pa
+
+    if name.startswith("list<"):
+        return pa.list_(_arrow_type(name[5:-1]))
+    return {
+        "string": pa.string(), "float64": pa.float64(), "bool": pa.bool_(), "int8": pa.int8(),
+        "int16": pa.int16(), "int32": pa.int32(), "int64": pa.int64(),
+        "timestamp": pa.timestamp("us", tz="UTC"),
+        "messages": pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())])),
+        "score": pa.struct([("scorer", pa.string()), ("model_revision", pa.string()), ("value", pa.float64())]),
+        "response_score": pa.struct([("response", pa.int16()), ("scorer", pa.string()),
+                                     ("model_revision", pa.string()), ("value", pa.float64())]),
+    }[name]
 
 
 # --- Aggregation of an item's judgments -------------------------------------------------------
@@ -892,8 +898,7 @@ def export_write_parquet(*, project: Project, params: ExportParams, path: Path) 
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    columns = export_columns(params)
-    schema = pa.schema([pa.field(name, type_) for name, type_ in columns])
+    schema = pa.schema([pa.field(name, _arrow_type(type_name)) for name, type_name in export_columns(params)])
     n = 0
     with pq.ParquetWriter(str(path), schema, compression="zstd") as writer:
         batch: list[tuple] = []
