@@ -323,3 +323,29 @@ def test_the_project_page_links_every_part_by_role(client_for, annotator, projec
     for url in ("annotate/", "review/", "items/", "import/", "members/", "settings/", "export/"):
         assert f"/projects/{project.id}/{url}" in body
     assert f"/scoring/projects/{project.id}/runs/" in body
+
+
+@pytest.mark.django_db
+def test_three_or_more_responses_are_ranked_on_the_page(client_for, annotator, project):
+    ItemFactory(project=project, responses=["one", "two", "three", "four"])
+    c = client_for(annotator)
+    body = c.get(f"/projects/{project.id}/annotate/").content.decode()
+    assert 'data-mode="rank"' in body and 'name="preference"' not in body
+    a = Assignment.objects.get()
+    post = _form(a, shown_preference=None)
+    order = a.shown_order  # rank them as shown, C first
+    for rank, rid in enumerate([order[2], order[0], order[1], order[3]], start=1):
+        post[f"rank-{rid}"] = str(rank)
+    c.post(_url(project, a, "submit"), post, **HTMX)
+    assert Judgment.objects.get().ranking == [order[2], order[0], order[1], order[3]]
+
+
+@pytest.mark.django_db
+def test_an_incomplete_ranking_is_refused(client_for, annotator, project):
+    ItemFactory(project=project, responses=["one", "two", "three"])
+    c = client_for(annotator)
+    c.get(f"/projects/{project.id}/annotate/")
+    a = Assignment.objects.get()
+    post = _form(a, shown_preference=None, **{f"rank-{a.shown_order[0]}": "1", f"rank-{a.shown_order[1]}": "1"})
+    body = c.post(_url(project, a, "submit"), post, **HTMX).content.decode()
+    assert "rank every response exactly once" in body and not Judgment.objects.exists()

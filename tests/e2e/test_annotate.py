@@ -159,3 +159,29 @@ def test_the_comparison_page_screenshots(page, browser, live_server, password, s
     a, b = phone.locator("#response-A").bounding_box(), phone.locator("#response-B").bounding_box()
     assert b["y"] > a["y"] + a["height"] - 1
     narrow.close()
+
+
+def test_a_ranking_item_is_ranked_with_letter_keys(page, live_server, password, screenshots_dir):
+    version = published_version(criteria=2)
+    project = ProjectFactory(name="RewardBench 2 style", rubric_version=version, overlap=1)
+    item = ItemFactory(project=project, prompt=[{"role": "user", "content": "Name a prime below 10 and say why."}],
+                       responses=["**7**: divisible only by 1 and itself.", "8: it is even.",
+                                  "9 is prime because it is odd.", "**2**, the only even prime."])
+    user = UserFactory(username="ranker")
+    MembershipFactory(project=project, user=user)
+    login(page, live_server, "ranker", password)
+    page.goto(f"{live_server.url}/projects/{project.id}/annotate/")
+    page.wait_for_selector("#workspace[data-ready][data-mode=rank]")
+    for key in ("Space", "Tab", "Space", "Tab", "Space", "Tab", "Space",
+                "Tab", "ArrowRight", "Tab", "ArrowRight", "Tab", "ArrowRight", "Tab", "ArrowRight"):
+        page.keyboard.press(key)
+    for letter in "dacb":
+        page.keyboard.press(letter)
+    page.screenshot(path=str(screenshots_dir / "annotate-ranking.png"))
+    page.keyboard.press("Enter")
+    page.wait_for_selector(".ws-empty")
+    shown = Assignment.objects.get(item=item).shown_order
+    judgment = Judgment.objects.get(item=item)
+    assert judgment.ranking == [shown[3], shown[0], shown[2], shown[1]]
+    assert judgment.preference is None
+
