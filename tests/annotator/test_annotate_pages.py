@@ -349,3 +349,17 @@ def test_an_incomplete_ranking_is_refused(client_for, annotator, project):
     post = _form(a, shown_preference=None, **{f"rank-{a.shown_order[0]}": "1", f"rank-{a.shown_order[1]}": "1"})
     body = c.post(_url(project, a, "submit"), post, **HTMX).content.decode()
     assert "rank every response exactly once" in body and not Judgment.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_project_without_a_rubric_asks_only_for_the_preference(client_for, annotator, project):
+    project_update(project=project, rubric_version=None)
+    ItemFactory(project=project)
+    c = client_for(annotator)
+    body = c.get(f"/projects/{project.id}/annotate/").content.decode()
+    assert 'name="score-' not in body and 'name="preference"' in body
+    a = Assignment.objects.get()
+    c.post(_url(project, a, "submit"), {"preference": "2"}, **HTMX)
+    judgment = Judgment.objects.get()
+    assert judgment.rubric_version is None and abs(judgment.preference) == 2
+    assert not judgment.criterion_scores.exists()
