@@ -36,6 +36,15 @@ def _status_kb(field: str) -> int:
     return int(re.search(rf"^{field}:\s+(\d+) kB", text, re.M).group(1))
 
 
+def _cpu_seconds(pid: int) -> float:
+    """utime + stime of a process on this machine (the PostgreSQL backend serving the export)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _reset_peak_rss() -> None:
     # Writing 5 to clear_refs resets VmHWM to the current RSS (Linux >= 4.0).
     with contextlib.suppress(OSError):
@@ -230,8 +239,14 @@ def run_export(project_id: int, export_format: str) -> None:
     # Warm-up: an empty export through the same path, so one-time imports are not counted.
     warm = client.get(url + "&submitted_after=2100-01-01", HTTP_AUTHORIZATION=f"Bearer {raw}")
     b"".join(warm.streaming_content)
+    from django.db import connection
+
+    with connection.cursor() as cursor:  # the same persistent connection serves the export
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = cursor.fetchone()[0]
     _reset_peak_rss()
     rss_before = _status_kb("VmRSS")
+    pg_before, py_before = _cpu_seconds(backend), time.process_time()
     t0 = time.perf_counter()
     response = client.get(url, HTTP_AUTHORIZATION=f"Bearer {raw}")
     assert response.status_code == 200, response.content[:500]
@@ -242,8 +257,15 @@ def run_export(project_id: int, export_format: str) -> None:
     response.close()
     seconds = time.perf_counter() - t0
     peak = _status_kb("VmHWM")
+    py_cpu, pg_cpu = time.process_time() - py_before, _cpu_seconds(backend) - pg_before
     print(f"{export_format:>14} jsonl: {rows:>10,} rows  {n_bytes / 1e6:8.1f} MB  {seconds:6.1f} s  "
           f"{rows / seconds:>9,.0f} rows/s  peak RSS growth {(peak - rss_before) / 1024:6.1f} MB")
+    if rows:
+        # CPU time does not depend on what else the machine runs: the ceiling with two free cores.
+        ceiling = rows / max(py_cpu, pg_cpu, 1e-9)
+        print(f"{'':>14}        CPU per row: Python {py_cpu / rows * 1e6:5.1f} µs, PostgreSQL "
+              f"{pg_cpu / rows * 1e6:5.1f} µs (load average {os.getloadavg()[0]:.1f}); "
+              f"{ceiling:,.0f} rows/s when each has a core")
 
 
 def main() -> None:

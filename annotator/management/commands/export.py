@@ -17,6 +17,7 @@ from annotator.exports import (
     TIE_POLICIES,
     csv_chunks,
     export_column_names,
+    export_columns,
     export_params_parse,
     export_rows,
     export_write_parquet,
@@ -77,7 +78,10 @@ class Command(BaseCommand):
                 count += 1
                 yield row
 
-        chunks = (jsonl_chunks if file_format == "jsonl" else csv_chunks)(export_column_names(params), counted())
+        if file_format == "jsonl":
+            chunks = jsonl_chunks(export_columns(params), counted())
+        else:
+            chunks = csv_chunks(export_column_names(params), counted())
         with contextlib.ExitStack() as stack:
             if output != "-":
                 stream = stack.enter_context(Path(output).open("wb"))
