@@ -417,12 +417,12 @@ class _ReadAhead:
     fields first and its expressions last, which is the column order of the SQL.
     """
 
-    def __init__(self, queryset: QuerySet, chunk_size: int = CHUNK_ROWS):
+    def __init__(self, queryset: QuerySet, chunk_size: int | None = None):
         import queue
         import threading
 
         sql, params = queryset.query.sql_with_params()
-        self._chunk = chunk_size
+        self._chunk = chunk_size or CHUNK_ROWS
         self._cursor = connection.chunked_cursor()
         self._cursor.execute(sql, params)
         self._queue: queue.Queue = queue.Queue(maxsize=2)

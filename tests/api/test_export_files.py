@@ -269,3 +269,43 @@ def test_the_export_command_names_bad_arguments(labeled):
         call_command("export", "999999", "--format", "trl")
     with pytest.raises(CommandError, match="Parquet needs a file"):
         call_command("export", str(labeled.project.id), "--format", "trl", "--as", "parquet")
+
+
+def test_a_client_that_hangs_up_mid_stream_leaves_no_reader_thread(labeled, monkeypatch):
+    import threading
+
+    from annotator import exports
+
+    monkeypatch.setattr(exports, "CHUNK_ROWS", 2)
+    monkeypatch.setattr(exports, "STREAM_CHUNK_BYTES", 1)
+    stream = exports.export_stream(project=labeled.project, params=ExportParams(export_format="judgments"),
+                                   file_format="jsonl")
+    first = next(stream)
+    assert first.count(b"\n") == 1
+    assert any(t.name == "export-read-ahead" for t in threading.enumerate())
+    stream.close()  # what the WSGI server does when the client goes away
+    assert not any(t.name == "export-read-ahead" for t in threading.enumerate())
+    assert ExportJob.objects.count() == 0  # the connection is still usable
+
+
+def test_a_database_error_while_reading_ahead_reaches_the_stream(labeled, monkeypatch):
+    from annotator import exports
+
+    real = connection.chunked_cursor
+
+    class Failing:
+        def __init__(self):
+            self.cursor = real()
+
+        def execute(self, *args):
+            return self.cursor.execute(*args)
+
+        def fetchmany(self, size):
+            raise RuntimeError("the database went away")
+
+        def close(self):
+            self.cursor.close()
+
+    monkeypatch.setattr(exports.connection, "chunked_cursor", Failing)
+    with pytest.raises(RuntimeError, match="went away"):
+        list(exports.export_rows(project=labeled.project, params=ExportParams(export_format="judgments")))
