@@ -52,7 +52,7 @@ def test_the_page_makes_a_bounded_number_of_queries(client_for, annotator, proje
         ItemFactory(project=project)
     c = client_for(annotator)
     c.get(f"/projects/{project.id}/annotate/")
-    with django_assert_max_num_queries(26):
+    with django_assert_max_num_queries(16):  # 14 today: session, membership, lease, progress, rubric, …
         c.get(f"/projects/{project.id}/annotate/")
 
 
@@ -363,3 +363,12 @@ def test_a_project_without_a_rubric_asks_only_for_the_preference(client_for, ann
     judgment = Judgment.objects.get()
     assert judgment.rubric_version is None and abs(judgment.preference) == 2
     assert not judgment.criterion_scores.exists()
+
+
+@pytest.mark.django_db
+def test_model_scores_show_while_annotating_only_when_the_project_allows(client_for, annotator, project):
+    ItemFactory(project=project)
+    c = client_for(annotator)
+    assert 'aria-label="Model scores"' not in c.get(f"/projects/{project.id}/annotate/").content.decode()
+    project_update(project=project, show_model_scores=True)
+    assert 'aria-label="Model scores"' in c.get(f"/projects/{project.id}/annotate/").content.decode()
