@@ -1,5 +1,6 @@
 """Small input/output serializers of the scoring API."""
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from scoring.models import ResponseScore, Scorer, ScoringRun
@@ -13,7 +14,7 @@ class ScorerOutputSerializer(serializers.ModelSerializer):
 
 
 class RunStartInputSerializer(serializers.Serializer):
-    scorer = serializers.IntegerField(help_text="Scorer id (GET /api/v1/scorers/).")
+    scorer = serializers.IntegerField(min_value=1, max_value=2**63 - 1, help_text="Scorer id (GET /api/v1/scorers/).")
     scope = serializers.ChoiceField(choices=ScoringRun.Scope.choices, default=ScoringRun.Scope.ALL,
                                     help_text="all: every response; unscored: only those without a score "
                                               "from this scorer.")
@@ -37,9 +38,12 @@ class RunOutputSerializer(serializers.ModelSerializer):
         fields = ["id", "project", "scorer", "scope", "status", "total", "done", "failed", "tokens",
                   "parse_failures", "error", "progress", "created_at", "started_at", "finished_at"]
 
+    @extend_schema_field({"type": "object", "properties": {"id": {"type": "integer"}, "name": {"type": "string"},
+                                                            "backend": {"type": "string"}}})
     def get_scorer(self, obj) -> dict:
         return {"id": obj.scorer_id, "name": obj.scorer.name, "backend": obj.scorer.backend}
 
+    @extend_schema_field(ProgressSerializer(allow_null=True))
     def get_progress(self, obj) -> dict | None:
         progress = self.context.get("progress", {}).get(obj.pk)
         if progress is None:
@@ -57,8 +61,16 @@ class ModelScoreOutputSerializer(serializers.ModelSerializer):
         fields = ["id", "item", "response", "response_external_id", "scorer", "scorer_name", "value", "components",
                   "token_count", "truncated", "input_hash", "model_revision", "run", "created_at"]
 
+    @extend_schema_field({"type": "object", "properties": {"id": {"type": "integer"},
+                                                            "external_id": {"type": "string"}}})
     def get_item(self, obj) -> dict:
         return {"id": obj.response.item_id, "external_id": obj.response.item.external_id}
+
+
+class ModelScorePageSerializer(serializers.Serializer):
+    next = serializers.URLField(allow_null=True, help_text="The next page, or null on the last one.")
+    previous = serializers.URLField(allow_null=True, help_text="The previous page, or null on the first one.")
+    results = ModelScoreOutputSerializer(many=True)
 
 
 class LengthBiasSerializer(serializers.Serializer):

@@ -7,11 +7,12 @@ cancelling and retrying for its admins. Anyone else gets 404, as for every proje
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from annotator.api.serializers import error_responses
 from annotator.models import ProjectMembership
 from annotator.selectors import project_get_for_user
 from config.errors import ApplicationError
@@ -22,13 +23,13 @@ from scoring.models import Scorer
 from .serializers import (
     AccuracySerializer,
     ModelScoreOutputSerializer,
+    ModelScorePageSerializer,
     RunOutputSerializer,
     RunStartInputSerializer,
     ScorerOutputSerializer,
 )
 
 TAG = ["scoring"]
-ERROR = OpenApiResponse(description='{"error", "message", "fields"?}')
 ADMIN = (ProjectMembership.Role.ADMIN,)
 
 
@@ -37,7 +38,8 @@ def _run_data(run) -> dict:
 
 
 class ScorerListApi(APIView):
-    @extend_schema(tags=TAG, operation_id="scorers_list", responses=ScorerOutputSerializer(many=True),
+    @extend_schema(tags=TAG, operation_id="scorers_list",
+                   responses={200: ScorerOutputSerializer(many=True), **error_responses()},
                    description="Scorers (reward models, judges, baselines) managed by site admins.")
     def get(self, request):
         return Response(ScorerOutputSerializer(selectors.scorer_list(), many=True).data)
@@ -45,14 +47,14 @@ class ScorerListApi(APIView):
 
 class ProjectRunListApi(APIView):
     @extend_schema(tags=TAG, operation_id="scoring_runs_list", responses={200: RunOutputSerializer(many=True),
-                                                                          404: ERROR})
+                                                                          **error_responses()})
     def get(self, request, project_id: int):
         project = project_get_for_user(user=request.user, project_id=project_id, roles=selectors.RUN_VIEWER_ROLES)
         runs = selectors.run_list_for_project(project=project)[:200]
         return Response(RunOutputSerializer(runs, many=True, context={"progress": {}}).data)
 
     @extend_schema(tags=TAG, operation_id="scoring_runs_start", request=RunStartInputSerializer,
-                   responses={201: RunOutputSerializer, 400: ERROR, 404: ERROR, 409: ERROR},
+                   responses={201: RunOutputSerializer, **error_responses(400, 409)},
                    description="Score the project's responses in the background (queue `gpu`). 409 when this "
                                "scorer already has an active run on the project.")
     def post(self, request, project_id: int):
@@ -68,7 +70,8 @@ class ProjectRunListApi(APIView):
 
 
 class RunDetailApi(APIView):
-    @extend_schema(tags=TAG, operation_id="scoring_runs_retrieve", responses={200: RunOutputSerializer, 404: ERROR},
+    @extend_schema(tags=TAG, operation_id="scoring_runs_retrieve",
+                   responses={200: RunOutputSerializer, **error_responses()},
                    description="Status, counters, throughput and ETA of a run.")
     def get(self, request, run_id: int):
         return Response(_run_data(selectors.run_get_for_user(user=request.user, run_id=run_id)))
@@ -76,7 +79,7 @@ class RunDetailApi(APIView):
 
 class RunCancelApi(APIView):
     @extend_schema(tags=TAG, operation_id="scoring_runs_cancel", request=None,
-                   responses={200: RunOutputSerializer, 404: ERROR, 409: ERROR})
+                   responses={200: RunOutputSerializer, **error_responses(409)})
     def post(self, request, run_id: int):
         run = selectors.run_get_for_user(user=request.user, run_id=run_id, roles=ADMIN)
         run = services.scoring_run_cancel(run=run, actor=request.user)
@@ -85,7 +88,7 @@ class RunCancelApi(APIView):
 
 class RunRetryApi(APIView):
     @extend_schema(tags=TAG, operation_id="scoring_runs_retry", request=None,
-                   responses={200: RunOutputSerializer, 400: ERROR, 404: ERROR, 409: ERROR},
+                   responses={200: RunOutputSerializer, **error_responses(400, 409)},
                    description="Re-run only the responses that failed (or never ran, after a cancel).")
     def post(self, request, run_id: int):
         run = selectors.run_get_for_user(user=request.user, run_id=run_id, roles=ADMIN)
@@ -97,7 +100,7 @@ class ModelScoreListApi(APIView):
     pagination_class = KeysetPagination
 
     @extend_schema(
-        tags=TAG, operation_id="model_scores_list", responses={200: ModelScoreOutputSerializer(many=True), 404: ERROR},
+        tags=TAG, operation_id="model_scores_list", responses={200: ModelScorePageSerializer, **error_responses(400)},
         parameters=[
             OpenApiParameter("scorer", int, description="Only this scorer's scores."),
             OpenApiParameter("run", int, description="Only scores written by this run."),
@@ -112,7 +115,7 @@ class ModelScoreListApi(APIView):
         for name in ("scorer", "run"):
             value = request.query_params.get(name)
             if value not in (None, ""):
-                if not value.isdigit():
+                if not value.isdigit() or int(value) > 2**63 - 1:
                     raise ApplicationError(f"{name} must be an id.", fields={name: "an integer"})
                 filters[f"{name}_id"] = int(value)
         qs = selectors.model_scores_for_project(project=project, **filters)
@@ -122,7 +125,8 @@ class ModelScoreListApi(APIView):
 
 
 class ScoringReportApi(APIView):
-    @extend_schema(tags=TAG, operation_id="scoring_report", responses={200: AccuracySerializer(many=True), 404: ERROR},
+    @extend_schema(tags=TAG, operation_id="scoring_report",
+                   responses={200: AccuracySerializer(many=True), **error_responses()},
                    description="Per scorer: accuracy against the human majority (RewardBench strict, ties apart) "
                                "and the length-bias diagnostic.")
     def get(self, request, project_id: int):
