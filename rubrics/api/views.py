@@ -108,7 +108,8 @@ class RubricSetDetailApi(APIView):
 
 
 class RubricSetHistoryApi(APIView):
-    @extend_schema(tags=TAG, operation_id="rubric_sets_history", responses={200: EventSerializer(many=True)},
+    @extend_schema(tags=TAG, operation_id="rubric_sets_history",
+                   responses={200: EventSerializer(many=True), 403: ERROR, 404: ERROR},
                    parameters=[OpenApiParameter("before", int, description="Events older than this id.")],
                    description="Who created, edited, published and archived what, newest first (100 a page).")
     def get(self, request, slug: str):
