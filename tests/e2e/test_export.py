@@ -95,7 +95,9 @@ def eager_tasks():
     app.conf.task_always_eager = previous
 
 
-def test_a_parquet_export_appears_and_downloads_when_ready(page, live_server, scene, password, eager_tasks):
+def test_a_parquet_export_appears_and_downloads_when_ready(page, live_server, scene, password, eager_tasks, settings,
+                                                           tmp_path):
+    settings.EXPORT_ROOT = tmp_path / "exports"
     lead, project = scene
     login(page, live_server, "lead", password)
     page.goto(f"{live_server.url}/projects/{project.id}/export/")
