@@ -749,12 +749,18 @@ def _judgment_rows(project: Project, params: ExportParams, *, light: bool) -> It
         group = judgments.take(item_id)
         positions = {r[1]: i for i, r in enumerate(resp)}
         many = len(resp) > 2
-        labels = []
+        # The winner of each judgment, as the column writes it; equal strings are agreeing judgments.
+        winners = []
         for g in group:
-            top = _top_index(_id_list(g[8]), positions) if many else None
-            label = judgment_label(preference=g[4], both_bad=g[5], top_position=top)
-            labels.append(label)
-        agreement = pairwise_agreement([x for x in labels if x is not None])
+            if g[5]:
+                winners.append("both_bad")
+            elif many and g[8] != "[]" and (top := _top_index(_id_list(g[8]), positions)) is not None:
+                winners.append(f"response_{top + 1}")
+            elif g[4] is None:
+                winners.append(None)
+            else:
+                winners.append("response_1" if g[4] < 0 else "response_2" if g[4] > 0 else "tie")
+        agreement = pairwise_agreement([x for x in winners if x is not None])
         if not _passes_item_filters(len(group), agreement, params):
             continue
         if light:
@@ -770,8 +776,13 @@ def _judgment_rows(project: Project, params: ExportParams, *, light: bool) -> It
                             "value": s[4]} for s in scores.take(item_id) if s[1] in positions]
         agreement = _r(agreement)
         n_group = len(group)
-        mapped: dict[str, RawJson] = {}  # the item's few distinct shown orders, mapped and encoded once
-        for g, label in zip(group, labels, strict=True):
+        # Shown orders as PostgreSQL prints them for the usual two responses; anything else is parsed
+        # (and each distinct order of the item is mapped and encoded once).
+        mapped: dict[str, RawJson] = {}
+        if len(resp) == 2:
+            first, second = resp[0][1], resp[1][1]
+            mapped = {f"[{first}, {second}]": _SHOWN_12, f"[{second}, {first}]": _SHOWN_21}
+        for g, winner in zip(group, winners, strict=True):
             if not g[11]:
                 continue
             shown = mapped.get(g[10])
@@ -779,15 +790,14 @@ def _judgment_rows(project: Project, params: ExportParams, *, light: bool) -> It
                 shown = mapped[g[10]] = RawJson(_encode([positions[pk] + 1 for pk in _id_list(g[10])
                                                          if pk in positions]))
             ranking = _EMPTY_LIST if g[8] == "[]" else [positions[pk] + 1 for pk in _id_list(g[8]) if pk in positions]
-            row = (g[1], external_id, g[2], versions.get(g[3]), g[4], g[5], _WINNER.get(label), ranking, g[6],
+            row = (g[1], external_id, g[2], versions.get(g[3]), g[4], g[5], winner, ranking, g[6],
                    g[7], _db_time(g[9]), shown, response_ids, response_models, n_group, agreement, adjudicated)
             if item_scores is not None:
                 row += (item_scores,)
             yield row
 
 
-_WINNER = {None: None, "tie": "tie", "both_bad": "both_bad",
-           **{str(i): f"response_{i}" for i in range(1, 100)}}
+_SHOWN_12, _SHOWN_21 = RawJson("[1,2]"), RawJson("[2,1]")
 
 
 def _rubric_score_rows(project: Project, params: ExportParams, *, light: bool) -> Iterator[tuple]:
