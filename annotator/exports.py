@@ -628,19 +628,19 @@ def _item_format_rows(project: Project, params: ExportParams, *, light: bool) ->
     """trl and helpsteer2: one row per item with a decided preference."""
     fmt = params.export_format
     item_ids = _item_ids(project, params)
-    item_fields = ["id", "external_id", "adjudication__id", "adjudication__preference",
-                   "adjudication__both_bad", "adjudication__ranking"]
-    if fmt == "helpsteer2":
-        item_fields.append("adjudication__rationale")
+    # Plain columns first, then the text casts (the column order _ReadAhead needs): JSON comes as
+    # text, parsed here only when there is something in it.
+    item_fields = ["id", "external_id", "adjudication__id", "adjudication__preference", "adjudication__both_bad",
+                   "adjudication__rationale", _text("adjudication__ranking")]
     if not light:
-        item_fields.append(Cast("prompt", TextField()))
-    items = (Item.objects.filter(id__in=item_ids).order_by("id").values_list(*item_fields)
-             .iterator(chunk_size=CHUNK_ROWS))
+        item_fields.append(_text("prompt"))
+    items = _rows_of(Item.objects.filter(id__in=item_ids).order_by("id").values_list(*item_fields))
     responses = _ByItem(_responses(item_ids, content=not light))
-    judgment_fields = ["id", "annotator__username", "rubric_version_id", "preference", "both_bad", "ranking"]
-    if fmt == "helpsteer2":
-        judgment_fields.append("rationale")
-    judgments = _ByItem(_judgments(item_ids, params, *judgment_fields, project=project))
+    judgments = _ByItem(_rows_of(
+        Judgment.objects.filter(_judgment_scope(project, params, item_ids)).order_by("item_id", "submitted_at", "id")
+        .values_list("item_id", "id", "annotator__username", "rubric_version_id", "preference", "both_bad",
+                     "rationale", _text("ranking"))
+    ))
     scores = _ByItem(_model_scores(item_ids)) if params.include_model_scores and not light else None
     versions = _version_labels()
     keep_ties = params.tie_policy == "keep"
@@ -648,11 +648,10 @@ def _item_format_rows(project: Project, params: ExportParams, *, light: bool) ->
     for item in items:
         item_id = item[0]
         resp = responses.take(item_id)
-        rows = [JudgmentRow(r[1], r[2], r[3], r[4], r[5], r[6] or [], r[7] if fmt == "helpsteer2" else "")
-                for r in judgments.take(item_id)]
+        rows = [JudgmentRow(r[1], r[2], r[3], r[4], r[5], _id_list(r[7]), r[6]) for r in judgments.take(item_id)]
         item_scores = scores.take(item_id) if scores is not None else []
         positions = {r[1]: i for i, r in enumerate(resp)}
-        adjudication = (item[3], item[4], item[5] or []) if item[2] is not None else None
+        adjudication = (item[3], item[4], _id_list(item[6])) if item[2] is not None else None
         label = item_label(judgments=rows, adjudication=adjudication, positions=positions)
         if not _passes_item_filters(label.n_judgments, label.agreement, params):
             continue
@@ -667,10 +666,11 @@ def _item_format_rows(project: Project, params: ExportParams, *, light: bool) ->
         if light:
             yield ()
             continue
-        prompt = json.loads(item[-1]) if item[-1] else []
         version = _versions_label((r.rubric_version_id for r in rows), versions)
         if fmt == "trl":
             chosen, rejected = resp[label.chosen], resp[label.rejected]
+            # The stored message list goes out as the database wrote it (valid JSON, not re-parsed).
+            prompt = RawJson(item[7]) if item[7] else _EMPTY_LIST
             row = (prompt, [{"role": "assistant", "content": chosen[4]}],
                    [{"role": "assistant", "content": rejected[4]}], round(label.margin, 6), item[1], version,
                    label.n_judgments, _r(label.agreement), label.adjudicated, chosen[3], rejected[3])
@@ -678,8 +678,9 @@ def _item_format_rows(project: Project, params: ExportParams, *, light: bool) ->
                 row += (_scores_for(item_scores, chosen[1]), _scores_for(item_scores, resp[label.rejected][1]))
             yield row
         else:
-            justification = _justification(rows, label, adjudication_rationale=item[6] if item[2] else "",
+            justification = _justification(rows, label, adjudication_rationale=item[5] if item[2] else "",
                                            positions=positions)
+            prompt = json.loads(item[7]) if item[7] else []
             row = (helpsteer2_prompt(prompt), resp[0][4], resp[1][4], label.strength, justification, item[1],
                    version, label.n_judgments, _r(label.agreement), label.adjudicated,
                    [r.preference for r in rows if r.preference is not None and not r.both_bad])
