@@ -1,5 +1,7 @@
 """The API's side of the domain error mapping: every error is JSON {"error", "message", "fields"?}."""
 
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -30,6 +32,11 @@ def api_exception_handler(exc, context):
     """JSON errors everywhere in the API: {"error", "message", "fields"?}."""
     if isinstance(exc, ApplicationError):
         return Response(exc.as_dict(), status=exc.status)
+    # Django's own exceptions carry no DRF code; name them as DRF would.
+    if isinstance(exc, Http404):
+        exc = drf_exceptions.NotFound(str(exc) or None)
+    elif isinstance(exc, PermissionDenied):
+        exc = drf_exceptions.PermissionDenied(str(exc) or None)
     response = exception_handler(exc, context)
     if response is None:
         return None

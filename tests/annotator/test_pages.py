@@ -86,3 +86,10 @@ def test_the_api_lists_only_my_projects(client_for, annotator, outsider, project
     assert project.id not in [p["id"] for p in data]
     assert client_for(outsider).get(f"/api/v1/projects/{project.id}/").status_code == 404
     assert client_for(annotator).get(f"/api/v1/projects/{project.id}/").json()["role"] == "annotator"
+
+
+@pytest.mark.django_db
+def test_api_404s_name_their_error_code(client_for, outsider, project):
+    body = client_for(outsider).get(f"/api/v1/projects/{project.id}/").json()
+    assert body["error"] == "not_found"
+    assert body["message"]
