@@ -414,7 +414,8 @@ class _ReadAhead:
     two chunks at most.
 
     Only for plain columns (no ORM converters): the queryset's values_list must name its model
-    fields first and its expressions last, which is the column order of the SQL.
+    fields first and its expressions last, which is the column order of the SQL. Iterate it to the
+    end or close it (the generator's `finally` does, when the export stops early).
     """
 
     def __init__(self, queryset: QuerySet, chunk_size: int | None = None):
@@ -522,7 +523,8 @@ def _db_time(text: str | None) -> str | None:
         return None
     if text.endswith("+00"):
         return text[:-3].replace(" ", "T", 1) + "Z"
-    if len(text) <= 26 and text[-6:-5] != "+":  # no offset: SQLite keeps UTC
+    clock = text[19:]  # after "YYYY-MM-DD HH:MM:SS": fraction and offset, if any
+    if "+" not in clock and "-" not in clock:  # no offset: SQLite keeps UTC
         return text.replace(" ", "T", 1) + "Z"
     return _iso(datetime.fromisoformat(text))
 

@@ -165,3 +165,15 @@ def test_csv_has_a_header_and_nested_values_as_json(client_for, labeled):
     assert row["margin"] == "2.5" and row["adjudicated"] == "false"
     single = next(r for r in rows if r["item_id"] == "single")
     assert single["agreement"] == ""
+
+
+@pytest.mark.parametrize("text, iso", [
+    ("2025-01-02 03:04:05.123456+00", "2025-01-02T03:04:05.123456Z"),  # PostgreSQL, session in UTC
+    ("2025-01-02 03:04:05", "2025-01-02T03:04:05Z"),  # SQLite keeps naive UTC
+    ("2025-01-02 03:04:05-05", "2025-01-02T08:04:05Z"),  # a session in another zone
+    ("2025-01-02 03:04:05.5+05:30", "2025-01-01T21:34:05.500000Z"),
+])
+def test_database_times_become_iso_8601_in_utc(text, iso):
+    from annotator.exports import _db_time
+
+    assert _db_time(text) == iso
