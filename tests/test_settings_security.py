@@ -60,3 +60,11 @@ def test_celery_is_json_only_and_acks_late():
     assert app.conf.task_reject_on_worker_lost is True
     assert app.conf.worker_prefetch_multiplier == 1
     assert app.conf.task_routes["scoring.tasks.*"] == {"queue": "gpu"}
+
+
+def test_an_empty_database_url_means_the_embedded_sqlite_default(tmp_path):
+    code = "import django; django.setup(); from django.conf import settings as s; print(s.DATABASES['default']['ENGINE'])"
+    result = _run(["-c", code], DJANGO_SETTINGS_MODULE="config.settings", SECRET_KEY="x" * 50,
+                  RUBRICATE_VAR_DIR=str(tmp_path), DATABASE_URL="")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "django.db.backends.sqlite3"
