@@ -35,22 +35,30 @@ ALLOWED_ATTRIBUTES = {
 URL_SCHEMES = {"http", "https", "mailto"}
 
 
-def _highlight(code: str, lang: str, _attrs: str) -> str:
+def _render_fence(_renderer, tokens, idx, _options, _env) -> str:
+    """A fenced code block → Pygments' own `<div class="highlight"><pre>` and nothing around it.
+
+    markdown-it's default fence rule wraps a highlighter's output in another `<pre><code>`, which
+    nests a div inside a pre (invalid HTML, two boxes on the page).
+    """
+    token = tokens[idx]
+    lang = token.info.strip().split()[0] if token.info.strip() else ""
     try:
-        lexer = get_lexer_by_name(lang.strip().split()[0]) if lang.strip() else TextLexer()
+        lexer = get_lexer_by_name(lang) if lang else TextLexer()
     except ClassNotFound:
         lexer = TextLexer()
-    return highlight(code, lexer, _FORMATTER)
+    return highlight(token.content, lexer, _FORMATTER)
 
 
 @lru_cache(maxsize=1)
 def _parser() -> MarkdownIt:
-    return (
-        MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False,
-                                  "highlight": _highlight})
+    md = (
+        MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
         .enable("table")
         .enable("strikethrough")
     )
+    md.add_render_rule("fence", _render_fence)
+    return md
 
 
 def sanitize_html(html: str) -> str:
