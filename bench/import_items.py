@@ -15,34 +15,18 @@ import argparse
 import json
 import os
 import random
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-DB = os.environ.get("BENCH_DB", "bench_import")
-HOST = os.environ.get("DATABASE_HOST", "127.0.0.1")
-os.environ.update({
-    "DJANGO_SETTINGS_MODULE": "config.settings",
-    "DATABASE_URL": f"postgres://postgres@{HOST}:5432/{DB}",
-    "SECRET_KEY": os.environ.get("SECRET_KEY", "bench-only-secret-key-0123456789abcdef0123456789"),
-    "REDIS_URL": "", "HTTPS": "0", "LOG_LEVEL": "WARNING",
-    "RUBRICATE_VAR_DIR": str(ROOT / "var" / "bench"),
-})
+from _common import admin_sql, configure  # noqa: E402 - bench/ is the script's own folder
+
+DB = configure("bench_import")
 
 WORDS = [
     "the", "model", "should", "explain", "each", "step", "clearly", "and", "cite", "relevant", "rule", "before",
     "giving", "final", "answer", "while", "keeping", "tone", "friendly", "concise", "accurate", "for", "general",
 ]
-
-
-def admin_sql(sql: str) -> None:
-    import psycopg
-
-    with psycopg.connect(f"postgresql://postgres@{HOST}:5432/postgres", autocommit=True) as conn:
-        conn.execute(sql)
 
 
 def text(rng: random.Random, n: int) -> str:

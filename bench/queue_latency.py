@@ -26,30 +26,12 @@ import multiprocessing as mp
 import os
 import random
 import statistics
-import sys
 import threading
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from _common import ROOT, admin_sql, configure  # noqa: E402 - bench/ is the script's own folder
 
-DB = os.environ.get("BENCH_DB", "bench_queue")
-HOST = os.environ.get("DATABASE_HOST", "127.0.0.1")
-os.environ.update({
-    "DJANGO_SETTINGS_MODULE": "config.settings",
-    "DATABASE_URL": f"postgres://postgres@{HOST}:5432/{DB}",
-    "SECRET_KEY": os.environ.get("SECRET_KEY", "bench-only-secret-key-0123456789abcdef0123456789"),
-    "REDIS_URL": "", "HTTPS": "0", "LOG_LEVEL": "WARNING",
-    "RUBRICATE_VAR_DIR": str(ROOT / "var" / "bench"),
-})
-
-
-def admin_sql(sql: str) -> None:
-    import psycopg
-
-    with psycopg.connect(f"postgresql://postgres@{HOST}:5432/postgres", autocommit=True) as conn:
-        conn.execute(sql)
+DB = configure("bench_queue")
 
 
 def setup(n_items: int, n_annotators: int) -> tuple[int, list[int]]:
