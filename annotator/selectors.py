@@ -41,42 +41,6 @@ def project_list_for_user(*, user: AbstractBaseUser) -> QuerySet[Project]:
     )
 
 
-def membership_get(*, user: AbstractBaseUser, project: Project) -> ProjectMembership | None:
-    if not user.is_authenticated:
-        return None
-    return ProjectMembership.objects.filter(user=user, project=project).first()
-
-
-def project_get_for_user(
-    *, user: AbstractBaseUser, project_id: int, roles: tuple[str, ...] | None = None
-) -> Project:
-    """The project if the user is a member (with one of `roles` when given), else 404.
-
-    Outsiders and members without the role get 404 alike: nobody learns a project exists.
-    The membership is attached as `project.membership`.
-    """
-    if not user.is_authenticated:
-        raise Http404("No such project.")
-    membership = (
-        ProjectMembership.objects.select_related("project__rubric_version__rubric_set")
-        .filter(user=user, project_id=project_id)
-        .first()
-    )
-    if membership is None or (roles is not None and membership.role not in roles):
-        raise Http404("No such project.")
-    project = membership.project
-    project.membership = membership
-    return project
-
-
-def project_ids_for_user(*, user: AbstractBaseUser, roles: tuple[str, ...] | None = None) -> QuerySet:
-    """Ids of the user's projects, as a subquery for scoping other tables."""
-    qs = ProjectMembership.objects.filter(user=user)
-    if roles is not None:
-        qs = qs.filter(role__in=roles)
-    return qs.values("project_id")
-
-
 def project_progress(*, project: Project, user: AbstractBaseUser) -> dict:
     """Counts for the project page: items, judgments needed/done, mine."""
     agg = project.items.aggregate(items=Count("id"), submitted=Coalesce(Sum("submitted_count"), 0))

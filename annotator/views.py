@@ -9,7 +9,6 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -17,6 +16,7 @@ from django.views.decorators.http import require_POST
 
 from config.errors import ApplicationError
 
+from .access import ROLES_ADMIN, ROLES_STAFF, project_get_for_user, require_site_admin
 from .forms import (
     PREFERENCE_LABELS,
     ImportForm,
@@ -37,22 +37,12 @@ from .selectors import (
     item_judgments,
     item_page,
     member_list,
-    project_get_for_user,
     project_list_for_user,
     project_progress,
 )
 from .services import item_set_gold, membership_remove, membership_set, project_create, project_update
 
 Role = ProjectMembership.Role
-STAFF_ROLES = (Role.ADMIN, Role.REVIEWER)
-
-
-def _get_project_for_user(request, project_id: int, roles: tuple[str, ...] | None = None):
-    """The project for a member (404 for everyone else); 403 for a member without one of `roles`."""
-    project = project_get_for_user(user=request.user, project_id=project_id)
-    if roles is not None and project.membership.role not in roles:
-        raise PermissionDenied("Your role in this project does not allow this.")
-    return project
 
 
 def _int_param(request, name: str) -> int | None:
@@ -76,21 +66,20 @@ def home(request):
 
 @login_required
 def project_detail(request, project_id: int):
-    project = _get_project_for_user(request, project_id)
+    project = project_get_for_user(user=request.user, project_id=project_id)
     progress = project_progress(project=project, user=request.user)
     return render(
         request,
         "annotator/project_detail.html",
         {"project": project, "membership": project.membership, "progress": progress,
          "is_admin": project.membership.role == Role.ADMIN,
-         "is_staff_role": project.membership.role in STAFF_ROLES},
+         "is_staff_role": project.membership.role in ROLES_STAFF},
     )
 
 
 @login_required
 def project_new(request):
-    if not request.user.is_staff:
-        raise PermissionDenied("Only site administrators create projects.")
+    require_site_admin(request.user, "create projects")
     form = ProjectForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = {k: v for k, v in form.cleaned_data.items() if k != "name"}
@@ -106,12 +95,13 @@ def project_new(request):
 
 @login_required
 def project_settings(request, project_id: int):
-    project = _get_project_for_user(request, project_id, roles=(Role.ADMIN,))
+    project = project_get_for_user(user=request.user, project_id=project_id, roles=ROLES_ADMIN)
     form = ProjectForm(request.POST or None, instance=project)
     if request.method == "POST" and form.is_valid():
         changed = {k: form.cleaned_data[k] for k in form.changed_data}
         try:
-            project_update(project=project_get_for_user(user=request.user, project_id=project_id), **changed)
+            fresh = project_get_for_user(user=request.user, project_id=project_id, roles=ROLES_ADMIN)
+            project_update(project=fresh, **changed)
         except ApplicationError as exc:
             form.add_error(None, exc.message)
         else:
@@ -125,7 +115,7 @@ def project_settings(request, project_id: int):
 
 @login_required
 def project_members(request, project_id: int):
-    project = _get_project_for_user(request, project_id, roles=(Role.ADMIN,))
+    project = project_get_for_user(user=request.user, project_id=project_id, roles=ROLES_ADMIN)
     form = MemberAddForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -150,7 +140,7 @@ def _member_user(project, user_id: int):
 @login_required
 @require_POST
 def member_role(request, project_id: int, user_id: int):
-    project = _get_project_for_user(request, project_id, roles=(Role.ADMIN,))
+    project = project_get_for_user(user=request.user, project_id=project_id, roles=ROLES_ADMIN)
     user = _member_user(project, user_id)
     form = MemberRoleForm(request.POST)
     if not form.is_valid():
@@ -167,7 +157,7 @@ def member_role(request, project_id: int, user_id: int):
 @login_required
 @require_POST
 def member_remove(request, project_id: int, user_id: int):
-    project = _get_project_for_user(request, project_id, roles=(Role.ADMIN,))
+    project = project_get_for_user(user=request.user, project_id=project_id, roles=ROLES_ADMIN)
     user = _member_user(project, user_id)
     try:
         membership_remove(project=project, user=user)
@@ -182,7 +172,7 @@ def member_remove(request, project_id: int, user_id: int):
 
 @login_required
 def item_import(request, project_id: int):
-    project = _get_project_for_user(request, project_id, roles=(Role.ADMIN,))
+    project = project_get_for_user(user=request.user, project_id=project_id, roles=ROLES_ADMIN)
     form = ImportForm(request.POST or None, request.FILES or None)
     report, error, status = None, None, 200
     if request.method == "POST":
@@ -209,7 +199,7 @@ def item_import(request, project_id: int):
 
 @login_required
 def item_list(request, project_id: int):
-    project = _get_project_for_user(request, project_id, roles=STAFF_ROLES)
+    project = project_get_for_user(user=request.user, project_id=project_id, roles=ROLES_STAFF)
     current = request.GET.get("filter", "all")
     if current not in ITEM_FILTERS:
         current = "all"
@@ -237,7 +227,7 @@ def _scores_context(project, user, item, annotating: bool) -> dict:
 
 @login_required
 def item_detail(request, project_id: int, item_id: int):
-    project = _get_project_for_user(request, project_id, roles=STAFF_ROLES)
+    project = project_get_for_user(user=request.user, project_id=project_id, roles=ROLES_STAFF)
     item = item_get_for_project(project=project, item_id=item_id)
     responses = list(item.responses.all())
     for i, r in enumerate(responses):
@@ -266,7 +256,7 @@ def item_detail(request, project_id: int, item_id: int):
 @login_required
 @require_POST
 def item_gold(request, project_id: int, item_id: int):
-    project = _get_project_for_user(request, project_id, roles=(Role.ADMIN,))
+    project = project_get_for_user(user=request.user, project_id=project_id, roles=ROLES_ADMIN)
     item = item_get_for_project(project=project, item_id=item_id)
     is_gold = request.POST.get("is_gold") == "1"
     label = label_from_post(request.POST, list(item.responses.all()))
@@ -281,5 +271,5 @@ def item_gold(request, project_id: int, item_id: int):
 
 @login_required
 def gold_report(request, project_id: int):
-    project = _get_project_for_user(request, project_id, roles=STAFF_ROLES)
+    project = project_get_for_user(user=request.user, project_id=project_id, roles=ROLES_STAFF)
     return render(request, "annotator/gold.html", {"project": project, "gold_rows": gold_accuracy(project=project)})

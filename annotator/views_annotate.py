@@ -15,11 +15,12 @@ from django.views.decorators.http import require_POST
 
 from config.errors import ApplicationError
 
+from .access import project_get_for_user
 from .forms import PREFERENCE_LABELS, JudgmentState, criterion_options, judgment_from_post, state_from_judgment
 from .queue import assignment_get_for_user, assignment_heartbeat, assignment_next_for_user, assignment_skip, queue_state
 from .selectors import annotation_progress, criteria_for_project, last_undoable_submission, responses_in_shown_order
 from .services import UNDO_SECONDS, judgment_submit, judgment_undo
-from .views import _get_project_for_user, _scores_context
+from .views import _scores_context
 
 PREFERENCE_KEYS = {-3: "1", -2: "2", -1: "3", 0: "4", 1: "5", 2: "6", 3: "7"}
 
@@ -122,7 +123,7 @@ def _next(request, project, notice: str = ""):
 
 @login_required
 def annotate(request, project_id: int):
-    project = _get_project_for_user(request, project_id)
+    project = project_get_for_user(user=request.user, project_id=project_id)
     assignment = assignment_next_for_user(project=project, user=request.user)
     return _render(request, _workspace_context(request, project, assignment))
 
@@ -130,7 +131,7 @@ def annotate(request, project_id: int):
 @login_required
 @require_POST
 def annotate_submit(request, project_id: int, assignment_id: int):
-    project = _get_project_for_user(request, project_id)
+    project = project_get_for_user(user=request.user, project_id=project_id)
     assignment = assignment_get_for_user(assignment_id=assignment_id, user=request.user, project=project)
     responses = responses_in_shown_order(item=assignment.item, shown_order=assignment.shown_order)
     criteria = criteria_for_project(project=project)
@@ -150,7 +151,7 @@ def annotate_submit(request, project_id: int, assignment_id: int):
 @login_required
 @require_POST
 def annotate_skip(request, project_id: int, assignment_id: int):
-    project = _get_project_for_user(request, project_id)
+    project = project_get_for_user(user=request.user, project_id=project_id)
     assignment = assignment_get_for_user(assignment_id=assignment_id, user=request.user, project=project)
     try:
         assignment_skip(assignment=assignment)
@@ -162,7 +163,7 @@ def annotate_skip(request, project_id: int, assignment_id: int):
 @login_required
 @require_POST
 def annotate_undo(request, project_id: int):
-    project = _get_project_for_user(request, project_id)
+    project = project_get_for_user(user=request.user, project_id=project_id)
     try:
         result = judgment_undo(project=project, user=request.user)
     except ApplicationError as exc:
@@ -180,7 +181,7 @@ def annotate_undo(request, project_id: int):
 @login_required
 @require_POST
 def annotate_heartbeat(request, project_id: int, assignment_id: int):
-    project = _get_project_for_user(request, project_id)
+    project = project_get_for_user(user=request.user, project_id=project_id)
     assignment = assignment_get_for_user(assignment_id=assignment_id, user=request.user, project=project)
     try:
         renewed = assignment_heartbeat(assignment=assignment)

@@ -15,8 +15,9 @@ from django.views.decorators.http import require_GET, require_http_methods
 from config.errors import ApplicationError
 from rubrics.models import RubricVersion
 
+from .access import ROLES_STAFF, project_get_for_user
 from .agreement import project_agreement
-from .api.selectors import SEE_ALL_ROLES, export_job_get, export_job_list
+from .api.selectors import export_job_get, export_job_list
 from .exports import (
     CONTENT_TYPES,
     FORMATS,
@@ -33,7 +34,6 @@ from .exports import (
     export_stream,
 )
 from .models import ExportJob, Judgment
-from .selectors import project_get_for_user
 
 FORMAT_HELP = {
     "trl": ("TRL preference pairs", "Conversational prompt, chosen, rejected and margin: loads with datasets, "
@@ -45,10 +45,6 @@ FORMAT_HELP = {
     "judgments": ("Judgments", "Every judgment with its provenance: annotator, rubric version, preference, "
                                "shown order, time spent, item agreement."),
 }
-
-
-def _get_project_for_user(request, project_id: int):
-    return project_get_for_user(user=request.user, project_id=project_id, roles=SEE_ALL_ROLES)
 
 
 def _raw_params(data) -> dict:
@@ -107,7 +103,7 @@ def _jobs_context(request, project) -> dict:
 @login_required
 @require_http_methods(["GET", "POST"])
 def export_page(request, project_id: int):
-    project = _get_project_for_user(request, project_id)
+    project = project_get_for_user(user=request.user, project_id=project_id, roles=ROLES_STAFF)
     if request.method == "POST":
         params = export_params_parse(_raw_params(request.POST), project=project)
         export_job_request(project=project, user=request.user, params=params)
@@ -149,7 +145,7 @@ def _job(project, job_id) -> ExportJob:
 @login_required
 @require_GET
 def export_download(request, project_id: int):
-    project = _get_project_for_user(request, project_id)
+    project = project_get_for_user(user=request.user, project_id=project_id, roles=ROLES_STAFF)
     if "job" in request.GET:
         job = _job(project, request.GET["job"])
         job.project = project

@@ -13,6 +13,7 @@ from django.views.decorators.http import require_POST
 
 from config.errors import ApplicationError
 
+from .access import ROLES_STAFF, project_get_for_user
 from .forms import PREFERENCE_LABELS, label_from_post, preference_text, shown_text
 from .models import Adjudication
 from .selectors import (
@@ -26,14 +27,14 @@ from .selectors import (
     review_next_item_id,
 )
 from .services import adjudication_clear, adjudication_set, gold_correct, judgment_winner
-from .views import STAFF_ROLES, _get_project_for_user, _int_param, _scores_context
+from .views import _int_param, _scores_context
 
 REASONS = {"winner": "Winner differs", "strength": "Strength spread ≥ 3", "criteria": "Criterion scores differ"}
 
 
 @login_required
 def review_list(request, project_id: int):
-    project = _get_project_for_user(request, project_id, roles=STAFF_ROLES)
+    project = project_get_for_user(user=request.user, project_id=project_id, roles=ROLES_STAFF)
     current = request.GET.get("filter", "needs_review")
     if current not in REVIEW_FILTERS:
         current = "needs_review"
@@ -82,7 +83,7 @@ def _judgment_rows(item, responses, criteria, judgments):
 
 @login_required
 def review_item(request, project_id: int, item_id: int):
-    project = _get_project_for_user(request, project_id, roles=STAFF_ROLES)
+    project = project_get_for_user(user=request.user, project_id=project_id, roles=ROLES_STAFF)
     item = item_get_for_project(project=project, item_id=item_id)
     responses = list(item.responses.all())
     for i, r in enumerate(responses):
@@ -125,7 +126,7 @@ def review_item(request, project_id: int, item_id: int):
 @login_required
 @require_POST
 def review_clear(request, project_id: int, item_id: int):
-    project = _get_project_for_user(request, project_id, roles=STAFF_ROLES)
+    project = project_get_for_user(user=request.user, project_id=project_id, roles=ROLES_STAFF)
     item = item_get_for_project(project=project, item_id=item_id)
     adjudication_clear(item=item)
     messages.success(request, "Final label removed.")

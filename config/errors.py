@@ -40,6 +40,11 @@ class NotFoundError(ApplicationError):
     code = "not_found"
 
 
+class PermissionDeniedError(ApplicationError):
+    status = 403
+    code = "permission_denied"
+
+
 class ConflictError(ApplicationError):
     status = 409
     code = "conflict"

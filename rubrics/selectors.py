@@ -23,7 +23,7 @@ Status = RubricVersion.Status
 
 def _readable_version_filter(user: AbstractBaseUser) -> Q:
     """Non-staff: frozen versions pinned by one of the user's projects."""
-    from annotator.selectors import project_ids_for_user
+    from annotator.access import project_ids_for_user
 
     return Q(status__in=[Status.PUBLISHED, Status.ARCHIVED], projects__in=project_ids_for_user(user=user))
 
@@ -111,13 +111,15 @@ def rubric_set_get_for_user(*, user: AbstractBaseUser, slug: str) -> RubricSet:
     return rubric_set
 
 
-def rubric_version_get_by_number(*, user: AbstractBaseUser, rubric_set: RubricSet, number: int) -> RubricVersion:
-    """Version `number` of a set the caller already may read, with its criteria; 404 if unreadable."""
+def rubric_version_get_by_number(*, user: AbstractBaseUser, slug: str, number: int) -> RubricVersion:
+    """Version `number` of set `slug` with its criteria, if the user may read it; else 404.
+
+    The same 404 whether the set or only the version is missing, so nobody learns a set exists."""
     version = (
         rubric_version_readable_for_user(user=user)
         .select_related("rubric_set", "created_by", "published_by", "based_on")
         .prefetch_related(Prefetch("criteria", queryset=Criterion.objects.order_by("position", "id")))
-        .filter(rubric_set=rubric_set, number=number)
+        .filter(rubric_set__slug=slug, number=number)
         .first()
     )
     if version is None:

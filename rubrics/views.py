@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
@@ -19,40 +18,24 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
+from annotator.access import require_site_admin
 from config.errors import ApplicationError, ConflictError
 
 from . import selectors, services
 from .formats import FORMS
 from .forms import CRITERION_CHOICES, RubricImportForm, RubricSetEditForm, RubricSetForm, criterion_data_from_post
-from .models import Criterion, RubricSet, RubricVersion
+from .models import Criterion, RubricVersion
 
 EDITOR = "rubrics/version_editor.html"
 
 
 # --- helpers ---------------------------------------------------------------------------------
 
-def _require_staff(request) -> None:
-    if not request.user.is_staff:
-        raise PermissionDenied("Only site administrators edit rubrics.")
-
-
-def _get_set_for_user(request, slug: str) -> RubricSet:
-    return selectors.rubric_set_get_for_user(user=request.user, slug=slug)
-
-
 def _get_version_for_user(request, slug: str, number: int, *, staff: bool = False) -> RubricVersion:
     """The version if the user may read it (404 otherwise); with `staff`, 403 for readers who may not edit."""
-    rubric_set = RubricSet.objects.filter(slug=slug).first()
-    if rubric_set is None:
-        raise Http404("No such rubric set.")
-    version = selectors.rubric_version_get_by_number(user=request.user, rubric_set=rubric_set, number=number)
+    version = selectors.rubric_version_get_by_number(user=request.user, slug=slug, number=number)
     if staff:
-        _require_staff(request)
-    return version
-
-
-def _get_draft_for_staff(request, slug: str, number: int) -> RubricVersion:
-    version = _get_version_for_user(request, slug, number, staff=True)
+        require_site_admin(request.user, "edit rubrics")
     return version
 
 
@@ -137,7 +120,7 @@ def set_list(request):
 
 @login_required
 def set_new(request):
-    _require_staff(request)
+    require_site_admin(request.user, "edit rubrics")
     form = RubricSetForm(request.POST or None)
     error = None
     if request.method == "POST" and form.is_valid():
@@ -156,7 +139,7 @@ def set_new(request):
 
 @login_required
 def set_detail(request, slug: str):
-    rubric_set = _get_set_for_user(request, slug)
+    rubric_set = selectors.rubric_set_get_for_user(user=request.user, slug=slug)
     events, next_before = selectors.rubric_event_page(rubric_set=rubric_set) if request.user.is_staff else ([], None)
     versions = rubric_set.readable_versions
     has_draft = any(v.status == RubricVersion.Status.DRAFT for v in versions)
@@ -171,8 +154,8 @@ def set_detail(request, slug: str):
 @login_required
 @require_GET
 def set_history(request, slug: str):
-    rubric_set = _get_set_for_user(request, slug)
-    _require_staff(request)
+    rubric_set = selectors.rubric_set_get_for_user(user=request.user, slug=slug)
+    require_site_admin(request.user, "edit rubrics")
     events, next_before = selectors.rubric_event_page(rubric_set=rubric_set,
                                                      before_id=_int_or_none(request.GET.get("before")))
     template = "rubrics/set_detail.html#history-rows" if request.htmx else "rubrics/set_history.html"
@@ -182,8 +165,8 @@ def set_history(request, slug: str):
 @login_required
 @require_POST
 def set_edit(request, slug: str):
-    rubric_set = _get_set_for_user(request, slug)
-    _require_staff(request)
+    rubric_set = selectors.rubric_set_get_for_user(user=request.user, slug=slug)
+    require_site_admin(request.user, "edit rubrics")
     form = RubricSetEditForm(request.POST)
     if form.is_valid():
         try:
@@ -201,12 +184,12 @@ def set_edit(request, slug: str):
 @require_POST
 def set_new_draft(request, slug: str):
     """A new draft of the set: from `from` (a version number), or from the newest published version."""
-    rubric_set = _get_set_for_user(request, slug)
-    _require_staff(request)
+    rubric_set = selectors.rubric_set_get_for_user(user=request.user, slug=slug)
+    require_site_admin(request.user, "edit rubrics")
     number = _int_or_none(request.POST.get("from"))
     base = None
     if number is not None:
-        base = selectors.rubric_version_get_by_number(user=request.user, rubric_set=rubric_set, number=number)
+        base = selectors.rubric_version_get_by_number(user=request.user, slug=slug, number=number)
     else:
         base = rubric_set.versions.exclude(status=RubricVersion.Status.DRAFT).order_by("-number").first()
     try:
@@ -223,7 +206,7 @@ def set_new_draft(request, slug: str):
 
 @login_required
 def set_compare(request, slug: str):
-    rubric_set = _get_set_for_user(request, slug)
+    rubric_set = selectors.rubric_set_get_for_user(user=request.user, slug=slug)
     versions = rubric_set.readable_versions
     numbers = [v.number for v in versions]
     if len(versions) < 2:
@@ -232,8 +215,8 @@ def set_compare(request, slug: str):
     old_number = _int_or_none(request.GET.get("from"))
     if old_number is None:
         old_number = next((n for n in numbers if n < new_number), numbers[-1])
-    old = selectors.rubric_version_get_by_number(user=request.user, rubric_set=rubric_set, number=old_number)
-    new = selectors.rubric_version_get_by_number(user=request.user, rubric_set=rubric_set, number=new_number)
+    old = selectors.rubric_version_get_by_number(user=request.user, slug=slug, number=old_number)
+    new = selectors.rubric_version_get_by_number(user=request.user, slug=slug, number=new_number)
     diff = selectors.rubric_version_diff(old=old, new=new)
     return render(request, "rubrics/diff.html", {
         "rubric_set": rubric_set, "versions": versions, "old": old, "new": new, "diff": diff,
@@ -242,7 +225,7 @@ def set_compare(request, slug: str):
 
 @login_required
 def rubric_import(request):
-    _require_staff(request)
+    require_site_admin(request.user, "edit rubrics")
     initial = {"rubric_set": request.GET.get("set")} if request.GET.get("set") else None
     form = RubricImportForm(request.POST or None, request.FILES or None, initial=initial)
     error = None
@@ -378,7 +361,7 @@ def version_discard(request, slug: str, number: int):
 @login_required
 @require_POST
 def version_notes(request, slug: str, number: int):
-    version = _get_draft_for_staff(request, slug, number)
+    version = _get_version_for_user(request, slug, number, staff=True)
     notes = request.POST.get("notes", "")
     try:
         edit = services.rubric_draft_notes_update(
@@ -403,7 +386,7 @@ def version_notes(request, slug: str, number: int):
 @login_required
 @require_POST
 def criterion_add(request, slug: str, number: int):
-    version = _get_draft_for_staff(request, slug, number)
+    version = _get_version_for_user(request, slug, number, staff=True)
     data = criterion_data_from_post(request.POST)
     try:
         edit = services.criterion_add(version=version, data=data, actor=request.user,
@@ -461,7 +444,7 @@ def criterion_row(request, slug: str, number: int, criterion_id: int):
 
 @login_required
 def criterion_edit(request, slug: str, number: int, criterion_id: int):
-    version = _get_draft_for_staff(request, slug, number)
+    version = _get_version_for_user(request, slug, number, staff=True)
     if request.method == "GET":
         criterion = _criterion_or_404(version, criterion_id)
         if not request.htmx:
@@ -504,7 +487,7 @@ def criterion_edit(request, slug: str, number: int, criterion_id: int):
 @login_required
 @require_POST
 def criterion_delete(request, slug: str, number: int, criterion_id: int):
-    version = _get_draft_for_staff(request, slug, number)
+    version = _get_version_for_user(request, slug, number, staff=True)
     try:
         edit = services.criterion_delete(
             version=version, criterion_id=criterion_id,
@@ -527,7 +510,7 @@ def criterion_delete(request, slug: str, number: int, criterion_id: int):
 @login_required
 @require_POST
 def criterion_duplicate(request, slug: str, number: int, criterion_id: int):
-    version = _get_draft_for_staff(request, slug, number)
+    version = _get_version_for_user(request, slug, number, staff=True)
     try:
         edit = services.criterion_duplicate(version=version, criterion_id=criterion_id, actor=request.user,
                                             client_revision=_int_or_none(request.POST.get("client_revision")))
@@ -548,7 +531,7 @@ def criterion_duplicate(request, slug: str, number: int, criterion_id: int):
 @login_required
 @require_POST
 def criteria_reorder(request, slug: str, number: int):
-    version = _get_draft_for_staff(request, slug, number)
+    version = _get_version_for_user(request, slug, number, staff=True)
 
     def ids(name: str) -> list[int] | None:
         raw = request.POST.get(name)

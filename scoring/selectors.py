@@ -10,14 +10,13 @@ from django.db.models import Count, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
+from annotator.access import ROLES_STAFF, project_get_for_user, project_ids_for_user
 from annotator.models import Project, ProjectMembership
-from annotator.selectors import project_ids_for_user
 
 from .models import ResponseScore, Scorer, ScoringBatch, ScoringRun
 
 Role = ProjectMembership.Role
 # Who may see a project's runs and reports (annotators must not see model scores unprompted).
-RUN_VIEWER_ROLES = (Role.ADMIN, Role.REVIEWER)
 
 
 def response_scores_for_items(*, item_ids: Iterable[int]) -> dict[int, list[ResponseScore]]:
@@ -85,7 +84,7 @@ def run_list_for_user(*, user: AbstractBaseUser, limit: int = 20) -> QuerySet[Sc
     if not user.is_authenticated:
         return ScoringRun.objects.none()
     return (
-        ScoringRun.objects.filter(project_id__in=project_ids_for_user(user=user, roles=RUN_VIEWER_ROLES))
+        ScoringRun.objects.filter(project_id__in=project_ids_for_user(user=user, roles=ROLES_STAFF))
         .select_related("project", "scorer")
         .order_by("-created_at", "-id")[:limit]
     )
@@ -96,18 +95,14 @@ def run_list_for_project(*, project: Project) -> QuerySet[ScoringRun]:
             .order_by("-created_at", "-id"))
 
 
-def run_get_for_user(*, user: AbstractBaseUser, run_id: int, roles: tuple[str, ...] = RUN_VIEWER_ROLES) -> ScoringRun:
-    """The run if the user has one of `roles` in its project, else 404 (outsiders learn nothing).
+def run_get_for_user(*, user: AbstractBaseUser, run_id: int, roles: tuple[str, ...] = ROLES_STAFF) -> ScoringRun:
+    """The run if the user has one of `roles` in its project (404 for outsiders, 403 for other roles).
     The membership is attached as `run.membership`."""
-    if not user.is_authenticated:
+    run = ScoringRun.objects.select_related("scorer", "created_by").filter(pk=run_id).first()
+    if run is None or not user.is_authenticated:
         raise Http404("No such run.")
-    run = ScoringRun.objects.select_related("project__rubric_version__rubric_set", "scorer", "created_by") \
-        .filter(pk=run_id).first()
-    membership = run and ProjectMembership.objects.filter(project_id=run.project_id, user=user).first()
-    if run is None or membership is None or membership.role not in roles:
-        raise Http404("No such run.")
-    run.membership = membership
-    run.project.membership = membership
+    run.project = project_get_for_user(user=user, project_id=run.project_id, roles=roles)
+    run.membership = run.project.membership
     return run
 
 

@@ -21,6 +21,7 @@ from django.db.models import Count, F, Q, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from annotator.access import require_site_admin
 from annotator.models import Project, ProjectMembership, Response
 from config.errors import ApplicationError, ConflictError, NotFoundError
 
@@ -43,17 +44,8 @@ _HF_OPTION_KEYS = {"input_format", "main_component", "component_names", "device"
                    "batch_overhead_tokens"}
 
 
-class PermissionDeniedError(ApplicationError):
-    status = 403
-    code = "forbidden"
-
 
 # --- scorers -----------------------------------------------------------------------------------------
-def _require_staff(actor: AbstractBaseUser | None) -> None:
-    if actor is None or not actor.is_authenticated or not actor.is_staff:
-        raise PermissionDeniedError("Only site administrators manage scorers.")
-
-
 def _validate_scorer(*, backend: str, model: str, dtype: str, max_length: int, batch_token_budget: int,
                      trust_remote_code: bool, options: dict) -> dict:
     """Checks a scorer's settings; returns the cleaned options. Raises ApplicationError(fields=…)."""
@@ -127,7 +119,7 @@ def scorer_create(
     trust_remote_code: bool = False, options: dict | None = None, is_active: bool = True,
 ) -> Scorer:
     """Create a scorer (site admins only). Judge URLs are checked against SSRF here and again per request."""
-    _require_staff(actor)
+    require_site_admin(actor, "manage scorers")
     name = name.strip()
     if not name:
         raise ApplicationError("A scorer needs a name.", fields={"name": "required"})
@@ -147,7 +139,7 @@ def scorer_create(
 
 def scorer_update(*, scorer: Scorer, actor: AbstractBaseUser, **changes) -> Scorer:
     """Change a scorer's settings (site admins only). Runs already started keep their snapshot."""
-    _require_staff(actor)
+    require_site_admin(actor, "manage scorers")
     unknown = set(changes) - set(_SCORER_FIELDS)
     if unknown:
         raise ApplicationError(f"Unknown scorer field(s): {', '.join(sorted(unknown))}.")

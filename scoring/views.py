@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from annotator.access import ROLES_ADMIN, ROLES_STAFF, project_get_for_user, require_site_admin
 from annotator.models import Item, ProjectMembership
-from annotator.selectors import project_get_for_user, project_list_for_user
+from annotator.selectors import project_list_for_user
 from config.errors import ApplicationError
 
 from . import reports, selectors, services
@@ -24,23 +24,14 @@ Role = ProjectMembership.Role
 STOP_POLLING = 286
 
 
-def _get_project_for_user(request, project_id: int, *, roles=selectors.RUN_VIEWER_ROLES):
-    return project_get_for_user(user=request.user, project_id=project_id, roles=roles)
-
-
-def _get_run_for_user(request, run_id: int, *, roles=selectors.RUN_VIEWER_ROLES):
+def _get_run_for_user(request, run_id: int, *, roles=ROLES_STAFF):
     return selectors.run_get_for_user(user=request.user, run_id=run_id, roles=roles)
-
-
-def _require_staff(request) -> None:
-    if not request.user.is_staff:
-        raise PermissionDenied("Only site administrators manage scorers.")
 
 
 @login_required
 def index(request):
     """Scorers, and recent runs of the projects the user may see runs of."""
-    projects = [p for p in project_list_for_user(user=request.user) if p.my_role in selectors.RUN_VIEWER_ROLES]
+    projects = [p for p in project_list_for_user(user=request.user) if p.my_role in ROLES_STAFF]
     return render(request, "scoring/index.html", {
         "scorers": selectors.scorer_list(),
         "runs": selectors.run_list_for_user(user=request.user),
@@ -50,7 +41,7 @@ def index(request):
 
 @login_required
 def scorer_create(request):
-    _require_staff(request)
+    require_site_admin(request.user, "manage scorers")
     form = ScorerForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -66,7 +57,7 @@ def scorer_create(request):
 
 @login_required
 def scorer_edit(request, scorer_id: int):
-    _require_staff(request)
+    require_site_admin(request.user, "manage scorers")
     scorer = selectors.scorer_get(scorer_id=scorer_id)
     form = ScorerForm(request.POST or None, initial=ScorerForm.initial_for(scorer))
     if request.method == "POST" and form.is_valid():
@@ -98,7 +89,7 @@ def _disagreements(project, report_rows, limit: int = 8) -> list[dict]:
 
 @login_required
 def project_runs(request, project_id: int):
-    project = _get_project_for_user(request, project_id)
+    project = project_get_for_user(user=request.user, project_id=project_id, roles=ROLES_STAFF)
     can_start = project.membership.role == Role.ADMIN
     report_rows = reports.project_report(project=project)
     context = {
@@ -116,7 +107,7 @@ def project_runs(request, project_id: int):
 @login_required
 @require_POST
 def run_start(request, project_id: int):
-    project = _get_project_for_user(request, project_id, roles=(Role.ADMIN,))
+    project = project_get_for_user(user=request.user, project_id=project_id, roles=ROLES_ADMIN)
     form = StartRunForm(request.POST, scorers=selectors.scorer_list(active_only=True))
     if form.is_valid():
         try:
@@ -171,7 +162,7 @@ def run_progress(request, run_id: int):
 @login_required
 @require_POST
 def run_cancel(request, run_id: int):
-    run = _get_run_for_user(request, run_id, roles=(Role.ADMIN,))
+    run = _get_run_for_user(request, run_id, roles=ROLES_ADMIN)
     try:
         run = services.scoring_run_cancel(run=run, actor=request.user)
     except ApplicationError as exc:
@@ -184,7 +175,7 @@ def run_cancel(request, run_id: int):
 @login_required
 @require_POST
 def run_retry(request, run_id: int):
-    run = _get_run_for_user(request, run_id, roles=(Role.ADMIN,))
+    run = _get_run_for_user(request, run_id, roles=ROLES_ADMIN)
     try:
         services.scoring_run_retry(run=run, actor=request.user)
     except ApplicationError as exc:

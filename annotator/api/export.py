@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
+from annotator.access import ROLES_STAFF, project_get_for_user
 from annotator.exports import (
     CONTENT_TYPES,
     FILE_FORMATS,
@@ -25,7 +26,6 @@ from annotator.exports import (
     export_params_parse,
     export_stream,
 )
-from annotator.selectors import project_get_for_user
 from config.errors import ApplicationError
 
 from . import selectors
@@ -49,10 +49,6 @@ class ExportParamNegotiation(DefaultContentNegotiation):
 
     def select_renderer(self, request, renderers, format_suffix=None):
         return renderers[0], renderers[0].media_type
-
-
-def _project(request, project_id: int):
-    return project_get_for_user(user=request.user, project_id=project_id, roles=selectors.SEE_ALL_ROLES)
 
 
 def _file_format(request) -> str:
@@ -92,7 +88,7 @@ class ExportApi(APIView):
         tags=["export"],
     )
     def get(self, request, project_id: int):
-        project = _project(request, project_id)
+        project = project_get_for_user(user=request.user, project_id=project_id, roles=ROLES_STAFF)
         file_format = _file_format(request)
         params = export_params_parse(request.query_params, project=project)
         if file_format not in STREAMED_FILE_FORMATS:
@@ -117,7 +113,7 @@ class ExportCountApi(APIView):
                    parameters=[ExportQuerySerializer],
                    responses={200: ExportCountOutputSerializer, **error_responses(400)}, tags=["export"])
     def get(self, request, project_id: int):
-        project = _project(request, project_id)
+        project = project_get_for_user(user=request.user, project_id=project_id, roles=ROLES_STAFF)
         params = export_params_parse(request.query_params, project=project)
         return Response({"format": params.export_format, "rows": export_count(project=project, params=params)})
 
@@ -133,7 +129,7 @@ class ExportJobListApi(APIView):
     @extend_schema(operation_id="export_jobs_list", summary="The project's recent export jobs (50, newest first)",
                    responses={200: ExportJobOutputSerializer(many=True), **error_responses()}, tags=["export"])
     def get(self, request, project_id: int):
-        project = _project(request, project_id)
+        project = project_get_for_user(user=request.user, project_id=project_id, roles=ROLES_STAFF)
         jobs = selectors.export_job_list(project=project)
         return Response(ExportJobOutputSerializer(jobs, many=True, context={"request": request}).data)
 
@@ -142,7 +138,7 @@ class ExportJobListApi(APIView):
                    responses={202: ExportJobOutputSerializer, 200: ExportJobOutputSerializer,
                               **error_responses(400, 429)})
     def post(self, request, project_id: int):
-        project = _project(request, project_id)
+        project = project_get_for_user(user=request.user, project_id=project_id, roles=ROLES_STAFF)
         data = request.data if hasattr(request.data, "get") else {}
         params = export_params_parse(data, project=project)
         job, created = export_job_request(project=project, user=request.user, params=params)
@@ -153,7 +149,7 @@ class ExportJobDetailApi(APIView):
     @extend_schema(operation_id="export_jobs_retrieve", summary="An export job's status",
                    responses={200: ExportJobOutputSerializer, **error_responses()}, tags=["export"])
     def get(self, request, project_id: int, job_id: int):
-        project = _project(request, project_id)
+        project = project_get_for_user(user=request.user, project_id=project_id, roles=ROLES_STAFF)
         job = selectors.export_job_get(project=project, job_id=job_id)
         return Response(ExportJobOutputSerializer(job, context={"request": request}).data)
 
@@ -166,7 +162,7 @@ class ExportJobDownloadApi(APIView):
         tags=["export"],
     )
     def get(self, request, project_id: int, job_id: int):
-        project = _project(request, project_id)
+        project = project_get_for_user(user=request.user, project_id=project_id, roles=ROLES_STAFF)
         job = selectors.export_job_get(project=project, job_id=job_id)
         job.project = project
         path = export_job_file(job=job)

@@ -5,13 +5,13 @@ from __future__ import annotations
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Prefetch, QuerySet
 
+from annotator.access import ROLES_STAFF, has_role
 from annotator.models import CriterionJudgment, ExportJob, Item, Judgment, Project, ProjectMembership
 from annotator.models import Response as ItemResponse
 
 Role = ProjectMembership.Role
 # Who sees every judgment of a project (and exports, and reads agreement): admins and reviewers.
 # Annotators see items and their own judgments only.
-SEE_ALL_ROLES = (Role.ADMIN, Role.REVIEWER)
 
 
 def item_list(*, project: Project, filters: dict | None = None) -> QuerySet[Item]:
@@ -52,7 +52,7 @@ def judgment_list(*, project: Project, user: AbstractBaseUser, filters: dict | N
             .order_by("response_id", "criterion__position", "criterion_id"),
         ))
     )
-    if getattr(project, "membership", None) is None or project.membership.role not in SEE_ALL_ROLES:
+    if not has_role(project, ROLES_STAFF):
         qs = qs.filter(annotator=user)
     if filters.get("annotator"):
         qs = qs.filter(annotator__username=filters["annotator"])

@@ -10,8 +10,9 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from annotator.access import ROLES_STAFF, project_get_for_user
 from annotator.agreement import project_agreement
-from annotator.selectors import project_get_for_user, project_list_for_user
+from annotator.selectors import project_list_for_user
 from annotator.tokens import api_token_get_for_user, api_token_list_for_user, api_token_revoke
 from config.pagination import KeysetPagination
 
@@ -37,10 +38,6 @@ PAGE_PARAMETERS = [
 ]
 
 
-def _project(request, project_id: int, roles=None):
-    return project_get_for_user(user=request.user, project_id=project_id, roles=roles)
-
-
 def _query(serializer_class, request) -> dict:
     serializer = serializer_class(data=request.query_params)
     serializer.is_valid(raise_exception=True)
@@ -48,7 +45,7 @@ def _query(serializer_class, request) -> dict:
 
 
 def _hide_models(project) -> bool:
-    return project.hide_model_identities and project.membership.role not in selectors.SEE_ALL_ROLES
+    return project.hide_model_identities and project.membership.role not in ROLES_STAFF
 
 
 class ProjectListApi(APIView):
@@ -63,7 +60,7 @@ class ProjectDetailApi(APIView):
     @extend_schema(responses={200: ProjectOutputSerializer, **error_responses()}, operation_id="projects_retrieve",
                    summary="One project", tags=["projects"])
     def get(self, request, project_id: int):
-        project = _project(request, project_id)
+        project = project_get_for_user(user=request.user, project_id=project_id)
         return Response(ProjectOutputSerializer(project).data)
 
 
@@ -75,7 +72,7 @@ class ItemListApi(APIView):
         tags=["items"],
     )
     def get(self, request, project_id: int):
-        project = _project(request, project_id)
+        project = project_get_for_user(user=request.user, project_id=project_id)
         filters = _query(ItemListQuerySerializer, request)
         paginator = KeysetPagination()
         page = paginator.paginate_queryset(selectors.item_list(project=project, filters=filters), request, view=self)
@@ -87,7 +84,7 @@ class ItemDetailApi(APIView):
     @extend_schema(operation_id="items_retrieve", summary="One item with its responses",
                    responses={200: ItemOutputSerializer, **error_responses()}, tags=["items"])
     def get(self, request, project_id: int, item_id: int):
-        project = _project(request, project_id)
+        project = project_get_for_user(user=request.user, project_id=project_id)
         item = selectors.item_get(project=project, item_id=item_id)
         return Response(ItemOutputSerializer(item, context={"hide_models": _hide_models(project)}).data)
 
@@ -100,7 +97,7 @@ class JudgmentListApi(APIView):
         responses={200: JudgmentPageSerializer, **error_responses(400)}, tags=["judgments"],
     )
     def get(self, request, project_id: int):
-        project = _project(request, project_id)
+        project = project_get_for_user(user=request.user, project_id=project_id)
         filters = _query(JudgmentListQuerySerializer, request)
         paginator = KeysetPagination()
         qs = selectors.judgment_list(project=project, user=request.user, filters=filters)
@@ -112,7 +109,7 @@ class JudgmentDetailApi(APIView):
     @extend_schema(operation_id="judgments_retrieve", summary="One judgment",
                    responses={200: JudgmentOutputSerializer, **error_responses()}, tags=["judgments"])
     def get(self, request, project_id: int, judgment_id: int):
-        project = _project(request, project_id)
+        project = project_get_for_user(user=request.user, project_id=project_id)
         judgment = selectors.judgment_get(project=project, user=request.user, judgment_id=judgment_id)
         return Response(JudgmentOutputSerializer(judgment).data)
 
@@ -125,7 +122,7 @@ class AgreementApi(APIView):
         tags=["agreement"],
     )
     def get(self, request, project_id: int):
-        project = _project(request, project_id, roles=selectors.SEE_ALL_ROLES)
+        project = project_get_for_user(user=request.user, project_id=project_id, roles=ROLES_STAFF)
         query = _query(AgreementQuerySerializer, request)
         report = project_agreement(project=project, rubric_version_id=query.get("rubric_version"),
                                    min_pair_items=query["min_pair_items"])

@@ -8,21 +8,22 @@ user did) and "current_revision".
 
 from __future__ import annotations
 
-from django.http import Http404, HttpResponse
+from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
-from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
+from annotator.access import require_site_admin
 from config.errors import ApplicationError
 from rubrics import selectors, services
 from rubrics.formats import FORMS
 from rubrics.history import event_as_dict
-from rubrics.models import RubricSet, RubricVersion
+from rubrics.models import RubricVersion
 
 from .serializers import (
     DiffSerializer,
@@ -46,20 +47,8 @@ CONFLICT = OpenApiResponse(description='Conflict: {"error": "conflict", "message
                                        '"current_revision"?}')
 
 
-def _require_staff(request) -> None:
-    if not request.user.is_staff:
-        raise PermissionDenied("Only site administrators edit rubrics.")
-
-
-def _set(request, slug: str) -> RubricSet:
-    return selectors.rubric_set_get_for_user(user=request.user, slug=slug)
-
-
 def _version(request, slug: str, number: int) -> RubricVersion:
-    rubric_set = RubricSet.objects.filter(slug=slug).first()
-    if rubric_set is None:
-        raise Http404("No such rubric set.")
-    return selectors.rubric_version_get_by_number(user=request.user, rubric_set=rubric_set, number=number)
+    return selectors.rubric_version_get_by_number(user=request.user, slug=slug, number=number)
 
 
 def _version_data(request, version: RubricVersion) -> dict:
@@ -77,7 +66,7 @@ class RubricSetListApi(APIView):
                    responses={201: VersionSerializer, 400: ERROR, 403: ERROR},
                    description="Create a rubric set and its first draft (v1), optionally with criteria.")
     def post(self, request):
-        _require_staff(request)
+        require_site_admin(request.user, "edit rubrics")
         data = request.data
         if not isinstance(data, dict):
             raise ValidationError({"non_field_errors": ["Expected a JSON object."]})
@@ -92,19 +81,19 @@ class RubricSetDetailApi(APIView):
     @extend_schema(tags=TAG, operation_id="rubric_sets_retrieve", responses={200: RubricSetDetailSerializer,
                                                                              404: ERROR})
     def get(self, request, slug: str):
-        return Response(RubricSetDetailSerializer(_set(request, slug)).data)
+        return Response(RubricSetDetailSerializer(selectors.rubric_set_get_for_user(user=request.user, slug=slug)).data)
 
     @extend_schema(tags=TAG, operation_id="rubric_sets_partial_update", request=RubricSetUpdateInputSerializer,
                    responses={200: RubricSetDetailSerializer, 400: ERROR, 403: ERROR, 404: ERROR})
     def patch(self, request, slug: str):
-        rubric_set = _set(request, slug)
-        _require_staff(request)
+        rubric_set = selectors.rubric_set_get_for_user(user=request.user, slug=slug)
+        require_site_admin(request.user, "edit rubrics")
         serializer = RubricSetUpdateInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         services.rubric_set_update(rubric_set=rubric_set, name=data.get("name", rubric_set.name),
                                    description=data.get("description", rubric_set.description), actor=request.user)
-        return Response(RubricSetDetailSerializer(_set(request, slug)).data)
+        return Response(RubricSetDetailSerializer(selectors.rubric_set_get_for_user(user=request.user, slug=slug)).data)
 
 
 class RubricSetHistoryApi(APIView):
@@ -113,8 +102,8 @@ class RubricSetHistoryApi(APIView):
                    parameters=[OpenApiParameter("before", int, description="Events older than this id.")],
                    description="Who created, edited, published and archived what, newest first (100 a page).")
     def get(self, request, slug: str):
-        rubric_set = _set(request, slug)
-        _require_staff(request)
+        rubric_set = selectors.rubric_set_get_for_user(user=request.user, slug=slug)
+        require_site_admin(request.user, "edit rubrics")
         before = request.query_params.get("before")
         events, next_before = selectors.rubric_event_page(
             rubric_set=rubric_set, before_id=int(before) if before and before.isdigit() else None, limit=100)
@@ -130,8 +119,8 @@ class RubricVersionCreateApi(APIView):
                    description="A new draft, copied from a version (\"edit\" of a published version). One draft "
                                "per set at a time: 409 if one is open.")
     def post(self, request, slug: str):
-        rubric_set = _set(request, slug)
-        _require_staff(request)
+        rubric_set = selectors.rubric_set_get_for_user(user=request.user, slug=slug)
+        require_site_admin(request.user, "edit rubrics")
         serializer = DraftCreateInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         if "from_version" in serializer.validated_data:
@@ -154,7 +143,7 @@ class RubricVersionDetailApi(APIView):
                                "changed the draft since, nothing is saved and the answer (409) lists their changes.")
     def put(self, request, slug: str, number: int):
         version = _version(request, slug, number)
-        _require_staff(request)
+        require_site_admin(request.user, "edit rubrics")
         data = request.data if isinstance(request.data, dict) else {}
         revision = data.get("revision")
         if isinstance(revision, bool) or not isinstance(revision, int):
@@ -172,7 +161,7 @@ class RubricVersionDetailApi(APIView):
                    description="Discard a draft. Published versions cannot be deleted (409).")
     def delete(self, request, slug: str, number: int):
         version = _version(request, slug, number)
-        _require_staff(request)
+        require_site_admin(request.user, "edit rubrics")
         services.rubric_draft_discard(version=version, actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -184,7 +173,7 @@ class RubricVersionPublishApi(APIView):
                                "change.")
     def post(self, request, slug: str, number: int):
         version = _version(request, slug, number)
-        _require_staff(request)
+        require_site_admin(request.user, "edit rubrics")
         serializer = PublishInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         services.rubric_version_publish(version=version, actor=request.user,
@@ -198,7 +187,7 @@ class RubricVersionArchiveApi(APIView):
     @extend_schema(tags=TAG, request=None, responses={200: VersionSerializer, 403: ERROR, 404: ERROR, 409: CONFLICT})
     def post(self, request, slug: str, number: int):
         version = _version(request, slug, number)
-        _require_staff(request)
+        require_site_admin(request.user, "edit rubrics")
         service = services.rubric_version_archive if self.archive else services.rubric_version_unarchive
         service(version=version, actor=request.user)
         return Response(_version_data(request, version))
@@ -256,12 +245,12 @@ class RubricImportApi(APIView):
                                "or as a new version of `rubric_set`. All or nothing: errors name the path of the bad "
                                "field.")
     def post(self, request):
-        _require_staff(request)
+        require_site_admin(request.user, "edit rubrics")
         data = request.data
         rubric_set = None
         slug = data.get("rubric_set") or ""
         if slug:
-            rubric_set = _set(request, slug)
+            rubric_set = selectors.rubric_set_get_for_user(user=request.user, slug=slug)
         meta = {k: data.get(k) for k in ("name", "slug", "description") if data.get(k)}
         options = {"form": data.get("form") or "auto", "actor": request.user, "rubric_set": rubric_set,
                    "set_meta": meta, "publish": _truthy(data.get("publish"))}

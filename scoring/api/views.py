@@ -12,9 +12,8 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from annotator.access import ROLES_ADMIN, ROLES_STAFF, project_get_for_user
 from annotator.api.serializers import error_responses
-from annotator.models import ProjectMembership
-from annotator.selectors import project_get_for_user
 from config.errors import ApplicationError
 from config.pagination import KeysetPagination
 from scoring import reports, selectors, services
@@ -30,7 +29,6 @@ from .serializers import (
 )
 
 TAG = ["scoring"]
-ADMIN = (ProjectMembership.Role.ADMIN,)
 
 
 def _run_data(run) -> dict:
@@ -49,7 +47,7 @@ class ProjectRunListApi(APIView):
     @extend_schema(tags=TAG, operation_id="scoring_runs_list", responses={200: RunOutputSerializer(many=True),
                                                                           **error_responses()})
     def get(self, request, project_id: int):
-        project = project_get_for_user(user=request.user, project_id=project_id, roles=selectors.RUN_VIEWER_ROLES)
+        project = project_get_for_user(user=request.user, project_id=project_id, roles=ROLES_STAFF)
         runs = selectors.run_list_for_project(project=project)[:200]
         return Response(RunOutputSerializer(runs, many=True, context={"progress": {}}).data)
 
@@ -58,7 +56,7 @@ class ProjectRunListApi(APIView):
                    description="Score the project's responses in the background (queue `gpu`). 409 when this "
                                "scorer already has an active run on the project.")
     def post(self, request, project_id: int):
-        project = project_get_for_user(user=request.user, project_id=project_id, roles=ADMIN)
+        project = project_get_for_user(user=request.user, project_id=project_id, roles=ROLES_ADMIN)
         data = RunStartInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         scorer = Scorer.objects.filter(pk=data.validated_data["scorer"]).first()
@@ -81,7 +79,7 @@ class RunCancelApi(APIView):
     @extend_schema(tags=TAG, operation_id="scoring_runs_cancel", request=None,
                    responses={200: RunOutputSerializer, **error_responses(409)})
     def post(self, request, run_id: int):
-        run = selectors.run_get_for_user(user=request.user, run_id=run_id, roles=ADMIN)
+        run = selectors.run_get_for_user(user=request.user, run_id=run_id, roles=ROLES_ADMIN)
         run = services.scoring_run_cancel(run=run, actor=request.user)
         return Response(_run_data(selectors.run_get_for_user(user=request.user, run_id=run.pk)))
 
@@ -91,7 +89,7 @@ class RunRetryApi(APIView):
                    responses={200: RunOutputSerializer, **error_responses(400, 409)},
                    description="Re-run only the responses that failed (or never ran, after a cancel).")
     def post(self, request, run_id: int):
-        run = selectors.run_get_for_user(user=request.user, run_id=run_id, roles=ADMIN)
+        run = selectors.run_get_for_user(user=request.user, run_id=run_id, roles=ROLES_ADMIN)
         services.scoring_run_retry(run=run, actor=request.user)
         return Response(_run_data(selectors.run_get_for_user(user=request.user, run_id=run.pk)))
 
@@ -110,7 +108,7 @@ class ModelScoreListApi(APIView):
         description="Every model score of the project's responses, keyset-paginated by id.",
     )
     def get(self, request, project_id: int):
-        project = project_get_for_user(user=request.user, project_id=project_id, roles=selectors.RUN_VIEWER_ROLES)
+        project = project_get_for_user(user=request.user, project_id=project_id, roles=ROLES_STAFF)
         filters = {}
         for name in ("scorer", "run"):
             value = request.query_params.get(name)
@@ -130,7 +128,7 @@ class ScoringReportApi(APIView):
                    description="Per scorer: accuracy against the human majority (RewardBench strict, ties apart) "
                                "and the length-bias diagnostic.")
     def get(self, request, project_id: int):
-        project = project_get_for_user(user=request.user, project_id=project_id, roles=selectors.RUN_VIEWER_ROLES)
+        project = project_get_for_user(user=request.user, project_id=project_id, roles=ROLES_STAFF)
         rows = [{"scorer": {"id": s.id, "name": s.name, "backend": s.backend}, **r.as_dict()}
                 for s, r in reports.project_report(project=project)]
         return Response(AccuracySerializer(rows, many=True).data)

@@ -149,4 +149,4 @@ def test_pairs_with_few_shared_items_are_left_out(client_for, labeled):
 
 @pytest.mark.django_db
 def test_annotators_cannot_read_the_agreement_report(client_for, labeled):
-    assert client_for(labeled.annotator).get(f"/api/v1/projects/{labeled.project.id}/agreement").status_code == 404
+    assert client_for(labeled.annotator).get(f"/api/v1/projects/{labeled.project.id}/agreement").status_code == 403

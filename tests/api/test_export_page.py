@@ -32,11 +32,11 @@ def test_admins_and_reviewers_get_the_export_page(client_for, labeled):
         assert labeled.version.rubric_set.name in body, "the rubric versions the project used are offered"
 
 
-def test_annotators_and_outsiders_get_404_and_anonymous_users_the_login(client_for, labeled, outsider):
-    for user in (labeled.annotator, outsider):
-        assert client_for(user).get(url(labeled.project)).status_code == 404
-        assert client_for(user).get(url(labeled.project, "download"), {"format": "trl"}).status_code == 404
-        assert client_for(user).post(url(labeled.project), {"format": "trl"}).status_code == 404
+def test_annotators_get_403_outsiders_404_and_anonymous_users_the_login(client_for, labeled, outsider):
+    for user, status in ((labeled.annotator, 403), (outsider, 404)):
+        assert client_for(user).get(url(labeled.project)).status_code == status
+        assert client_for(user).get(url(labeled.project, "download"), {"format": "trl"}).status_code == status
+        assert client_for(user).post(url(labeled.project), {"format": "trl"}).status_code == status
     response = Client().get(url(labeled.project))
     assert response.status_code == 302 and response["Location"].startswith("/login/")
 

@@ -55,16 +55,18 @@ def test_the_api_answers_with_a_bearer_token(project, project_admin, length_scor
                        format="json").status_code == 201
 
 
-def test_outsiders_get_404_and_reviewers_cannot_start(project, reviewer, outsider, annotator, length_scorer):
+def test_outsiders_get_404_annotators_403_and_reviewers_cannot_start(project, reviewer, outsider, annotator,
+                                                                     length_scorer):
     make_items(project, 1)
-    for user in (outsider, annotator):
-        assert api(user).get(f"/api/v1/projects/{project.id}/scoring-runs/").status_code == 404
-        assert api(user).get(f"/api/v1/projects/{project.id}/model-scores/").status_code == 404
-        assert api(user).get(f"/api/v1/projects/{project.id}/scoring-report/").status_code == 404
-    for user in (outsider, reviewer, annotator):
+    for user, status in ((outsider, 404), (annotator, 403)):
+        assert api(user).get(f"/api/v1/projects/{project.id}/scoring-runs/").status_code == status
+        assert api(user).get(f"/api/v1/projects/{project.id}/model-scores/").status_code == status
+        assert api(user).get(f"/api/v1/projects/{project.id}/scoring-report/").status_code == status
+    for user, status in ((outsider, 404), (reviewer, 403), (annotator, 403)):
         response = api(user).post(f"/api/v1/projects/{project.id}/scoring-runs/", {"scorer": length_scorer.id},
                                   format="json")
-        assert response.status_code == 404
+        assert response.status_code == status
+    assert ScoringRun.objects.filter(project=project).count() == 0
     assert api(reviewer).get(f"/api/v1/projects/{project.id}/scoring-runs/").status_code == 200
 
 

@@ -75,7 +75,7 @@ def test_a_site_admin_edits_a_scorer(client_for, staff_admin, length_scorer):
     assert length_scorer.name == "length (words)" and length_scorer.options == {"unit": "words"}
 
 
-@pytest.mark.parametrize("who, status", [("project_admin", 200), ("reviewer", 200), ("annotator", 404),
+@pytest.mark.parametrize("who, status", [("project_admin", 200), ("reviewer", 200), ("annotator", 403),
                                          ("outsider", 404)])
 def test_the_project_runs_page_is_for_admins_and_reviewers(request, client_for, project, who, status, run):
     user = request.getfixturevalue(who)
@@ -100,12 +100,12 @@ def test_starting_a_run_from_the_page_redirects_to_its_live_page(client_for, pro
     assert 'hx-trigger="every 2s"' in page and "Cancel run" in page
 
 
-@pytest.mark.parametrize("who", ["reviewer", "outsider", "annotator"])
-def test_others_cannot_start_cancel_or_retry(request, client_for, project, length_scorer, run, who):
+@pytest.mark.parametrize("who, status", [("reviewer", 403), ("outsider", 404), ("annotator", 403)])
+def test_others_cannot_start_cancel_or_retry(request, client_for, project, length_scorer, run, who, status):
     c = client_for(request.getfixturevalue(who))
-    assert c.post(f"/scoring/projects/{project.id}/runs/start/", {"scorer": length_scorer.id}).status_code == 404
-    assert c.post(f"/scoring/runs/{run.id}/cancel/").status_code == 404
-    assert c.post(f"/scoring/runs/{run.id}/retry/").status_code == 404
+    assert c.post(f"/scoring/projects/{project.id}/runs/start/", {"scorer": length_scorer.id}).status_code == status
+    assert c.post(f"/scoring/runs/{run.id}/cancel/").status_code == status
+    assert c.post(f"/scoring/runs/{run.id}/retry/").status_code == status
     run.refresh_from_db()
     assert run.status == ScoringRun.Status.QUEUED
 
