@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "rubrics",
     "annotator",
     "scoring",
+    "insights",
 ]
 
 MIDDLEWARE = [
