@@ -209,6 +209,10 @@ REST_FRAMEWORK = {
     },
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
+# Insights: bootstrap resamples per interval (agreement, κ) and per leaderboard source.
+INSIGHTS_REPLICATES = env.int("INSIGHTS_REPLICATES", default=1000)
+INSIGHTS_LEADERBOARD_REPLICATES = env.int("INSIGHTS_LEADERBOARD_REPLICATES", default=200)
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "Rubricate API",
     "DESCRIPTION": "Human preference and rubric labels, reward-model scores, and exports.",

@@ -62,12 +62,24 @@ def insights_compute(
     *,
     project: Project,
     progress: Progress | None = None,
-    replicates: int = BOOTSTRAP_REPLICATES,
-    leaderboard_replicates: int = LEADERBOARD_REPLICATES,
+    replicates: int | None = None,
+    leaderboard_replicates: int | None = None,
     seed: int | None = None,
 ) -> dict:
-    """Every section of the project's Insights, as JSON-ready dicts (the keys of InsightsSnapshot)."""
+    """Every section of the project's Insights, as JSON-ready dicts (the keys of InsightsSnapshot).
+
+    Bootstrap replicates default to the INSIGHTS_REPLICATES and INSIGHTS_LEADERBOARD_REPLICATES
+    settings (1000 and 200); the random generator is seeded by the project id, so a recomputation
+    of unchanged data gives the same intervals.
+    """
+    from django.conf import settings
+
     from scoring.models import Scorer
+
+    if replicates is None:
+        replicates = getattr(settings, "INSIGHTS_REPLICATES", BOOTSTRAP_REPLICATES)
+    if leaderboard_replicates is None:
+        leaderboard_replicates = getattr(settings, "INSIGHTS_LEADERBOARD_REPLICATES", LEADERBOARD_REPLICATES)
 
     started = time.perf_counter()
     report = progress or (lambda _stage, _fraction: None)

@@ -21,6 +21,15 @@ from tests.factories import (
 )
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def fewer_replicates(settings):
+    """Fewer bootstrap resamples than production: the statistics are tested in test_agreement_maths.py."""
+    settings.INSIGHTS_REPLICATES = 200
+    settings.INSIGHTS_LEADERBOARD_REPLICATES = 40
+
+
 Role = ProjectMembership.Role
 
 

@@ -59,8 +59,14 @@ def rewardbench(db):
     Adjudication.objects.create(item=items["adjudicated"], reviewer=reviewer, preference=1)
     for key, preference_a in (("right", 0.0), ("wrong", 0.5)):
         r1, r2 = items[key].responses.order_by("position")
-        PairwiseScore.objects.create(item=items[key], response_a=r1, response_b=r2, scorer=judge_scorer,
-                                     input_hash=key, preference_a=preference_a)
+        PairwiseScore.objects.create(
+            item=items[key],
+            response_a=r1,
+            response_b=r2,
+            scorer=judge_scorer,
+            input_hash=key,
+            preference_a=preference_a,
+        )
     return project
 
 
@@ -113,8 +119,9 @@ def test_judge_criterion_scores_are_rank_correlated_with_the_humans(rewardbench)
             CriterionJudgment.objects.create(judgment=j, response=response, criterion=criterion, value=value)
     for response in [r for item in rewardbench.items.all() for r in item.responses.all()]:
         human = list(response.human_criterion_scores.values_list("value", flat=True))
-        CriterionScore.objects.create(response=response, criterion=criterion, scorer=judge_scorer,
-                                      met=sum(human) / len(human) >= 0.5)
+        CriterionScore.objects.create(
+            response=response, criterion=criterion, scorer=judge_scorer, met=sum(human) / len(human) >= 0.5
+        )
     rows = _compute(rewardbench)["scorers"]["spearman"]
     row = next(r for r in rows if r["scorer"] == "rubric-judge")
     assert row["criterion"] == "helpful" and row["responses"] == 16
@@ -123,8 +130,16 @@ def test_judge_criterion_scores_are_rank_correlated_with_the_humans(rewardbench)
 
 def test_winner_agreement_equals_alpha_over_the_item_labels(rewardbench):
     agreement = _compute(rewardbench)["agreement"]
-    units = [["2", "2"], ["1", "1"], ["2", "2"], ["1", "2"], ["1", "1"], ["tie", "tie"], ["1", "2"],
-             ["both_bad", "both_bad"]]
+    units = [
+        ["2", "2"],
+        ["1", "1"],
+        ["2", "2"],
+        ["1", "2"],
+        ["1", "1"],
+        ["tie", "tie"],
+        ["1", "2"],
+        ["both_bad", "both_bad"],
+    ]
     alpha = next(r for r in agreement["overall"] if r["measure"].startswith("Krippendorff's α, winner"))
     assert alpha["value"] == pytest.approx(krippendorff_alpha(units, "nominal"))
     assert alpha["items"] == 8 and alpha["low"] <= alpha["value"] <= alpha["high"]
