@@ -46,6 +46,14 @@ def _intervals(
     }
 
 
+def _grouped(chart: dict, rows: list[dict], key: str = "scorer") -> dict:
+    """Colour an intervals chart's rows by `key` (one colour and one legend entry per scorer)."""
+    names = sorted({r[key] for r in rows})
+    chart["groups"] = [names.index(r[key]) for r in rows]
+    chart["legend"] = names
+    return chart
+
+
 def for_page(page: str, data: dict) -> list[dict]:
     """The page's charts, each with `data_id` (the id of its JSON) and `size` (s, m, l, xl: its height)."""
     if not data:
@@ -63,14 +71,15 @@ def for_page(page: str, data: dict) -> list[dict]:
         c["size"] = "s" if rows <= 4 else "m" if rows <= 10 else "l" if rows <= 20 else "xl"
         if c["kind"] in ("scatter", "calibration", "band", "bias", "bars"):
             c["size"] = "m"
+        c.setdefault("wide", False)
     return charts
 
 
 def _agreement(data: dict) -> list[dict]:
     charts = [
         _intervals(
-            data.get("overall", []),
-            lambda r: f"{r['measure']} ({r['level']})",
+            [r for r in data.get("overall", []) if r.get("low") is not None],  # chance-corrected, with an interval
+            lambda r: r.get("short") or r["measure"],
             chart_id="chart-agreement",
             table="agreement-overall",
             title="Agreement with 95% intervals",
@@ -178,16 +187,19 @@ def _scorers(data: dict) -> list[dict]:
     subsets = data.get("subsets", [])
     if len({r["subset"] for r in subsets}) > 1:
         charts.append(
-            _intervals(
-                subsets,
-                lambda r: f"{r['scorer']} · {r['subset']}",
-                value="accuracy",
-                chart_id="chart-scorers-subsets",
-                table="scorers-subsets",
-                title="Accuracy per subset",
-                axis="Accuracy",
-                minimum=0,
-                maximum=1,
+            _grouped(
+                _intervals(
+                    subsets,
+                    lambda r: f"{r['scorer']} · {r['subset']}",
+                    value="accuracy",
+                    chart_id="chart-scorers-subsets",
+                    table="scorers-subsets",
+                    title="Accuracy per subset",
+                    axis="Accuracy",
+                    minimum=0,
+                    maximum=1,
+                ),
+                [r for r in subsets if r.get("accuracy") is not None],
             )
         )
     by_scorer = defaultdict(list)
@@ -287,6 +299,7 @@ def _leaderboard(data: dict) -> list[dict]:
             "low": [_num(r["low"]) for r in ordered],
             "high": [_num(r["high"]) for r in ordered],
             "legend": sources,
+            "wide": True,
         }
     ]
 
@@ -351,6 +364,16 @@ def extras(page: str, data: dict) -> dict:
             if data.get("heat")
             else None,
             "wrong_way": [c["criterion"] for c in data["criteria"] if c["wrong_way"]],
+        }
+    if page == "leaderboard" and data.get("rows"):
+        sources = data.get("sources", [])
+        cells = {(r["model"], r["source"]): r for r in data["rows"]}
+        models = sorted({r["model"] for r in data["rows"]}, key=lambda m: cells.get((m, "humans"), {}).get("rank", 99))
+        return {
+            "side_by_side": {
+                "sources": sources,
+                "rows": [{"model": m, "cells": [cells.get((m, s)) for s in sources]} for m in models],
+            }
         }
     if page == "scorers" and data.get("confusion"):
         judges = defaultdict(list)

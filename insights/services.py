@@ -3,10 +3,11 @@ suggested weights. Insights reads the project's data; these are its only writes.
 
 Computing: `insights_refresh` marks the snapshot queued and enqueues the Celery task after the
 commit (always: even a small project's computation, with its bootstrap refits and the first import
-of scipy and scikit-learn, takes more than the second a request may spend). The task claims the row with a conditional UPDATE and a
-lease (a second delivery of the same task, or a second worker, finds nothing to claim), streams
-the computation, and stores every section at once. Progress is written through a connection of its
-own, so the page sees it while the computation's snapshot transaction is still open.
+of scipy and scikit-learn, takes more than the second a request may spend). The task claims the
+row with a conditional UPDATE and a lease (a second delivery of the same task, or a second worker,
+finds nothing to claim), streams the computation, and stores every section at once. Progress is
+written through a connection of its own, so the page sees it while the computation's snapshot
+transaction is still open.
 """
 
 from __future__ import annotations

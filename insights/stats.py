@@ -279,7 +279,7 @@ def bradley_terry_interval(
 
 
 def fit_criterion_weights(
-    patterns: Mapping[tuple[float, ...], list[float]], n_features: int, *, strength: float = 0.01
+    patterns: Mapping[tuple[float, ...], list[float]], n_features: int, *, strength: float = 0.1
 ) -> np.ndarray | None:
     """Weights of an L2-regularised logistic regression of "response 2 preferred" on the criterion
     score differences (response 2 − response 1), fitted with scikit-learn on aggregated rows.
@@ -287,7 +287,10 @@ def fit_criterion_weights(
     `patterns` maps a difference vector → [times response 2 won, times response 1 won]. Each row
     also enters mirrored (−d, the other outcome), so the fit does not depend on the stored order
     and needs no intercept. `strength` is λ in mean log-loss + λ ‖w‖²: the ridge penalty shares
-    weight among correlated criteria instead of giving it all to one. None without both outcomes.
+    weight among correlated criteria instead of giving it all to one. λ = 0.1 (on criterion scores
+    scaled to 0..1) is strong enough that two near copies split their weight rather than one
+    taking it with the other's sign flipped, and costs a point or two of fit. None without both
+    outcomes.
     """
     rows, targets, weights = [], [], []
     for d, (wins_2, wins_1) in patterns.items():

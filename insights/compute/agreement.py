@@ -86,9 +86,10 @@ class AgreementAccumulator:
     def result(
         self, *, names: dict[int, str], criteria: dict[int, dict], replicates: int, rng: np.random.Generator
     ) -> dict:
-        def row(measure, level, stat, what="items"):
+        def row(measure, short, level, stat, what="items"):
             return {
                 "measure": measure,
+                "short": short,
                 "level": level,
                 "value": stat["value"],
                 "low": stat["low"],
@@ -98,10 +99,16 @@ class AgreementAccumulator:
 
         fleiss = self.winner.fleiss(replicates=replicates, rng=rng)
         overall = [
-            row("Krippendorff's α, winner", "nominal", self.winner.alpha("nominal", replicates=replicates, rng=rng)),
-            row("Fleiss' κ, winner", "nominal", fleiss),
+            row(
+                "Krippendorff's α, winner",
+                "α · winner",
+                "nominal",
+                self.winner.alpha("nominal", replicates=replicates, rng=rng),
+            ),
+            row("Fleiss' κ, winner", "Fleiss κ · winner", "nominal", fleiss),
             {
                 "measure": "Pairwise percent agreement, winner",
+                "short": "% agreement · winner",
                 "level": "nominal",
                 "value": fleiss["percent_agreement"],
                 "low": None,
@@ -110,11 +117,13 @@ class AgreementAccumulator:
             },
             row(
                 "Krippendorff's α, strength −3..3",
+                "α · strength (ordinal)",
                 "ordinal",
                 self.strength.alpha("ordinal", replicates=replicates, rng=rng),
             ),
             row(
                 "Krippendorff's α, strength −3..3",
+                "α · strength (interval)",
                 "interval",
                 self.strength.alpha("interval", replicates=replicates, rng=rng),
             ),
@@ -148,6 +157,7 @@ class AgreementAccumulator:
             overall.append(
                 {
                     "measure": "Cohen's κ, winner, mean over pairs",
+                    "short": "mean Cohen κ · winner",
                     "level": "nominal",
                     "value": float(np.mean(kappas)),
                     "low": None,
@@ -160,6 +170,7 @@ class AgreementAccumulator:
             overall.append(
                 {
                     "measure": "Cohen's κ, strength, quadratic weights, mean over pairs",
+                    "short": "mean weighted κ · strength",
                     "level": "ordinal",
                     "value": float(np.mean(weighted)),
                     "low": None,

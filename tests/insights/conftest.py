@@ -4,23 +4,14 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
-from annotator.models import Assignment, CriterionJudgment, Item, Judgment, ProjectMembership, Response
 from rubrics.models import Criterion
-from scoring.models import ResponseScore
-from tests.factories import (
-    CriterionFactory,
-    MembershipFactory,
-    ProjectFactory,
-    RubricVersionFactory,
-    ScorerFactory,
-    UserFactory,
-)
+from tests.factories import MembershipFactory, ProjectFactory, ScorerFactory, UserFactory
 
-T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+from .builders import T0, Role, add_item, judge, rubric, score
 
 
 @pytest.fixture(autouse=True)
@@ -28,101 +19,6 @@ def fewer_replicates(settings):
     """Fewer bootstrap resamples than production: the statistics are tested in test_agreement_maths.py."""
     settings.INSIGHTS_REPLICATES = 200
     settings.INSIGHTS_LEADERBOARD_REPLICATES = 40
-
-
-Role = ProjectMembership.Role
-
-
-def rubric(criteria: list[tuple[str, str, float]]):
-    """A published version with criteria (key, scale, points)."""
-    from rubrics.services import rubric_version_publish
-
-    version = RubricVersionFactory()
-    for i, (key, scale, points) in enumerate(criteria):
-        CriterionFactory(
-            version=version,
-            key=key,
-            title=key.replace("_", " ").title(),
-            position=i,
-            points=points,
-            scale=scale,
-            importance="pitfall" if points < 0 else "important",
-        )
-    return rubric_version_publish(version=version, actor=None)
-
-
-def add_item(project, external_id: str, models=("model-a", "model-b"), contents=None, metadata=None, **fields) -> Item:
-    item = Item.objects.create(
-        project=project,
-        external_id=external_id,
-        prompt=[{"role": "user", "content": f"Prompt {external_id}"}],
-        metadata=metadata or {},
-        **fields,
-    )
-    contents = contents or [f"{external_id} answer {k}" for k in range(len(models))]
-    Response.objects.bulk_create(
-        [
-            Response(item=item, external_id=f"{external_id}-r{k}", model_name=m, content=c, position=k)
-            for k, (m, c) in enumerate(zip(models, contents, strict=True))
-        ]
-    )
-    return item
-
-
-def judge(
-    item: Item,
-    user,
-    *,
-    preference=None,
-    both_bad=False,
-    ranking=None,
-    at=T0,
-    time_spent_ms=30_000,
-    shown_first: int = 0,
-    scores: dict | None = None,
-) -> Judgment:
-    """A submitted judgment; `scores` maps (position, criterion) → value; `shown_first` the position shown as A."""
-    responses = list(item.responses.order_by("position"))
-    order = [r.pk for r in responses]
-    if shown_first:
-        order = [order[shown_first]] + [pk for k, pk in enumerate(order) if k != shown_first]
-    assignment = Assignment.objects.create(
-        item=item,
-        annotator=user,
-        status=Assignment.Status.SUBMITTED,
-        leased_at=at,
-        lease_expires_at=at + timedelta(minutes=30),
-        submitted_at=at,
-        shown_order=order,
-    )
-    judgment = Judgment.objects.create(
-        assignment=assignment,
-        item=item,
-        annotator=user,
-        rubric_version=item.project.rubric_version,
-        preference=preference,
-        both_bad=both_bad,
-        ranking=[responses[k].pk for k in ranking] if ranking else [],
-        time_spent_ms=time_spent_ms,
-        submitted_at=at,
-    )
-    if scores:
-        CriterionJudgment.objects.bulk_create(
-            [
-                CriterionJudgment(judgment=judgment, response=responses[pos], criterion=criterion, value=value)
-                for (pos, criterion), value in scores.items()
-            ]
-        )
-    return judgment
-
-
-def score(item: Item, scorer, values) -> None:
-    ResponseScore.objects.bulk_create(
-        [
-            ResponseScore(response=r, scorer=scorer, input_hash=f"h{r.pk}", value=v)
-            for r, v in zip(item.responses.order_by("position"), values, strict=True)
-        ]
-    )
 
 
 @dataclass

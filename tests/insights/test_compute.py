@@ -8,7 +8,7 @@ from insights.compute import insights_compute
 from scoring.models import CriterionScore, PairwiseScore
 from tests.factories import MembershipFactory, ProjectFactory, ScorerFactory, UserFactory
 
-from .conftest import Role, add_item, judge, rubric, score
+from .builders import Role, add_item, judge, rubric, score
 
 
 def _compute(project):

@@ -167,7 +167,7 @@ def test_a_site_admin_opens_a_rubric_draft_with_the_suggested_points(computed, c
     site_admin = UserFactory(username="site-admin", is_staff=True)
     from tests.factories import MembershipFactory
 
-    from .conftest import Role
+    from .builders import Role
 
     MembershipFactory(project=computed.project, user=site_admin, role=Role.ADMIN)
     response = client_for(site_admin).post(f"/projects/{computed.project.id}/insights/rubric/draft/")
