@@ -63,7 +63,8 @@ def test_criteria_mode_gives_healthbench_scores_from_json_verdicts():
 def test_the_api_key_comes_from_the_named_environment_variable(monkeypatch):
     monkeypatch.setenv("RUBRICATE_JUDGE_KEY_TEST", "sk-test-123")
     with FakeOpenAI(lambda body, headers: '{"criteria_met": true, "explanation": "ok"}') as server:
-        judge(server, api_key_env="RUBRICATE_JUDGE_KEY_TEST").score(responses()[:1], ScoringContext(criteria=CRITERIA[:1]))
+        scorer = judge(server, api_key_env="RUBRICATE_JUDGE_KEY_TEST")
+        scorer.score(responses()[:1], ScoringContext(criteria=CRITERIA[:1]))
     assert server.requests[0]["headers"]["authorization"] == "Bearer sk-test-123"
     assert server.requests[0]["path"] == "/v1/chat/completions"
     assert server.requests[0]["body"]["model"] == "judge-model"
