@@ -97,3 +97,20 @@ def test_checked_values_are_storable_and_everything_else_is_named(value):
             return all(map(finite, v))
         return True
     assert finite(value)
+
+
+@pytest.mark.parametrize("url", ["/projects/{id}/items/?q=%00", "/projects/{id}/items/?filter=%00gold",
+                                 "/api/v1/projects/{id}/items/?external_id=a%00b", "/rubrics/?x%00=1"])
+def test_a_nul_in_a_query_parameter_answers_400_naming_it(client_for, project_admin, project, url):
+    """Security finding 6: `?q=%00` reached PostgreSQL (which holds no NUL in text) and answered 500."""
+    response = client_for(project_admin).get(url.format(id=project.id))
+    assert response.status_code == 400
+    assert "NUL" in response.content.decode()
+
+
+def test_a_nul_in_a_posted_form_answers_400_and_changes_nothing(client_for, project_admin, project):
+    name = project.name
+    response = client_for(project_admin).post(f"/projects/{project.id}/settings/", {"name": "x\x00y"})
+    assert response.status_code == 400
+    project.refresh_from_db()
+    assert project.name == name
