@@ -13,7 +13,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models import Q
 
-from .imports import FORMAT_CHOICES
+from .formats import FORMAT_CHOICES
 from .models import Assignment, Project, ProjectMembership, Response
 from .services import JudgmentInput, preference_to_canonical, preference_to_shown
 

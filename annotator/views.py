@@ -7,9 +7,7 @@ import json
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
-from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -27,7 +25,6 @@ from .forms import (
     preference_text,
     shown_text,
 )
-from .imports import items_import
 from .models import ProjectMembership
 from .selectors import (
     ITEM_FILTERS,
@@ -37,10 +34,11 @@ from .selectors import (
     item_judgments,
     item_page,
     member_list,
+    member_user_get,
     project_list_for_user,
     project_progress,
 )
-from .services import item_set_gold, membership_remove, membership_set, project_create, project_update
+from .services import item_set_gold, items_import, membership_remove, membership_set, project_create, project_update
 
 Role = ProjectMembership.Role
 
@@ -130,18 +128,11 @@ def project_members(request, project_id: int):
     return render(request, "annotator/project_members.html", context)
 
 
-def _member_user(project, user_id: int):
-    user = get_user_model().objects.filter(pk=user_id, memberships__project=project).first()
-    if user is None:
-        raise Http404("No such member.")
-    return user
-
-
 @login_required
 @require_POST
 def member_role(request, project_id: int, user_id: int):
     project = project_get_for_user(user=request.user, project_id=project_id, roles=ROLES_ADMIN)
-    user = _member_user(project, user_id)
+    user = member_user_get(project=project, user_id=user_id)
     form = MemberRoleForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Choose a role.")
@@ -158,7 +149,7 @@ def member_role(request, project_id: int, user_id: int):
 @require_POST
 def member_remove(request, project_id: int, user_id: int):
     project = project_get_for_user(user=request.user, project_id=project_id, roles=ROLES_ADMIN)
-    user = _member_user(project, user_id)
+    user = member_user_get(project=project, user_id=user_id)
     try:
         membership_remove(project=project, user=user)
         messages.success(request, f"{user.get_username()} was removed; their judgments stay.")

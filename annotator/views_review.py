@@ -15,18 +15,19 @@ from config.errors import ApplicationError
 
 from .access import ROLES_STAFF, project_get_for_user
 from .forms import PREFERENCE_LABELS, label_from_post, preference_text, shown_text
-from .models import Adjudication
 from .selectors import (
     REVIEW_FILTERS,
+    adjudication_get,
     criteria_for_project,
     gold_accuracy,
+    gold_correct,
     item_counts,
     item_get_for_project,
     item_judgments,
     item_page,
     review_next_item_id,
 )
-from .services import adjudication_clear, adjudication_set, gold_correct, judgment_winner
+from .services import adjudication_clear, adjudication_set, judgment_winner
 from .views import _int_param, _scores_context
 
 REASONS = {"winner": "Winner differs", "strength": "Strength spread ≥ 3", "criteria": "Criterion scores differ"}
@@ -105,7 +106,7 @@ def review_item(request, project_id: int, item_id: int):
     criteria = criteria_for_project(project=project)
     judgments = item_judgments(item=item)
     rows, score_rows = _judgment_rows(item, responses, criteria, judgments)
-    adjudication = Adjudication.objects.filter(item=item).select_related("reviewer").first()
+    adjudication = adjudication_get(item=item)
     ranks = {rid: i + 1 for i, rid in enumerate(adjudication.ranking)} if adjudication else {}
     context = {
         "project": project, "item": item, "responses": responses, "criteria": criteria, "rows": rows,

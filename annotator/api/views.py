@@ -11,11 +11,10 @@ from rest_framework.views import APIView
 
 from annotator.access import ROLES_STAFF, project_get_for_user
 from annotator.agreement import project_agreement
-from annotator.selectors import project_list_for_user
+from annotator.selectors import item_get_for_project, item_list, judgment_get, judgment_list, project_list_for_user
 from config.api_errors import error_responses
 from config.pagination import KeysetPagination
 
-from . import selectors
 from .serializers import (
     AgreementOutputSerializer,
     AgreementQuerySerializer,
@@ -71,7 +70,7 @@ class ItemListApi(APIView):
         project = project_get_for_user(user=request.user, project_id=project_id)
         filters = _query(ItemListQuerySerializer, request)
         paginator = KeysetPagination()
-        page = paginator.paginate_queryset(selectors.item_list(project=project, filters=filters), request, view=self)
+        page = paginator.paginate_queryset(item_list(project=project, filters=filters), request, view=self)
         data = ItemOutputSerializer(page, many=True, context={"hide_models": _hide_models(project)}).data
         return paginator.get_paginated_response(data)
 
@@ -81,7 +80,7 @@ class ItemDetailApi(APIView):
                    responses={200: ItemOutputSerializer, **error_responses()}, tags=["items"])
     def get(self, request, project_id: int, item_id: int):
         project = project_get_for_user(user=request.user, project_id=project_id)
-        item = selectors.item_get(project=project, item_id=item_id)
+        item = item_get_for_project(project=project, item_id=item_id)
         return Response(ItemOutputSerializer(item, context={"hide_models": _hide_models(project)}).data)
 
 
@@ -96,7 +95,7 @@ class JudgmentListApi(APIView):
         project = project_get_for_user(user=request.user, project_id=project_id)
         filters = _query(JudgmentListQuerySerializer, request)
         paginator = KeysetPagination()
-        qs = selectors.judgment_list(project=project, user=request.user, filters=filters)
+        qs = judgment_list(project=project, user=request.user, filters=filters)
         page = paginator.paginate_queryset(qs, request, view=self)
         return paginator.get_paginated_response(JudgmentOutputSerializer(page, many=True).data)
 
@@ -106,7 +105,7 @@ class JudgmentDetailApi(APIView):
                    responses={200: JudgmentOutputSerializer, **error_responses()}, tags=["judgments"])
     def get(self, request, project_id: int, judgment_id: int):
         project = project_get_for_user(user=request.user, project_id=project_id)
-        judgment = selectors.judgment_get(project=project, user=request.user, judgment_id=judgment_id)
+        judgment = judgment_get(project=project, user=request.user, judgment_id=judgment_id)
         return Response(JudgmentOutputSerializer(judgment).data)
 
 
