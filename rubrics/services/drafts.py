@@ -29,11 +29,11 @@ from django.utils import timezone
 
 from config.errors import ApplicationError, ConflictError, NotFoundError
 
-from . import formats
-from .diff import _stable_keys, field_changes, rubric_content_diff
-from .history import event_as_dict, event_summary, field_change_text
-from .models import Criterion, RubricEvent, RubricSet, RubricVersion
-from .validation import (
+from .. import formats
+from ..diff import _stable_keys, field_changes, rubric_content_diff
+from ..history import event_as_dict, event_summary, field_change_text
+from ..models import Criterion, RubricEvent, RubricSet, RubricVersion
+from ..validation import (
     TITLE_MAX,
     Errors,
     canonical_points,
