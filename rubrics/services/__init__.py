@@ -1,21 +1,24 @@
-"""Every write of the rubrics app; the public names are re-exported here."""
+"""Every write of the rubrics app; the public names are re-exported here.
+
+- versions: rubric sets, the life of a version (draft, publish, archive, discard) and import
+- drafts: edits inside a draft, with optimistic concurrency that is never silent
+"""
 
 from .drafts import (
     DraftEdit,
-    RubricImportResult,
-    changes_since,
     criteria_reorder,
     criterion_add,
-    criterion_as_dict,
     criterion_delete,
     criterion_duplicate,
     criterion_update,
-    event_summary,
+    rubric_draft_notes_update,
+    rubric_draft_replace,
+)
+from .versions import (
+    RubricImportResult,
     rubric_content_hash,
     rubric_draft_create,
     rubric_draft_discard,
-    rubric_draft_notes_update,
-    rubric_draft_replace,
     rubric_event_record,
     rubric_import,
     rubric_import_text,
@@ -23,7 +26,6 @@ from .drafts import (
     rubric_set_create_from_document,
     rubric_set_update,
     rubric_version_archive,
-    rubric_version_content,
     rubric_version_publish,
     rubric_version_unarchive,
 )
@@ -31,14 +33,11 @@ from .drafts import (
 __all__ = [
     "DraftEdit",
     "RubricImportResult",
-    "changes_since",
     "criteria_reorder",
     "criterion_add",
-    "criterion_as_dict",
     "criterion_delete",
     "criterion_duplicate",
     "criterion_update",
-    "event_summary",
     "rubric_content_hash",
     "rubric_draft_create",
     "rubric_draft_discard",
@@ -51,7 +50,6 @@ __all__ = [
     "rubric_set_create_from_document",
     "rubric_set_update",
     "rubric_version_archive",
-    "rubric_version_content",
     "rubric_version_publish",
     "rubric_version_unarchive",
 ]
