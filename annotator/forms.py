@@ -9,11 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from django import forms
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models import Q
 
-from .formats import FORMAT_CHOICES
+from config.errors import PayloadTooLargeError
+
+from .formats import FORMAT_CHOICES, import_check_size
 from .models import Assignment, Project, ProjectMembership, Response
 from .services import JudgmentInput, preference_to_canonical, preference_to_shown
 
@@ -116,10 +117,16 @@ class ImportForm(forms.Form):
 
     def clean_file(self):
         f = self.cleaned_data["file"]
-        if f.size > settings.IMPORT_MAX_FILE_BYTES:
-            mib = settings.IMPORT_MAX_FILE_BYTES / 1024 / 1024
-            raise forms.ValidationError(f"The file is larger than {mib:.0f} MiB (IMPORT_MAX_FILE_BYTES).")
+        try:
+            import_check_size(f.size)
+        except PayloadTooLargeError as exc:
+            # The view answers 413 for this code (ImportForm.too_large).
+            raise forms.ValidationError(exc.message, code=exc.code)
         return f
+
+    @property
+    def too_large(self) -> bool:
+        return self.has_error("file", code=PayloadTooLargeError.code)
 
 
 # --- Preference, ranking, gold (item pages) ------------------------------------------------------

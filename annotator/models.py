@@ -122,11 +122,11 @@ class Item(models.Model):
             ),
         ]
         indexes = [
-            # The queue, oldest first: open items of a project in id order (queue.py).
+            # The queue, oldest first: open items of a project in id order (services/queue.py).
             models.Index(fields=["project", "id"], name="item_queue_open", condition=Q(is_open=True)),
-            # The queue, random order: open items from a random queue_key onwards (queue.py).
+            # The queue, random order: open items from a random queue_key onwards (services/queue.py).
             models.Index(fields=["project", "queue_key"], name="item_queue_random", condition=Q(is_open=True)),
-            # The review list: disagreeing items of a project (selectors.review_item_list).
+            # The review list: disagreeing items of a project (selectors.item_page with REVIEW_FILTERS).
             models.Index(fields=["project", "id"], name="item_disagreement",
                          condition=Q(has_disagreement=True)),
         ]

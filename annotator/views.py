@@ -12,7 +12,8 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from config.errors import ApplicationError
+from config.errors import ApplicationError, PayloadTooLargeError
+from config.htmx import render_htmx
 
 from .access import ROLES_ADMIN, ROLES_STAFF, project_get_for_user, require_site_admin
 from .forms import (
@@ -174,15 +175,13 @@ def item_import(request, project_id: int):
             except ApplicationError as exc:
                 error, status = exc, exc.status
         else:
-            too_large = any("larger than" in e for e in form.errors.get("file", []))
-            status = 413 if too_large else 400
+            status = PayloadTooLargeError.status if form.too_large else 400
     context = {
         "project": project, "form": form, "report": report, "error": error,
         "max_file_mib": settings.IMPORT_MAX_FILE_BYTES // (1024 * 1024),
         "max_line_kib": settings.IMPORT_MAX_LINE_BYTES // 1024, "max_depth": settings.IMPORT_MAX_JSON_DEPTH,
     }
-    template = "annotator/import.html#import-result" if request.htmx else "annotator/import.html"
-    return render(request, template, context, status=status if not request.htmx else 200)
+    return render_htmx(request, "annotator/import.html", context, partial="import-result", status=status)
 
 
 # --- Items ------------------------------------------------------------------------------------
@@ -203,8 +202,7 @@ def item_list(request, project_id: int):
         "filters": [("all", "All"), ("open", "Open"), ("complete", "Complete"), ("disagreement", "Disagreement"),
                     ("gold", "Gold"), ("adjudicated", "Adjudicated")],
     }
-    template = "annotator/item_list.html#item-table" if request.htmx else "annotator/item_list.html"
-    return render(request, template, context)
+    return render_htmx(request, "annotator/item_list.html", context, partial="item-table")
 
 
 def _scores_context(project, user, item, annotating: bool) -> dict:

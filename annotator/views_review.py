@@ -12,6 +12,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from config.errors import ApplicationError
+from config.htmx import render_htmx
 
 from .access import ROLES_STAFF, project_get_for_user
 from .forms import PREFERENCE_LABELS, label_from_post, preference_text, shown_text
@@ -50,8 +51,7 @@ def review_list(request, project_id: int):
                     ("adjudicated", "Adjudicated"), ("all", "All judged")],
         "gold_rows": gold_accuracy(project=project),
     }
-    template = "annotator/review_list.html#review-table" if request.htmx else "annotator/review_list.html"
-    return render(request, template, context)
+    return render_htmx(request, "annotator/review_list.html", context, partial="review-table")
 
 
 def _judgment_rows(item, responses, criteria, judgments):
