@@ -211,21 +211,31 @@ def item_counts(*, project: Project, filters: dict[str, Q]) -> dict[str, int]:
     )
 
 
+# The API's list filters (query parameter → lookup); their serializers check the values.
+ITEM_LIST_LOOKUPS = {
+    "external_id": "external_id", "min_judgments": "submitted_count__gte", "is_gold": "is_gold",
+    "updated_after": "updated_at__gt",
+}
+JUDGMENT_LIST_LOOKUPS = {
+    "annotator": "annotator__username", "item": "item_id", "external_id": "item__external_id",
+    "rubric_version": "rubric_version_id", "both_bad": "both_bad", "submitted_after": "submitted_at__gt",
+    "submitted_before": "submitted_at__lt",
+}
+
+
+def _filtered(qs: QuerySet, filters: dict | None, lookups: dict[str, str]) -> QuerySet:
+    """`qs` narrowed by each filter given (None or "" means not asked for)."""
+    given = {lookups[name]: value for name, value in (filters or {}).items()
+             if name in lookups and value is not None and value != ""}
+    return qs.filter(**given)
+
+
 def item_list(*, project: Project, filters: dict | None = None) -> QuerySet[Item]:
     """The project's items with their responses (in stored order), filtered (the API's item list)."""
-    filters = filters or {}
     qs = Item.objects.filter(project=project).prefetch_related(
         Prefetch("responses", queryset=Response.objects.order_by("position", "id"))
     )
-    if filters.get("external_id"):
-        qs = qs.filter(external_id=filters["external_id"])
-    if filters.get("min_judgments") is not None:
-        qs = qs.filter(submitted_count__gte=filters["min_judgments"])
-    if filters.get("is_gold") is not None:
-        qs = qs.filter(is_gold=filters["is_gold"])
-    if filters.get("updated_after") is not None:
-        qs = qs.filter(updated_at__gt=filters["updated_after"])
-    return qs
+    return _filtered(qs, filters, ITEM_LIST_LOOKUPS)
 
 
 def item_get_for_project(*, project: Project, item_id: int) -> Item:
@@ -251,7 +261,6 @@ def judgment_list(*, project: Project, user: AbstractBaseUser, filters: dict | N
 
     Admins and reviewers see every judgment of a project; annotators see items and their own judgments.
     """
-    filters = filters or {}
     qs = (
         Judgment.objects.filter(item__project=project)
         .select_related("item", "annotator", "rubric_version__rubric_set", "assignment")
@@ -263,21 +272,7 @@ def judgment_list(*, project: Project, user: AbstractBaseUser, filters: dict | N
     )
     if not has_role(project, ROLES_STAFF):
         qs = qs.filter(annotator=user)
-    if filters.get("annotator"):
-        qs = qs.filter(annotator__username=filters["annotator"])
-    if filters.get("item") is not None:
-        qs = qs.filter(item_id=filters["item"])
-    if filters.get("external_id"):
-        qs = qs.filter(item__external_id=filters["external_id"])
-    if filters.get("rubric_version") is not None:
-        qs = qs.filter(rubric_version_id=filters["rubric_version"])
-    if filters.get("both_bad") is not None:
-        qs = qs.filter(both_bad=filters["both_bad"])
-    if filters.get("submitted_after") is not None:
-        qs = qs.filter(submitted_at__gt=filters["submitted_after"])
-    if filters.get("submitted_before") is not None:
-        qs = qs.filter(submitted_at__lt=filters["submitted_before"])
-    return qs
+    return _filtered(qs, filters, JUDGMENT_LIST_LOOKUPS)
 
 
 def judgment_get(*, project: Project, user: AbstractBaseUser, judgment_id: int) -> Judgment:

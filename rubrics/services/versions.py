@@ -204,32 +204,31 @@ def rubric_version_publish(
     return version
 
 
+def _archived_set(version: RubricVersion, *, archived: bool, actor: AbstractBaseUser | None, refusal: str
+                  ) -> RubricVersion:
+    """Move a frozen version between published and archived (the row locked), with its event."""
+    version = rubric_version_lock(version)
+    if version.status != (Status.PUBLISHED if archived else Status.ARCHIVED):
+        raise ConflictError(refusal.format(number=version.number, status=version.status))
+    version.status = Status.ARCHIVED if archived else Status.PUBLISHED
+    version.archived_at = timezone.now() if archived else None
+    version.save(update_fields=["status", "archived_at", "updated_at"])
+    rubric_event_record(rubric_set=version.rubric_set, version=version, actor=actor,
+                        action=Action.ARCHIVED if archived else Action.UNARCHIVED, detail={"number": version.number})
+    return version
+
+
 @transaction.atomic
 def rubric_version_archive(*, version: RubricVersion, actor: AbstractBaseUser | None) -> RubricVersion:
     """Hide a published version from new projects; it stays readable and pinned projects keep it."""
-    version = rubric_version_lock(version)
-    if version.status != Status.PUBLISHED:
-        raise ConflictError(f"Only a published version can be archived; v{version.number} is {version.status}.")
-    version.status = Status.ARCHIVED
-    version.archived_at = timezone.now()
-    version.save(update_fields=["status", "archived_at", "updated_at"])
-    rubric_event_record(rubric_set=version.rubric_set, version=version, actor=actor, action=Action.ARCHIVED,
-                        detail={"number": version.number})
-    return version
+    return _archived_set(version, archived=True, actor=actor,
+                         refusal="Only a published version can be archived; v{number} is {status}.")
 
 
 @transaction.atomic
 def rubric_version_unarchive(*, version: RubricVersion, actor: AbstractBaseUser | None) -> RubricVersion:
     """Offer an archived version to new projects again."""
-    version = rubric_version_lock(version)
-    if version.status != Status.ARCHIVED:
-        raise ConflictError(f"v{version.number} is {version.status}, not archived.")
-    version.status = Status.PUBLISHED
-    version.archived_at = None
-    version.save(update_fields=["status", "archived_at", "updated_at"])
-    rubric_event_record(rubric_set=version.rubric_set, version=version, actor=actor, action=Action.UNARCHIVED,
-                        detail={"number": version.number})
-    return version
+    return _archived_set(version, archived=False, actor=actor, refusal="v{number} is {status}, not archived.")
 
 
 # --- Import ----------------------------------------------------------------------------------
