@@ -42,6 +42,21 @@ def shown_text(shown_order: list[int], position_labels: dict[int, str]) -> str:
     return " · ".join(f"{chr(65 + i)}={position_labels.get(rid, '?')}" for i, rid in enumerate(shown_order[:26]))
 
 
+def responses_numbered(item) -> list[Response]:
+    """The item's responses in stored order, each with `.label` "1", "2", … (item and review pages)."""
+    responses = list(item.responses.all())
+    for i, r in enumerate(responses):
+        r.label = str(i + 1)
+    return responses
+
+
+def rank_choices(responses: list[Response], ranking: list[int]) -> list[dict]:
+    """Per response, the rank buttons 1..n, the one it holds in `ranking` (ids, best first) checked."""
+    ranks = {rid: i + 1 for i, rid in enumerate(ranking)}
+    return [{"response": r, "choices": [{"value": i, "checked": ranks.get(r.id) == i}
+                                        for i in range(1, len(responses) + 1)]} for r in responses]
+
+
 class ProjectForm(forms.ModelForm):
     """Create or edit a project. The rubric choices are published, non-archived versions."""
 

@@ -24,6 +24,8 @@ from .forms import (
     ProjectForm,
     label_from_post,
     preference_text,
+    rank_choices,
+    responses_numbered,
     shown_text,
 )
 from .models import ProjectMembership
@@ -218,10 +220,7 @@ def _scores_context(project, user, item, annotating: bool) -> dict:
 def item_detail(request, project_id: int, item_id: int):
     project = project_get_for_user(user=request.user, project_id=project_id, roles=ROLES_STAFF)
     item = item_get_for_project(project=project, item_id=item_id)
-    responses = list(item.responses.all())
-    for i, r in enumerate(responses):
-        r.label = str(i + 1)
-    gold_ranks = {rid: i + 1 for i, rid in enumerate(item.gold_ranking)}
+    responses = responses_numbered(item)
     labels = {r.id: f"Response {r.label}" for r in responses}
     if len(responses) == 2:
         labels.update(first="1", second="2")
@@ -234,8 +233,7 @@ def item_detail(request, project_id: int, item_id: int):
         "project": project, "item": item, "responses": responses, "judgments": judgments,
         "is_admin": project.membership.role == Role.ADMIN,
         "gold_scale": [(v, PREFERENCE_LABELS[v].format(a="1", b="2")) for v in range(-3, 4)],
-        "gold_ranks": [{"response": r, "choices": [{"value": i, "checked": gold_ranks.get(r.id) == i}
-                                                   for i in range(1, len(responses) + 1)]} for r in responses],
+        "gold_ranks": rank_choices(responses, item.gold_ranking),
         "metadata_json": json.dumps(item.metadata, indent=2, ensure_ascii=False)[:20000],
         **_scores_context(project, request.user, item, annotating=False),
     }

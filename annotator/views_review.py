@@ -15,7 +15,7 @@ from config.errors import ApplicationError
 from config.htmx import render_htmx
 
 from .access import ROLES_STAFF, project_get_for_user
-from .forms import PREFERENCE_LABELS, label_from_post, preference_text, shown_text
+from .forms import PREFERENCE_LABELS, label_from_post, preference_text, rank_choices, responses_numbered, shown_text
 from .selectors import (
     REVIEW_FILTERS,
     adjudication_get,
@@ -86,9 +86,7 @@ def _judgment_rows(item, responses, criteria, judgments):
 def review_item(request, project_id: int, item_id: int):
     project = project_get_for_user(user=request.user, project_id=project_id, roles=ROLES_STAFF)
     item = item_get_for_project(project=project, item_id=item_id)
-    responses = list(item.responses.all())
-    for i, r in enumerate(responses):
-        r.label = str(i + 1)
+    responses = responses_numbered(item)
     error = None
     if request.method == "POST":
         label = label_from_post(request.POST, responses)
@@ -107,7 +105,6 @@ def review_item(request, project_id: int, item_id: int):
     judgments = item_judgments(item=item)
     rows, score_rows = _judgment_rows(item, responses, criteria, judgments)
     adjudication = adjudication_get(item=item)
-    ranks = {rid: i + 1 for i, rid in enumerate(adjudication.ranking)} if adjudication else {}
     context = {
         "project": project, "item": item, "responses": responses, "criteria": criteria, "rows": rows,
         "score_rows": score_rows, "adjudication": adjudication, "error": error,
@@ -115,8 +112,7 @@ def review_item(request, project_id: int, item_id: int):
         "scale": [{"value": v, "label": PREFERENCE_LABELS[v].format(a="Response 1", b="Response 2"),
                    "checked": adjudication is not None and adjudication.preference == v} for v in range(-3, 4)]
         if len(responses) == 2 else [],
-        "rank_choices": [{"response": r, "choices": [{"value": i, "checked": ranks.get(r.id) == i}
-                                                     for i in range(1, len(responses) + 1)]} for r in responses]
+        "rank_choices": rank_choices(responses, adjudication.ranking if adjudication else [])
         if len(responses) > 2 else [],
         "next_id": review_next_item_id(project=project, after=item.id),
         **_scores_context(project, request.user, item, annotating=False),
