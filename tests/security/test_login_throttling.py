@@ -45,3 +45,21 @@ def test_fewer_failures_than_the_limit_then_the_right_password_logs_in(db):
     for _ in range(settings.AXES_FAILURE_LIMIT - 1):
         _login(client, "typo", "wrong")
     assert _login(client, "typo", "right-password-123").status_code == 302
+
+
+def test_guessing_api_tokens_is_throttled_per_address_with_retry_after(db, settings):
+    """Failed Bearer tokens count per address; past the limit even a valid token waits (429)."""
+    from django.core.cache import cache
+
+    from accounts.services import api_token_create
+
+    cache.clear()
+    settings.API_TOKEN_FAILURE_LIMIT = 3
+    user = UserFactory(username="scripter")
+    _, raw = api_token_create(user=user, name="ci")
+    guesser = Client(HTTP_AUTHORIZATION="Bearer rbk_guess_000", REMOTE_ADDR="10.9.9.9")
+    assert [guesser.get("/api/v1/projects/").status_code for _ in range(3)] == [401, 401, 401]
+    locked = Client(HTTP_AUTHORIZATION=f"Bearer {raw}", REMOTE_ADDR="10.9.9.9").get("/api/v1/projects/")
+    assert locked.status_code == 429 and 0 < int(locked["Retry-After"]) <= settings.API_TOKEN_FAILURE_WINDOW_SECONDS
+    assert Client(HTTP_AUTHORIZATION=f"Bearer {raw}", REMOTE_ADDR="10.9.9.10").get("/api/v1/projects/").status_code == 200
+    cache.clear()
