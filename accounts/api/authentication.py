@@ -52,7 +52,8 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         token = api_token_authenticate(raw=raw) if raw else None
         if token is None:
             _record_failure(request)
-            raise exceptions.AuthenticationFailed("Invalid, expired or revoked token." if raw else "Empty bearer token.")
+            message = "Invalid, expired or revoked token." if raw else "Empty bearer token."
+            raise exceptions.AuthenticationFailed(message)
         return token.user, token
 
     def authenticate_header(self, request):
