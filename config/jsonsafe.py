@@ -26,22 +26,31 @@ class JSONValueError(ValueError):
         self.message, self.path = message, path
 
 
-def _parse_int(text: str) -> int:
+class _Bad:
+    """A value json.loads could not accept, kept in place so `check` can name where it is."""
+
+    __slots__ = ("message",)
+
+    def __init__(self, message: str):
+        self.message = message
+
+
+def _parse_int(text: str) -> int | _Bad:
     digits = text.lstrip("-")
     if len(digits) > MAX_INT_DIGITS:
-        raise JSONValueError(f"integer of {len(digits)} digits (at most {MAX_INT_DIGITS})")
+        return _Bad(f"integer of {len(digits)} digits (at most {MAX_INT_DIGITS})")
     return int(text)
 
 
-def _parse_float(text: str) -> float:
+def _parse_float(text: str) -> float | _Bad:
     value = float(text)
     if not math.isfinite(value):
-        raise JSONValueError(f"number {text[:40]} is out of range")
+        return _Bad(f"number {text[:40]} is out of range")
     return value
 
 
-def _parse_constant(name: str):
-    raise JSONValueError(f"{name} is not a JSON number")
+def _parse_constant(name: str) -> _Bad:
+    return _Bad(f"{name} is not a JSON number")
 
 
 def loads(text: str | bytes, *, max_depth: int) -> Any:
@@ -79,6 +88,8 @@ def check(value: Any, *, max_depth: int) -> None:
         node, path, depth = stack.pop()
         if depth > max_depth:
             raise JSONValueError(f"nested too deeply (more than {max_depth} levels)", path)
+        if isinstance(node, _Bad):
+            raise JSONValueError(node.message, path)
         if isinstance(node, str):
             problem = _string_problem(node)
             if problem:
