@@ -87,6 +87,10 @@ def _validate_scorer(*, backend: str, model: str, dtype: str, max_length: int, b
         key_env = str(options.get("api_key_env", "") or "")
         if key_env and not _ENV_NAME.match(key_env):
             fields["options.api_key_env"] = "the NAME of an environment variable (letters, digits, _)"
+        elif key_env and not conf.judge_key_env_allowed(key_env):
+            fields["options.api_key_env"] = (
+                f"must start with {conf.judge_key_prefix()} or be listed in SCORING_JUDGE_KEY_VARIABLES"
+                " (an operator's setting): no other variable is sent to a judge")
         for key, low, high in (("temperature", 0, 2), ("timeout", 1, 600), ("max_retries", 0, 10),
                                ("concurrency", 1, 64), ("max_tokens", 1, 131072), ("parse_retries", 0, 5)):
             if key in options:

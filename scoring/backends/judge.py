@@ -26,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import combinations
 
+from .. import conf
 from .base import (
     Backend,
     BackendError,
@@ -233,6 +234,9 @@ class ChatClient:
         if not self.model:
             raise BackendError("The judge has no model name.")
         key_env = str(options.get("api_key_env", "")).strip()
+        if key_env and not conf.judge_key_env_allowed(key_env):
+            raise BackendError(f"The environment variable {key_env} may not be sent to a judge: allow it with "
+                               "SCORING_JUDGE_KEY_PREFIX or SCORING_JUDGE_KEY_VARIABLES.")
         self.api_key = os.environ.get(key_env, "") if key_env else ""
         if key_env and not self.api_key:
             raise BackendError(f"The environment variable {key_env} (the judge's API key) is not set on the worker.")

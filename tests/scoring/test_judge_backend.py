@@ -61,18 +61,19 @@ def test_criteria_mode_gives_healthbench_scores_from_json_verdicts():
 
 
 def test_the_api_key_comes_from_the_named_environment_variable(monkeypatch):
-    monkeypatch.setenv("JUDGE_TEST_KEY", "sk-test-123")
+    monkeypatch.setenv("RUBRICATE_JUDGE_KEY_TEST", "sk-test-123")
     with FakeOpenAI(lambda body, headers: '{"criteria_met": true, "explanation": "ok"}') as server:
-        judge(server, api_key_env="JUDGE_TEST_KEY").score(responses()[:1], ScoringContext(criteria=CRITERIA[:1]))
+        scorer = judge(server, api_key_env="RUBRICATE_JUDGE_KEY_TEST")
+        scorer.score(responses()[:1], ScoringContext(criteria=CRITERIA[:1]))
     assert server.requests[0]["headers"]["authorization"] == "Bearer sk-test-123"
     assert server.requests[0]["path"] == "/v1/chat/completions"
     assert server.requests[0]["body"]["model"] == "judge-model"
 
 
 def test_a_missing_api_key_variable_is_an_error_that_names_it(monkeypatch):
-    monkeypatch.delenv("JUDGE_MISSING_KEY", raising=False)
-    with FakeOpenAI(lambda b, h: "x") as server, pytest.raises(BackendError, match="JUDGE_MISSING_KEY"):
-        judge(server, api_key_env="JUDGE_MISSING_KEY")
+    monkeypatch.delenv("RUBRICATE_JUDGE_KEY_MISSING", raising=False)
+    with FakeOpenAI(lambda b, h: "x") as server, pytest.raises(BackendError, match="RUBRICATE_JUDGE_KEY_MISSING"):
+        judge(server, api_key_env="RUBRICATE_JUDGE_KEY_MISSING")
 
 
 def test_a_malformed_verdict_is_asked_again_and_then_parsed():
@@ -227,3 +228,20 @@ def test_requests_run_concurrently_up_to_the_configured_limit():
         results = judge(server, concurrency=4).score(responses() * 2, ScoringContext(criteria=CRITERIA))
     assert all(r.ok for r in results) and len(server.requests) == 12
     assert 1 < state["max"] <= 4
+
+
+@pytest.mark.parametrize("name", ["SECRET_KEY", "DATABASE_URL", "REDIS_URL", "RUBRICATE_JUDGE_KEY_"])
+def test_a_judge_never_sends_a_variable_an_operator_did_not_allow(monkeypatch, name):
+    """Security finding 2: api_key_env=SECRET_KEY used to send Django's key as the Bearer token."""
+    monkeypatch.setenv(name, "do-not-send")
+    with FakeOpenAI(lambda b, h: "x") as server, pytest.raises(BackendError, match="may not be sent"):
+        judge(server, api_key_env=name)
+    assert server.requests == []
+
+
+def test_an_operator_may_allow_an_explicit_variable(monkeypatch, settings):
+    settings.SCORING_JUDGE_KEY_VARIABLES = "OPENAI_API_KEY"
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-allowed")
+    with FakeOpenAI(lambda body, headers: '{"criteria_met": true, "explanation": "ok"}') as server:
+        judge(server, api_key_env="OPENAI_API_KEY").score(responses()[:1], ScoringContext(criteria=CRITERIA[:1]))
+    assert server.requests[0]["headers"]["authorization"] == "Bearer sk-allowed"

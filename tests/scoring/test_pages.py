@@ -200,3 +200,16 @@ def test_model_scores_are_visible_to_annotators_only_when_the_project_allows(pro
     assert not model_scores_visible(project=project, user=outsider, annotating=False)
     project.show_model_scores = True
     assert model_scores_visible(project=project, user=annotator, annotating=True)
+
+
+def test_judge_endpoints_and_model_paths_are_shown_to_site_admins_only(client_for, staff_admin, project_admin,
+                                                                       annotator, outsider):
+    """Security finding 8: /scoring/ showed every judge's base URL to any logged-in user."""
+    ScorerFactory(name="secret-judge", backend="openai_judge", model="judge-model-x",
+                  options={"base_url": "https://judge.internal.example/v1", "mode": "criteria"})
+    for user in (project_admin, annotator, outsider):
+        page = client_for(user).get("/scoring/").content.decode()
+        assert "secret-judge" in page
+        assert "judge.internal.example" not in page and "judge-model-x" not in page
+    page = client_for(staff_admin).get("/scoring/").content.decode()
+    assert "judge.internal.example" in page and "judge-model-x" in page

@@ -303,3 +303,16 @@ def test_editing_a_scorer_does_not_change_a_started_run(project, project_admin, 
     services.scorer_update(scorer=hf_scorer, actor=staff_admin, max_length=16)
     run_all(run)
     assert ResponseScore.objects.filter(scorer=hf_scorer, token_count__gt=16).exists()
+
+
+@pytest.mark.parametrize("name", ["SECRET_KEY", "DATABASE_URL", "HOME"])
+def test_a_scorer_cannot_name_a_variable_an_operator_did_not_allow_as_its_key(staff_admin, name):
+    with pytest.raises(ApplicationError) as exc:
+        services.scorer_create(actor=staff_admin, name="j", backend="openai_judge", model="m",
+                               options={"base_url": "https://93.184.216.34/v1", "api_key_env": name})
+    assert "RUBRICATE_JUDGE_KEY_" in exc.value.fields["options.api_key_env"]
+    assert not Scorer.objects.filter(name="j").exists()
+    scorer = services.scorer_create(actor=staff_admin, name="ok", backend="openai_judge", model="m",
+                                    options={"base_url": "https://93.184.216.34/v1",
+                                             "api_key_env": "RUBRICATE_JUDGE_KEY_OPENAI"})
+    assert scorer.options["api_key_env"] == "RUBRICATE_JUDGE_KEY_OPENAI"
