@@ -17,15 +17,15 @@ parses is counted, not fatal.
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import combinations
 
+# The verdict parsers live in scoring.verdicts (every judge output format in one place).
+from ..verdicts import CriterionParse, parse_criterion_verdict, parse_pairwise_verdict  # noqa: F401
 from .base import (
     Backend,
     BackendError,
@@ -88,113 +88,6 @@ PAIRWISE_USER = """[The Start of the Conversation]
 [The Start of Assistant B's Answer]
 {answer_b}
 [The End of Assistant B's Answer]"""
-
-
-# --- verdict parsing ---------------------------------------------------------------------------
-_FENCE = re.compile(r"```(?:json|JSON)?\s*(.*?)```", re.S)
-_TRUE = {"true", "yes", "1", "met", "pass", "y"}
-_FALSE = {"false", "no", "0", "not met", "unmet", "fail", "n"}
-
-
-def _as_bool(value) -> bool | None:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, (int, float)) and value in (0, 1):
-        return bool(value)
-    if isinstance(value, str):
-        v = value.strip().strip(".").lower()
-        if v in _TRUE:
-            return True
-        if v in _FALSE:
-            return False
-    return None
-
-
-def _json_objects(text: str) -> list[dict]:
-    """Every JSON object embedded in `text` (fenced blocks first, then any {...} that decodes)."""
-    found: list[dict] = []
-    decoder = json.JSONDecoder()
-    for candidate in [*_FENCE.findall(text), text]:
-        i = candidate.find("{")
-        while i != -1:
-            try:
-                obj, end = decoder.raw_decode(candidate, i)
-            except json.JSONDecodeError:
-                i = candidate.find("{", i + 1)
-                continue
-            if isinstance(obj, dict):
-                found.append(obj)
-            i = candidate.find("{", end)
-    return found
-
-
-@dataclass
-class CriterionParse:
-    met: bool | None
-    score: float | None = None
-    explanation: str = ""
-
-    @property
-    def ok(self) -> bool:
-        return self.met is not None
-
-
-def parse_criterion_verdict(text: str, *, result_pass_threshold: float = 3) -> CriterionParse:
-    """{"explanation", "criteria_met"} in JSON (fenced or not, single quotes tolerated), else
-    "criteria_met": true in broken JSON, "<answer>yes</answer>", "[RESULT] yes", or a Prometheus
-    "[RESULT] n" score (met when n ≥ result_pass_threshold)."""
-    text = text or ""
-    for obj in reversed(_json_objects(text)):
-        for key in ("criteria_met", "criterion_met", "met", "verdict", "answer", "result"):
-            if key in obj:
-                met = _as_bool(obj[key])
-                if met is not None:
-                    return CriterionParse(met=met, explanation=str(obj.get("explanation", obj.get("reason", ""))))
-    m = re.search(r"""["']?criteri(?:a|on)_met["']?\s*[:=]\s*["']?(true|false|yes|no)""", text, re.I)
-    if m:
-        expl = re.search(r"""["']?explanation["']?\s*:\s*["'](.*?)["']\s*[,}]""", text, re.S)
-        return CriterionParse(met=_as_bool(m.group(1)), explanation=expl.group(1) if expl else "")
-    m = re.search(r"<answer>\s*(.*?)\s*</answer>", text, re.S | re.I)
-    if m and _as_bool(m.group(1).strip("[] ")) is not None:
-        return CriterionParse(met=_as_bool(m.group(1).strip("[] ")), explanation=text[: m.start()].strip())
-    m = list(re.finditer(r"\[RESULT\]\s*:?\s*\(?([A-Za-z]+|-?\d+(?:\.\d+)?)\)?", text))
-    if m:
-        token = m[-1].group(1)
-        explanation = text[: m[-1].start()].strip()
-        try:
-            n = float(token)
-        except ValueError:
-            return CriterionParse(met=_as_bool(token), explanation=explanation)
-        return CriterionParse(met=n >= result_pass_threshold, score=n, explanation=explanation)
-    return CriterionParse(met=None)
-
-
-_PAIR_MARKS = {"a": "a", "b": "b", "c": "tie", "tie": "tie", "draw": "tie", "1": "a", "2": "b"}
-
-
-def parse_pairwise_verdict(text: str) -> str | None:
-    """"a", "b" or "tie" (as shown to the judge), or None. The last verdict mark wins: judges often
-    mention "[[A]]" in their reasoning before the final answer."""
-    text = text or ""
-    m = re.findall(r"<answer>\s*\[*\s*(A|B|C|tie)\s*\]*\s*</answer>", text, re.I)
-    if m:
-        return _PAIR_MARKS[m[-1].lower()]
-    m = re.findall(r"\[\[\s*(A|B|C|tie)\s*\]\]", text, re.I)
-    if m:
-        return _PAIR_MARKS[m[-1].lower()]
-    for obj in reversed(_json_objects(text)):
-        for key in ("winner", "verdict", "preference", "better", "choice"):
-            value = str(obj.get(key, "")).strip().lower().replace("assistant", "").replace("response", "").strip()
-            if value in _PAIR_MARKS:
-                return _PAIR_MARKS[value]
-    m = re.findall(r"\[RESULT\]\s*:?\s*(A|B|C|tie)\b", text, re.I)
-    if m:
-        return _PAIR_MARKS[m[-1].lower()]
-    m = re.findall(r"(?:final verdict|verdict|winner)\s*(?:is)?\s*[:\-]?\s*\**\s*(?:assistant\s+)?(A|B|tie)\b",
-                   text, re.I)
-    if m:
-        return _PAIR_MARKS[m[-1].lower()]
-    return None
 
 
 def render_conversation(prompt: list[dict], response: str | None = None) -> str:
