@@ -24,6 +24,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import combinations
 
+from ..definitions import DEFAULT_UNPARSED_POLICY, Grade, credit_from_verdict, rubric_score
+
 # The verdict parsers live in scoring.verdicts (every judge output format in one place).
 from ..verdicts import CriterionParse, parse_criterion_verdict, parse_pairwise_verdict  # noqa: F401
 from .base import (
@@ -195,6 +197,7 @@ class OpenAIJudge(Backend):
         self.concurrency = max(1, min(64, int(spec.options.get("concurrency", 4))))
         self.parse_retries = max(0, min(5, int(spec.options.get("parse_retries", 1))))
         self.threshold = float(spec.options.get("result_pass_threshold", 3))
+        self.unparsed_policy = spec.options.get("unparsed_policy", DEFAULT_UNPARSED_POLICY)
         self.revision = f"{spec.model}@{PROMPT_VERSION}"
 
     def _ask(self, messages: list[dict], parse) -> tuple[object, str, int, int, str]:
@@ -227,9 +230,8 @@ class OpenAIJudge(Backend):
         elif parsed is None:
             verdict = CriterionVerdict(criterion.id, None, None, "", raw, "failed")
         else:
-            met = bool(parsed.met)
-            score = parsed.score if parsed.score is not None else (criterion.points if met else 0.0)
-            verdict = CriterionVerdict(criterion.id, met, score, parsed.explanation, raw, "ok")
+            # `score` is the judge's native grade (Prometheus 1–5, a JSON score) or None: one unit.
+            verdict = CriterionVerdict(criterion.id, bool(parsed.met), parsed.score, parsed.explanation, raw, "ok")
         return verdict, tokens, (1 if verdict.parse_status == "failed" else 0), error
 
     def _score_criteria(self, inp: ScoreInput, criteria: list[CriterionSpec], outcomes: list) -> ScoreResult:
@@ -240,7 +242,8 @@ class OpenAIJudge(Backend):
         by_id = {c.id: c for c in criteria}
         parsed = [v for v in verdicts if v.parse_status == "ok"]
         input_hash = stable_hash(self.name, self.mode, PROMPT_VERSION, self.spec.model, inp.prompt, inp.response,
-                                 [(c.key, c.title, c.guidance, c.points) for c in criteria])
+                                 [(c.key, c.title, c.guidance, c.points) for c in criteria],
+                                 *([self.unparsed_policy] if self.unparsed_policy != DEFAULT_UNPARSED_POLICY else []))
         result = ScoreResult(response_id=inp.response_id, value=None, input_hash=input_hash, token_count=tokens,
                              model_revision=self.revision, criteria=verdicts, parse_failures=failures)
         if not parsed:
@@ -248,9 +251,17 @@ class OpenAIJudge(Backend):
             result.error = (f"judge request failed: {errors[0]}" if errors
                             else "no criterion verdict could be parsed")
             return result
-        positive = sum(c.points for c in criteria if c.points > 0)
-        achieved = sum(by_id[v.criterion_id].points for v in parsed if v.met)
-        result.value = achieved / positive if positive else 0.0
+        score = rubric_score(
+            [Grade(by_id[v.criterion_id].points, credit_from_verdict(v.met) if v.parse_status == "ok" else None,
+                   key=by_id[v.criterion_id].key) for v in verdicts],
+            unparsed=self.unparsed_policy,
+        )
+        result.unparsed_criteria = score.unparsed
+        if score.value is None:
+            result.error = (f"{score.unparsed} criterion verdict(s) could not be parsed (unparsed_policy=fail)"
+                            if score.unparsed else "the rubric has no criterion with positive points to score")
+            return result
+        result.value = score.value
         result.components = {by_id[v.criterion_id].key: 1.0 if v.met else 0.0 for v in parsed}
         return result
 
