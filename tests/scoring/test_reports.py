@@ -265,3 +265,19 @@ def test_a_criteria_judges_rubric_report_counts_partial_examples(project):
     CriterionScore.objects.create(response=first, criterion=c2, scorer=judge, met=False)
     (row,) = rubric_report(project=project)
     assert row["judge"] == "grader" and row["overall"]["mean"] == 1.0 and row["partial"] == 1
+
+
+def test_the_scoring_report_command_prints_both_references(project, lead):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    items_import_text(project=project, text=rb_line(0, "alpacaeval-easy", "longer chosen answer", "no"),
+                      file_format="rewardbench", gold=True)
+    run_to_end(project, ScorerFactory(name="length", backend=Scorer.Backend.LENGTH), lead)
+    out = StringIO()
+    call_command("scoring_report", project.id, stdout=out)
+    assert "gold   accuracy  100.0%" in out.getvalue() and "human  no decided pairs" in out.getvalue()
+    out = StringIO()
+    call_command("scoring_report", project.id, "--json", stdout=out)
+    assert json.loads(out.getvalue())["accuracy"][0]["reference"] == "gold"
