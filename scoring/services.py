@@ -42,7 +42,7 @@ _JUDGE_OPTION_KEYS = {
     "concurrency", "parse_retries", "result_pass_threshold", "extra_body", "unparsed_policy",
 }
 _HF_OPTION_KEYS = {"input_format", "main_component", "component_names", "device", "local_files_only",
-                   "batch_overhead_tokens"}
+                   "batch_overhead_tokens", "pooling", "weights", "weights_preset"}
 
 
 
@@ -75,6 +75,19 @@ def _validate_scorer(*, backend: str, model: str, dtype: str, max_length: int, b
         names = options.get("component_names")
         if names is not None and (not isinstance(names, list) or not all(isinstance(n, str) for n in names)):
             fields["options.component_names"] = "a list of names"
+        from .backends.hf import POOLINGS, WEIGHT_PRESETS
+
+        if options.get("pooling", POOLINGS[0]) not in POOLINGS:
+            fields["options.pooling"] = " or ".join(POOLINGS)
+        weights = options.get("weights")
+        if weights is not None and (not isinstance(weights, dict) or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in weights.values())):
+            fields["options.weights"] = 'an object of component name → number, e.g. {"helpfulness": 0.5}'
+        preset = options.get("weights_preset") or ""
+        if preset and preset not in WEIGHT_PRESETS:
+            fields["options.weights_preset"] = " or ".join(WEIGHT_PRESETS)
+        if sum(bool(options.get(k)) for k in ("weights", "weights_preset", "main_component")) > 1:
+            fields["options.weights"] = "one of main_component, weights or weights_preset"
     elif backend == Scorer.Backend.OPENAI_JUDGE:
         from .ssrf import check_judge_url
 

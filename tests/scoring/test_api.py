@@ -140,7 +140,8 @@ def test_the_report_falls_back_to_imported_gold_and_gives_the_human_reference_be
                                                                                         length_scorer):
     from annotator.imports import items_import_text
 
-    line = '{"id": "g1", "prompt": "Q?", "chosen": "a long and careful answer", "rejected": "no", "subset": "donotanswer"}'
+    line = ('{"id": "g1", "prompt": "Q?", "chosen": "a long and careful answer", "rejected": "no", '
+            '"subset": "donotanswer"}')
     items_import_text(project=project, text=line, file_format="rewardbench", gold=True)
     finish(services.scoring_run_start(project=project, scorer=length_scorer, actor=project_admin))
     (row,) = api(project_admin).get(f"/api/v1/projects/{project.id}/scoring-report/").json()

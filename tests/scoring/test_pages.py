@@ -207,7 +207,8 @@ def test_the_project_page_shows_gold_accuracy_and_human_rubric_scores(client_for
     from annotator.imports import items_import_text
     from annotator.models import CriterionJudgment
 
-    line = '{"id": "g1", "prompt": "Q?", "chosen": "a long and careful answer", "rejected": "no", "subset": "donotanswer"}'
+    line = ('{"id": "g1", "prompt": "Q?", "chosen": "a long and careful answer", "rejected": "no", '
+            '"subset": "donotanswer"}')
     items_import_text(project=project, text=line, file_format="rewardbench", gold=True)
     item = project.items.get()
     judgment = judge_item(item, preference=-1)
