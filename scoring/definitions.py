@@ -138,6 +138,23 @@ def met_from_credit(credit: float | None) -> bool | None:
     return None if credit is None else credit >= 0.5
 
 
+def criterion_row(*, points: float, scale: str = "binary", human_value: float | None = None,
+                  met: bool | None = None, grade: float | None = None) -> dict:
+    """The `rubric_scores` export's columns for one response × criterion × grader, one unit each:
+    `met` (bool, None when no verdict), `points` (the criterion's signed points), `grade` (the
+    grader's native scale when it has one: a human's Likert 1–5 or awarded points, a judge's
+    Prometheus/JSON grade; None for a yes/no verdict) and `value` = the points this grade earns
+    toward the HealthBench score (credit × points; None when there is no verdict).
+
+    Pass `human_value` for an annotator's score, `met` (and `grade`) for a judge's verdict."""
+    if human_value is not None:
+        credit = credit_from_human(scale=scale, points=points, value=human_value)
+        return {"met": met_from_credit(credit), "points": points,
+                "grade": None if scale == "binary" else human_value, "value": credit * points}
+    credit = credit_from_verdict(met)
+    return {"met": met, "points": points, "grade": grade, "value": None if credit is None else credit * points}
+
+
 def clipped_mean(values: Sequence[float]) -> float | None:
     """HealthBench's aggregate: the mean of per-example scores, clipped to [0, 1]."""
     if not values:

@@ -119,3 +119,16 @@ def test_bradley_terry_preference_is_the_sigmoid_of_the_reward_difference():
     assert d.preference_probability(1.0, 1.0) == 0.5
     assert d.preference_probability(2.0, 0.0) == pytest.approx(1 / (1 + math.exp(-2)))
     assert d.preference_probability(-800.0, 0.0) == pytest.approx(0.0)
+
+
+def test_a_rubric_scores_row_has_one_unit_per_column():
+    """The issue's case: one met +10 criterion gave value 1 (human), 10 (JSON judge), 4 (Prometheus).
+    Now value is always the points earned toward the HealthBench score; the grade keeps its own scale."""
+    human = d.criterion_row(points=10, scale="binary", human_value=1)
+    json_judge = d.criterion_row(points=10, met=True)
+    prometheus = d.criterion_row(points=10, met=True, grade=4)
+    assert human["value"] == json_judge["value"] == prometheus["value"] == 10
+    assert (human["grade"], json_judge["grade"], prometheus["grade"]) == (None, None, 4)
+    assert d.criterion_row(points=4, scale="likert5", human_value=3) == {"met": True, "points": 4, "grade": 3,
+                                                                           "value": 2.0}
+    assert d.criterion_row(points=-6, met=None)["value"] is None
