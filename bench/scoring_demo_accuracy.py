@@ -42,8 +42,8 @@ def main() -> None:
     from django.core.management import call_command
     from django.utils import timezone
 
-    from annotator.imports import items_import_text
     from annotator.models import Assignment, Judgment, Project, ProjectMembership
+    from annotator.services import items_import_text
     from scoring import services
 
     call_command("migrate", verbosity=0)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from annotator.tokens import api_token_create
+from accounts.services import api_token_create
 from scoring import services
 from scoring.models import Scorer, ScoringRun
 from tests.factories import ScorerFactory
@@ -138,7 +138,7 @@ def test_the_openapi_schema_documents_the_scoring_operations(client_for, staff_a
 
 def test_the_report_falls_back_to_imported_gold_and_gives_the_human_reference_beside_it(project, project_admin,
                                                                                         length_scorer):
-    from annotator.imports import items_import_text
+    from annotator.services import items_import_text
 
     line = ('{"id": "g1", "prompt": "Q?", "chosen": "a long and careful answer", "rejected": "no", '
             '"subset": "donotanswer"}')

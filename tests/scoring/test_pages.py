@@ -204,8 +204,8 @@ def test_model_scores_are_visible_to_annotators_only_when_the_project_allows(pro
 
 def test_the_project_page_shows_gold_accuracy_and_human_rubric_scores(client_for, project, project_admin,
                                                                        length_scorer):
-    from annotator.imports import items_import_text
     from annotator.models import CriterionJudgment
+    from annotator.services import items_import_text
 
     line = ('{"id": "g1", "prompt": "Q?", "chosen": "a long and careful answer", "rejected": "no", '
             '"subset": "donotanswer"}')

@@ -1,10 +1,23 @@
 """Model scores against human labels: RewardBench-strict accuracy, ties apart, length bias."""
 
+import json
+
 import pytest
 
-from annotator.models import Adjudication
-from scoring.models import ResponseScore, Scorer
-from scoring.reports import accuracy_report, human_pairs, spearman
+from annotator.models import Adjudication, CriterionJudgment, Item, Response
+from annotator.services import items_import_text
+from scoring import services
+from scoring.models import CriterionScore, PairwiseScore, ResponseScore, Scorer
+from scoring.reports import (
+    accuracy_report,
+    gold_sets,
+    human_pairs,
+    human_rubric_scores,
+    project_report,
+    rubric_report,
+    scorer_report,
+    spearman,
+)
 from tests.factories import ScorerFactory, UserFactory
 
 from .helpers import judge_item, make_items
@@ -101,21 +114,6 @@ def test_spearman_matches_a_hand_computed_value():
 
 
 # --- Reference labels from the import, RewardBench's rules ---------------------------------------
-import json  # noqa: E402
-
-from annotator.imports import items_import_text  # noqa: E402
-from annotator.models import CriterionJudgment, Item, Response  # noqa: E402
-from scoring import services  # noqa: E402
-from scoring.models import CriterionScore, PairwiseScore  # noqa: E402
-from scoring.reports import (  # noqa: E402
-    gold_sets,
-    human_rubric_scores,
-    project_report,
-    rubric_report,
-    scorer_report,
-)
-
-
 def rb_line(i, subset, chosen, rejected):
     return json.dumps({"id": f"rb-{i}", "prompt": f"Question {i}?", "chosen": chosen, "rejected": rejected,
                        "subset": subset})
