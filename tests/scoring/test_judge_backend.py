@@ -99,7 +99,65 @@ def test_verdicts_that_never_parse_are_kept_raw_counted_and_not_fatal():
     assert by_id[2].raw_output == "Well, it depends on what you mean by concise."
     assert result.parse_failures == 1
     assert "concise" not in result.components
-    assert result.value == pytest.approx((3 - 4) / 5)  # greets and rude met, concise unknown
+    # "Scored on the criteria that parsed": concise (+2) leaves numerator and denominator alike.
+    assert result.value == pytest.approx((3 - 4) / 3)  # greets and rude met, concise unknown
+    assert result.unparsed_criteria == 1
+
+
+def _garbage_on(title):
+    def grader(body, headers):
+        prompt = body["messages"][-1]["content"]
+        if title in prompt:
+            return "%%% no verdict here %%%"
+        met = "Is rude" not in prompt and "Worth ten" not in prompt
+        return f'{{"criteria_met": {str(met).lower()}, "explanation": "x"}}'
+    return grader
+
+
+ISSUE_RUBRIC = [
+    CriterionSpec(id=1, key="ten", title="Worth ten points", points=10),
+    CriterionSpec(id=2, key="five", title="Worth five points", points=5),
+    CriterionSpec(id=3, key="rude", title="Is rude to the user", points=-7),
+]
+
+
+@pytest.mark.parametrize("policy, value, unparsed", [
+    ("exclude", 5 / 5, 1),  # default: +10 left out of both sums, the score is partial
+    ("unmet", 5 / 15, 1),  # the old behaviour, now a choice: +10 stays in the denominator
+    ("fail", None, 1),  # no score at all
+])
+def test_an_unparsed_criterion_follows_the_scorers_policy(policy, value, unparsed):
+    """HealthBench (simple-evals calculate_score): Σ points met / Σ positive points. Its grader
+    re-asks until the JSON parses; Rubricate stops after parse_retries, so a policy decides. Garbage
+    on +10, met on +5, unmet on −7: before, 0.333 with no flag."""
+    with FakeOpenAI(_garbage_on("Worth ten")) as server:
+        result = judge(server, parse_retries=0, unparsed_policy=policy).score(
+            responses()[:1], ScoringContext(criteria=ISSUE_RUBRIC))[0]
+    assert result.value == (pytest.approx(value) if value is not None else None)
+    assert result.unparsed_criteria == unparsed
+    assert result.ok is (value is not None)
+
+
+def test_an_unparsed_pitfall_marks_the_score_partial():
+    """A pitfall (negative points) that did not parse cannot subtract: counted as unmet it silently
+    raises the score, so by default the score says it is partial."""
+    rubric = [CriterionSpec(id=1, key="greets", title="Greets the user", points=5),
+              CriterionSpec(id=2, key="rude", title="Is rude to the user", points=-7)]
+    with FakeOpenAI(_garbage_on("Is rude")) as server:
+        result = judge(server, parse_retries=0).score(responses()[:1], ScoringContext(criteria=rubric))[0]
+    assert result.value == pytest.approx(1.0) and result.unparsed_criteria == 1
+
+
+def test_a_criterion_verdict_keeps_the_judges_grade_not_the_points():
+    """One unit per column: a yes/no verdict has no grade (the points are the criterion's); a
+    Prometheus "[RESULT] 4" keeps its 1–5 grade. Before, a met JSON verdict stored the points (10)."""
+    rubric = [CriterionSpec(id=1, key="ten", title="Worth ten points", points=10)]
+    with FakeOpenAI(lambda b, h: '{"criteria_met": true, "explanation": "x"}') as server:
+        (verdict,) = judge(server).score(responses()[:1], ScoringContext(criteria=rubric))[0].criteria
+    assert (verdict.met, verdict.score) == (True, None)
+    with FakeOpenAI(lambda b, h: "Feedback: good. [RESULT] 4") as server:
+        (verdict,) = judge(server).score(responses()[:1], ScoringContext(criteria=rubric))[0].criteria
+    assert (verdict.met, verdict.score) == (True, 4.0)
 
 
 def test_a_response_whose_every_verdict_fails_is_failed_with_the_reason():

@@ -117,6 +117,41 @@ def test_a_multi_head_model_stores_its_components_by_name(project, project_admin
     assert score.value == pytest.approx(score.components["correctness"])
 
 
+def test_a_gated_model_run_stores_its_gating_weights(project, project_admin, gated_model_path):
+    scorer = ScorerFactory(name="gated", backend=Scorer.Backend.HF_SEQUENCE_CLASSIFIER, model=gated_model_path,
+                           dtype="float32", trust_remote_code=True)
+    make_items(project, 1)
+    run_all(start(project, scorer, project_admin))
+    score = ResponseScore.objects.filter(scorer=scorer).first()
+    assert list(score.gating) == list(score.components) and sum(score.gating.values()) == pytest.approx(1.0)
+
+
+def test_a_criteria_judge_run_stores_how_many_criteria_did_not_parse(project, project_admin, monkeypatch):
+    from scoring.backends import judge as judge_backend
+    from scoring.backends.judge import Completion
+
+    class Client:
+        def __init__(self, spec):
+            pass
+
+        def complete(self, messages):
+            text = messages[-1]["content"]
+            return Completion("garbage" if "Criterion 1" in text else '{"criteria_met": true}', 1)
+
+        def close(self):
+            pass
+
+    scorer = ScorerFactory(name="grader", backend=Scorer.Backend.OPENAI_JUDGE, model="m",
+                           options={"base_url": "https://judge.example/v1", "parse_retries": 0})
+    make_items(project, 1)
+    monkeypatch.setattr(judge_backend, "ChatClient", Client)
+    run_all(start(project, scorer, project_admin))
+    scores = list(ResponseScore.objects.filter(scorer=scorer))
+    assert len(scores) == 2 and all(s.unparsed_criteria == 1 for s in scores)
+    # c0 +3 met, c1 unparsed (left out), c2 −2 met: (3 − 2) / 3
+    assert all(s.value == pytest.approx(1 / 3) for s in scores)
+
+
 def test_only_unscored_responses_are_picked_when_asked(project, project_admin, length_scorer):
     items = make_items(project, 3)
     run_all(start(project, length_scorer, project_admin))
