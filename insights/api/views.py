@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotator.access import ROLES_STAFF, project_get_for_user
-from annotator.api.serializers import ErrorSerializer
+from config.api_errors import ErrorSerializer
 from config.errors import ApplicationError
 
 from .. import selectors, services
