@@ -163,7 +163,8 @@ def rubric_draft_from_suggested_weights(*, project: Project, actor: AbstractBase
     points are a pitfall). Raises ConflictError when the set already has a draft.
     """
     from annotator.access import require_site_admin
-    from rubrics.services import rubric_draft_create, rubric_draft_replace, rubric_version_content
+    from rubrics.selectors import rubric_version_content
+    from rubrics.services import rubric_draft_create, rubric_draft_replace
 
     require_site_admin(actor, "edit rubrics")
     snapshot = InsightsSnapshot.objects.filter(project=project, computed_at__isnull=False).only("rubric").first()

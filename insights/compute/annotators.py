@@ -7,7 +7,7 @@ import statistics
 from collections import Counter, defaultdict
 from itertools import combinations
 
-from annotator.services import gold_correct
+from annotator.selectors import gold_correct
 
 from ..stats import binomial_p_value, median_from_bins, ratio, time_bin, wilson_interval
 from .items import ItemView
