@@ -70,8 +70,12 @@ def compute(project) -> None:
     from insights.services import insights_refresh
     from insights.tasks import insights_compute_task
 
+    from django.conf import settings
+
     with mock.patch("insights.tasks.insights_compute_task.delay"):  # queued here, run below
         snapshot = insights_refresh(project=project, user=None)
+    if str(settings.CELERY_RESULT_BACKEND).startswith("file://"):  # the task's result is stored there
+        Path(settings.CELERY_RESULT_BACKEND[len("file://"):]).mkdir(parents=True, exist_ok=True)
     import numpy  # noqa: F401 - one-time imports are not the computation's
     import scipy.optimize  # noqa: F401
     import sklearn.linear_model  # noqa: F401
@@ -134,6 +138,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     parser.add_argument("--reuse", action="store_true", help="use the database a --keep run left")
+    parser.add_argument("--serve-only", action="store_true", help="with --reuse: serve the stored snapshot only")
     args = parser.parse_args()
 
     db = configure("bench_insights")
@@ -158,7 +163,8 @@ def main() -> None:
             from export import generate  # bench/export.py's generator
 
             project = Project.objects.get(pk=generate(args.judgments))
-        compute(project)
+        if not args.serve_only:
+            compute(project)
         serve(project, args.repeat)
     finally:
         from django.db import connections
