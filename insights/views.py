@@ -19,7 +19,7 @@ from config.errors import ApplicationError
 from config.htmx import render_htmx
 
 from . import charts, selectors, services
-from .tables import tables_of
+from .tables import table_display, tables_of
 
 # htmx stops polling on this status.
 STOP_POLLING = 286
@@ -68,7 +68,7 @@ def section(request, project_id: int, page: str):
     tables = {
         t.slug: {
             "table": t,
-            "rows": t.rows(data),
+            "rows": table_display(t, t.rows(data)),
             "csv": reverse("api-insights-table", args=[project.pk, t.slug]) + "?as=csv",
         }
         for t in tables_of(page)
@@ -110,7 +110,7 @@ def refresh(request, project_id: int):
     project = _project(request, project_id)
     snapshot = services.insights_refresh(project=project, user=request.user)
     back = request.POST.get("next") or reverse("insights:overview", args=[project.pk])
-    if not back.startswith(f"/projects/{project.pk}/insights/"):
+    if not back.startswith(f"/projects/{project.pk}/insights/") or back.endswith("/progress/"):
         back = reverse("insights:overview", args=[project.pk])
     if getattr(request, "htmx", False):
         return render_htmx(
