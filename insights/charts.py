@@ -220,16 +220,19 @@ def _scorers(data: dict) -> list[dict]:
     strength = data.get("by_strength", [])
     if strength:
         charts.append(
-            _intervals(
-                strength,
-                lambda r: f"{r['scorer']} · |strength| {r['strength']}",
-                value="accuracy",
-                chart_id="chart-scorers-strength",
-                table="scorers-strength",
-                title="Accuracy by human preference strength",
-                axis="Accuracy",
-                minimum=0,
-                maximum=1,
+            _grouped(
+                _intervals(
+                    strength,
+                    lambda r: f"{r['scorer']} · |strength| {r['strength']}",
+                    value="accuracy",
+                    chart_id="chart-scorers-strength",
+                    table="scorers-strength",
+                    title="Accuracy by human preference strength",
+                    axis="Accuracy",
+                    minimum=0,
+                    maximum=1,
+                ),
+                [r for r in strength if r.get("accuracy") is not None],
             )
         )
     return [c for c in charts if c.get("labels") or c.get("series")]
