@@ -258,7 +258,8 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
-    "ENUM_NAME_OVERRIDES": {"RubricVersionStatusEnum": "rubrics.models.RubricVersion.Status"},
+    "ENUM_NAME_OVERRIDES": {"RubricVersionStatusEnum": "rubrics.models.RubricVersion.Status",
+                            "InsightsStatusEnum": "insights.models.InsightsSnapshot.Status"},
 }
 
 CACHES = {
