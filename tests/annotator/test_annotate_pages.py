@@ -9,8 +9,8 @@ from django.test import Client
 from annotator.models import Assignment, Judgment
 from annotator.queue import assignment_next_for_user
 from annotator.services import judgment_submit, project_update
-from tests.annotator.conftest import valid_input
 from tests.factories import ItemFactory
+from tests.helpers import valid_input
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
 

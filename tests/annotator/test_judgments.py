@@ -17,8 +17,8 @@ from annotator.services import (
     project_update,
 )
 from config.errors import ApplicationError, ConflictError
-from tests.annotator.conftest import valid_input
 from tests.factories import ItemFactory, published_version
+from tests.helpers import valid_input
 
 
 def _lease_and_submit(project, user, **kw):

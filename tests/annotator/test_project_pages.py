@@ -8,10 +8,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 
 from annotator.models import Adjudication, Item, Project, ProjectMembership
-from annotator.queue import assignment_next_for_user
-from annotator.services import judgment_submit
-from tests.annotator.conftest import valid_input
-from tests.factories import ItemFactory, UserFactory, published_version
+from tests.factories import ItemFactory, JudgmentFactory, UserFactory, published_version
 
 Role = ProjectMembership.Role
 LINE = {"id": "x1", "prompt": "Hello?", "responses": [{"content": "Hi!"}, {"content": "Hey."}]}
@@ -229,11 +226,6 @@ def test_the_api_import_is_documented_in_the_schema(client_for, annotator):
 # --- Items, review, gold ----------------------------------------------------------------------
 
 
-def _judge(project, user, preference):
-    a = assignment_next_for_user(project=project, user=user)
-    return judgment_submit(assignment=a, data=valid_input(a, preference=preference)).judgment
-
-
 @pytest.mark.django_db
 def test_the_item_list_pages_by_keyset_and_filters(client_for, reviewer, project):
     items = [ItemFactory(project=project) for _ in range(55)]
@@ -259,9 +251,8 @@ def test_the_item_list_makes_a_fixed_number_of_queries(client_for, reviewer, pro
 
 @pytest.mark.django_db
 def test_the_item_page_shows_judgments_to_reviewers(client_for, reviewer, project, make_annotators):
-    ItemFactory(project=project)
     (u1,) = make_annotators(1)
-    j = _judge(project, u1, -2)
+    j = JudgmentFactory(item=ItemFactory(project=project), annotator=u1, preference=-2)
     body = client_for(reviewer).get(f"/projects/{project.id}/items/{j.item_id}/").content.decode()
     assert "ann0" in body and "Response 1 better" in body
     assert "model-0" in body  # reviewers see model names
@@ -290,10 +281,10 @@ def test_reviewers_cannot_seed_gold(client_for, reviewer, project):
 def test_the_review_list_shows_disagreements_with_reasons(client_for, reviewer, project, make_annotators):
     agree, disagree = ItemFactory(project=project), ItemFactory(project=project)
     u1, u2 = make_annotators(2)
-    _judge(project, u1, -1)
-    _judge(project, u2, -2)  # both on the first item: they agree
-    _judge(project, u1, -3)
-    _judge(project, u2, 2)
+    JudgmentFactory(item=agree, annotator=u1, preference=-1)
+    JudgmentFactory(item=agree, annotator=u2, preference=-2)
+    JudgmentFactory(item=disagree, annotator=u1, preference=-3)
+    JudgmentFactory(item=disagree, annotator=u2, preference=2)
     response = client_for(reviewer).get(f"/projects/{project.id}/review/")
     ids = [i.id for i in response.context["page"]["items"]]
     assert ids == [disagree.id]
@@ -305,10 +296,9 @@ def test_the_review_list_shows_disagreements_with_reasons(client_for, reviewer, 
 def test_a_reviewer_sees_each_judgment_and_records_the_final_label(client_for, reviewer, project, make_annotators):
     item, second = ItemFactory(project=project), ItemFactory(project=project)
     u1, u2 = make_annotators(2)
-    for pref in (-3, 3):
-        _judge(project, u1 if pref < 0 else u2, pref)
-    for pref in (-1, 1):
-        _judge(project, u1 if pref < 0 else u2, pref)
+    for judged, pref in ((item, 3), (second, 1)):
+        JudgmentFactory(item=judged, annotator=u1, preference=-pref)
+        JudgmentFactory(item=judged, annotator=u2, preference=pref)
     c = client_for(reviewer)
     body = c.get(f"/projects/{project.id}/review/{item.id}/").content.decode()
     assert "Response 1 much better" in body and "Response 2 much better" in body
@@ -352,6 +342,6 @@ def test_gold_accuracy_is_shown_on_the_review_page(client_for, reviewer, project
     item = ItemFactory(project=project)
     item_set_gold(item=item, is_gold=True, preference=-1)
     (u1,) = make_annotators(1)
-    _judge(project, u1, -3)
+    JudgmentFactory(item=item, annotator=u1, preference=-3)
     body = client_for(reviewer).get(f"/projects/{project.id}/review/").content.decode()
     assert 'id="gold-accuracy"' in body and "100%" in body

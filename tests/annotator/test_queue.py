@@ -15,7 +15,7 @@ from annotator.queue import (
 )
 from annotator.services import judgment_submit, project_update
 from config.errors import ConflictError
-from tests.annotator.conftest import valid_input
+from tests.helpers import valid_input
 
 Status = Assignment.Status
 

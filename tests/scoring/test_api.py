@@ -5,9 +5,9 @@ import pytest
 from annotator.tokens import api_token_create
 from scoring import services
 from scoring.models import Scorer, ScoringRun
-from tests.factories import ScorerFactory
+from tests.factories import JudgmentFactory, ScorerFactory
 
-from .helpers import judge_item, make_items
+from .helpers import make_items
 
 pytestmark = pytest.mark.django_db
 
@@ -118,7 +118,7 @@ def test_model_scores_are_listed_with_keyset_pagination_and_filters(project, pro
 def test_the_report_gives_accuracy_and_length_bias_per_scorer(project, project_admin, length_scorer):
     items = make_items(project, 2)
     for item in items:
-        judge_item(item, preference=2)  # humans prefer the second, longer response
+        JudgmentFactory(item=item, preference=2)  # humans prefer the second, longer response
     finish(services.scoring_run_start(project=project, scorer=length_scorer, actor=project_admin))
     (row,) = api(project_admin).get(f"/api/v1/projects/{project.id}/scoring-report/").json()
     assert row["scorer"]["name"] == "length" and row["accuracy"] == 1.0 and row["compared"] == 2

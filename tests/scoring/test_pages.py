@@ -6,9 +6,9 @@ from django.test.utils import CaptureQueriesContext
 
 from scoring import services
 from scoring.models import Scorer, ScoringRun
-from tests.factories import ScorerFactory
+from tests.factories import JudgmentFactory, ScorerFactory
 
-from .helpers import judge_item, make_items
+from .helpers import make_items
 
 pytestmark = pytest.mark.django_db
 
@@ -141,7 +141,7 @@ def test_cancel_and_retry_from_the_page(client_for, project_admin, run):
 def test_the_report_and_disagreements_show_on_the_project_page(client_for, project, project_admin, length_scorer):
     items = make_items(project, 3)
     for item in items:
-        judge_item(item, preference=-2)  # humans prefer the shorter; length prefers the longer
+        JudgmentFactory(item=item, preference=-2)  # humans prefer the shorter; length prefers the longer
     run = services.scoring_run_start(project=project, scorer=length_scorer, actor=project_admin)
     for batch_id in run.batches.values_list("id", flat=True):
         services.scoring_batch_execute(batch_id=batch_id, worker="w")

@@ -5,9 +5,9 @@ import pytest
 from annotator.models import Adjudication
 from scoring.models import ResponseScore, Scorer
 from scoring.reports import accuracy_report, human_pairs, spearman
-from tests.factories import ScorerFactory, UserFactory
+from tests.factories import JudgmentFactory, ScorerFactory, UserFactory
 
-from .helpers import judge_item, make_items
+from .helpers import make_items
 
 pytestmark = pytest.mark.django_db
 
@@ -29,10 +29,10 @@ def two(item):
 def test_the_human_label_is_the_majority_and_even_votes_are_undecided(project):
     a, b, c = make_items(project, 3)
     for pref in (-2, -1, 3):
-        judge_item(a, preference=pref)  # 2 votes for the first, 1 for the second
-    judge_item(b, preference=1)
-    judge_item(b, preference=-1)  # even
-    judge_item(c, preference=0)  # a tie is no vote
+        JudgmentFactory(item=a, preference=pref)  # 2 votes for the first, 1 for the second
+    JudgmentFactory(item=b, preference=1)
+    JudgmentFactory(item=b, preference=-1)  # even
+    JudgmentFactory(item=c, preference=0)  # a tie is no vote
     pairs, undecided = human_pairs(project=project)
     assert [(p.item_id, p.chosen, p.margin) for p in pairs] == [(a.id, two(a)[0].id, 1)]
     assert undecided == 1
@@ -40,8 +40,8 @@ def test_the_human_label_is_the_majority_and_even_votes_are_undecided(project):
 
 def test_an_adjudication_overrides_the_judgments(project):
     (item,) = make_items(project, 1)
-    judge_item(item, preference=-3)
-    judge_item(item, preference=-3)
+    JudgmentFactory(item=item, preference=-3)
+    JudgmentFactory(item=item, preference=-3)
     Adjudication.objects.create(item=item, reviewer=UserFactory(), preference=2)
     pairs, _ = human_pairs(project=project)
     assert pairs[0].chosen == two(item)[1].id
@@ -50,9 +50,7 @@ def test_an_adjudication_overrides_the_judgments(project):
 def test_rankings_vote_for_every_pair_they_order(project):
     (item,) = make_items(project, 1, contents=[["one", "two", "three"]])
     r1, r2, r3 = item.responses.order_by("position")
-    j = judge_item(item, preference=None)
-    j.ranking = [r3.id, r1.id, r2.id]
-    j.save()
+    JudgmentFactory(item=item, ranking=[r3, r1, r2])
     pairs, _ = human_pairs(project=project)
     assert {(p.chosen, p.rejected) for p in pairs} == {(r3.id, r1.id), (r3.id, r2.id), (r1.id, r2.id)}
 
@@ -60,7 +58,7 @@ def test_rankings_vote_for_every_pair_they_order(project):
 def test_accuracy_is_strict_with_ties_reported_apart(project, rm):
     items = make_items(project, 4)
     for item in items:
-        judge_item(item, preference=-2)  # humans prefer the first (the shorter) response
+        JudgmentFactory(item=item, preference=-2)  # humans prefer the first (the shorter) response
     values = [(1.0, 0.0), (2.0, 1.0), (0.5, 0.5), (0.0, 3.0)]  # right, right, tie, wrong
     for item, (va, vb) in zip(items, values, strict=True):
         first, second = two(item)
@@ -75,7 +73,7 @@ def test_accuracy_is_strict_with_ties_reported_apart(project, rm):
 def test_the_length_diagnostic_compares_model_and_humans_on_the_same_pairs(project, rm):
     items = make_items(project, 4)  # the second response is always the longer one
     for item in items:
-        judge_item(item, preference=-1)  # humans prefer the shorter
+        JudgmentFactory(item=item, preference=-1)  # humans prefer the shorter
         first, second = two(item)
         score(first, rm, 0.0)
         score(second, rm, 1.0)  # the model prefers the longer
@@ -86,8 +84,8 @@ def test_the_length_diagnostic_compares_model_and_humans_on_the_same_pairs(proje
 
 def test_pairs_without_model_scores_are_counted_as_missing(project, rm):
     a, b = make_items(project, 2)
-    judge_item(a, preference=-1)
-    judge_item(b, preference=-1)
+    JudgmentFactory(item=a, preference=-1)
+    JudgmentFactory(item=b, preference=-1)
     first, second = two(a)
     score(first, rm, 1.0)
     score(second, rm, 0.0)
