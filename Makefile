@@ -44,8 +44,10 @@ test: install-test
 screenshots: install-test
 	SCREENSHOTS_DIR=docs/screenshots $(PY) -m pytest tests/e2e
 
+# ruff, then vulture for dead code (its settings and entry points: pyproject.toml, vulture_whitelist.py).
 lint:
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/vulture
 
 bench:
 	@echo "See bench/README.md: each script prints its figures."
