@@ -47,3 +47,13 @@ def login(page, live_server, username, password):
     page.fill("#id_password", password)
     page.click("button[type=submit]")
     page.wait_for_url(f"{live_server.url}/")
+
+
+def row(instance) -> dict:
+    """The instance's row as stored now, every column: equal before and after a refused write."""
+    return type(instance).objects.filter(pk=instance.pk).values().get()
+
+
+def counts(*models) -> dict[str, int]:
+    """Row counts of the given models: equal before and after a refused write."""
+    return {model.__name__: model.objects.count() for model in models}

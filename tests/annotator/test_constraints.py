@@ -23,6 +23,7 @@ def test_an_item_external_id_is_unique_within_a_project(project):
     ItemFactory(project=project, external_id="x1")
     with pytest.raises(IntegrityError), transaction.atomic():
         Item.objects.create(project=project, external_id="x1", prompt=[])
+    assert Item.objects.filter(project=project, external_id="x1").count() == 1
     ItemFactory(external_id="x1")  # another project may reuse it
 
 
@@ -42,6 +43,7 @@ def test_a_model_score_is_unique_per_response_scorer_and_input(project):
     ResponseScore.objects.create(response=response, scorer=scorer, input_hash="h", value=1.0)
     with pytest.raises(IntegrityError), transaction.atomic():
         ResponseScore.objects.create(response=response, scorer=scorer, input_hash="h", value=2.0)
+    assert ResponseScore.objects.get(input_hash="h").value == 1.0
     ResponseScore.objects.create(response=response, scorer=scorer, input_hash="other", value=2.0)
 
 
@@ -50,3 +52,5 @@ def test_overlap_must_be_positive(project):
     project.overlap = 0
     with pytest.raises(IntegrityError), transaction.atomic():
         project.save()
+    project.refresh_from_db()
+    assert project.overlap == 2

@@ -9,6 +9,7 @@ from django.core.management import CommandError, call_command
 
 from annotator.models import Adjudication, Item, Project, ProjectMembership
 from tests.factories import ItemFactory, JudgmentFactory, UserFactory, published_version
+from tests.helpers import counts, row
 
 Role = ProjectMembership.Role
 LINE = {"id": "x1", "prompt": "Hello?", "responses": [{"content": "Hi!"}, {"content": "Hey."}]}
@@ -70,9 +71,12 @@ def test_a_project_admin_edits_the_settings(client_for, project_admin, project):
 
 @pytest.mark.django_db
 def test_settings_are_for_project_admins_only(client_for, annotator, reviewer, outsider, project):
+    before = row(project)
     assert client_for(annotator).get(f"/projects/{project.id}/settings/").status_code == 403
     assert client_for(reviewer).post(f"/projects/{project.id}/settings/", {"name": "x"}).status_code == 403
     assert client_for(outsider).get(f"/projects/{project.id}/settings/").status_code == 404
+    assert client_for(outsider).post(f"/projects/{project.id}/settings/", {"name": "x"}).status_code == 404
+    assert row(project) == before
 
 
 # --- Members ----------------------------------------------------------------------------------
@@ -94,9 +98,11 @@ def test_a_project_admin_adds_changes_and_removes_members(client_for, project_ad
 
 @pytest.mark.django_db
 def test_adding_an_unknown_user_says_so(client_for, project_admin, project):
+    before = counts(ProjectMembership)
     response = client_for(project_admin).post(f"/projects/{project.id}/members/", {"username": "ghost",
                                                                                   "role": "annotator"})
     assert response.status_code == 200 and "No active user named" in response.content.decode()
+    assert counts(ProjectMembership) == before
 
 
 @pytest.mark.django_db
@@ -109,11 +115,16 @@ def test_the_last_admin_cannot_be_demoted_or_removed(client_for, project_admin, 
 
 @pytest.mark.django_db
 def test_members_pages_are_for_project_admins_only(client_for, annotator, outsider, project):
+    before = counts(ProjectMembership)
     assert client_for(annotator).get(f"/projects/{project.id}/members/").status_code == 403
     assert client_for(annotator).post(f"/projects/{project.id}/members/{annotator.id}/role/",
                                       {"role": "admin"}).status_code == 403
+    assert client_for(annotator).post(f"/projects/{project.id}/members/",
+                                      {"username": "outsider", "role": "admin"}).status_code == 403
     assert client_for(outsider).get(f"/projects/{project.id}/members/").status_code == 404
+    assert client_for(outsider).post(f"/projects/{project.id}/members/{annotator.id}/remove/").status_code == 404
     assert project.memberships.get(user=annotator).role == Role.ANNOTATOR
+    assert counts(ProjectMembership) == before
 
 
 # --- Import: page, command, API ---------------------------------------------------------------
@@ -208,6 +219,7 @@ def test_the_api_refuses_an_oversize_body_with_413(client_for, project_admin, pr
     settings.IMPORT_MAX_FILE_BYTES = 40
     response = _api(client_for(project_admin), project, jsonl(LINE))
     assert response.status_code == 413 and response.json()["error"] == "too_large"
+    assert not Item.objects.exists()
 
 
 @pytest.mark.django_db
@@ -273,8 +285,10 @@ def test_a_project_admin_seeds_a_gold_answer(client_for, project_admin, project)
 @pytest.mark.django_db
 def test_reviewers_cannot_seed_gold(client_for, reviewer, project):
     item = ItemFactory(project=project)
+    before = row(item)
     assert client_for(reviewer).post(f"/projects/{project.id}/items/{item.id}/gold/",
                                      {"is_gold": "1", "preference": "2"}).status_code == 403
+    assert row(item) == before
 
 
 @pytest.mark.django_db
@@ -333,6 +347,9 @@ def test_an_item_of_another_project_is_404_even_for_its_reviewer(client_for, rev
     other = ItemFactory()
     assert client_for(reviewer).get(f"/projects/{project.id}/items/{other.id}/").status_code == 404
     assert client_for(reviewer).get(f"/projects/{project.id}/review/{other.id}/").status_code == 404
+    assert client_for(reviewer).post(f"/projects/{project.id}/review/{other.id}/",
+                                     {"preference": "1"}).status_code == 404
+    assert not Adjudication.objects.exists()
 
 
 @pytest.mark.django_db

@@ -79,6 +79,7 @@ def test_errors_are_json_with_fields(project, project_admin, length_scorer):
     assert bad.status_code == 400 and "scope" in bad.json()["fields"]
     empty = c.post(f"/api/v1/projects/{project.id}/scoring-runs/", {"scorer": length_scorer.id}, format="json")
     assert empty.status_code == 400 and empty.json()["error"] == "nothing_to_score"
+    assert not ScoringRun.objects.exists()
 
 
 def test_a_second_active_run_is_409(project, project_admin, length_scorer):
@@ -88,6 +89,7 @@ def test_a_second_active_run_is_409(project, project_admin, length_scorer):
                   format="json").status_code == 201
     second = c.post(f"/api/v1/projects/{project.id}/scoring-runs/", {"scorer": length_scorer.id}, format="json")
     assert second.status_code == 409 and second.json()["error"] == "run_active"
+    assert ScoringRun.objects.filter(project=project).count() == 1
 
 
 def test_cancel_and_retry_through_the_api(project, project_admin, length_scorer):
@@ -95,7 +97,9 @@ def test_cancel_and_retry_through_the_api(project, project_admin, length_scorer)
     run = services.scoring_run_start(project=project, scorer=length_scorer, actor=project_admin)
     c = api(project_admin)
     assert c.post(f"/api/v1/scoring-runs/{run.id}/cancel/").json()["status"] == "cancelled"
+    cancelled = ScoringRun.objects.values().get(pk=run.id)
     assert c.post(f"/api/v1/scoring-runs/{run.id}/cancel/").status_code == 409
+    assert ScoringRun.objects.values().get(pk=run.id) == cancelled
     assert c.post(f"/api/v1/scoring-runs/{run.id}/retry/").json()["status"] == "queued"
 
 

@@ -36,9 +36,12 @@ def test_the_index_lists_scorers_and_runs_of_my_projects_only(client_for, staff_
 
 def test_only_site_admins_manage_scorers(client_for, project_admin, length_scorer):
     c = client_for(project_admin)
+    before = Scorer.objects.values().get(pk=length_scorer.pk)
     assert c.get("/scoring/scorers/new/").status_code == 403
     assert c.post("/scoring/scorers/new/", {"name": "x", "backend": "length"}).status_code == 403
     assert c.get(f"/scoring/scorers/{length_scorer.id}/").status_code == 403
+    assert c.post(f"/scoring/scorers/{length_scorer.id}/", {"name": "renamed", "backend": "length"}).status_code == 403
+    assert Scorer.objects.count() == 1 and Scorer.objects.values().get(pk=length_scorer.pk) == before
 
 
 def test_a_site_admin_creates_a_scorer_with_the_form(client_for, staff_admin):
