@@ -15,6 +15,7 @@ _.reason_labels  # views_review, review_list.html
 # Named by a dotted path in settings or urls
 _.api_exception_handler  # REST_FRAMEWORK["EXCEPTION_HANDLER"]
 _.not_found  # handler404
+_.lockout_response, _.original_response, _.credentials  # AXES_LOCKOUT_CALLABLE and its signature
 
 # Model fields written by services and read by the ORM or serializers by name
 _.guidelines, _.queue_key, _.has_disagreement, _.annotator, _.requested_by, _.row_count, _.archived_at
@@ -26,25 +27,29 @@ _.krippendorff_alpha_nominal, _.krippendorff_alpha_ordinal, _.krippendorff_alpha
 _.agreement_with_others, _.shared_items, _.items_with_overlap, _.pairwise_cohen_kappa, _.annotators_agreement
 _.status_url, _.download_url, _.criterion_count, _.version_count, _.latest_published
 _.elapsed_s, _.responses_per_s, _.tokens_per_s, _.eta_s, _.response_external_id, _.scorer_name
-_.score_length_spearman, _.missing_scores, _.length_bias, _.api_key_env, _.extra_options
+_.score_length_spearman, _.missing_scores, _.length_bias, _.api_key_env, _.extra_options, _.weights_preset
+_.split_orders, _.rewardbench, _.rewardbench2, _.other_reference, _.ci95, _.unscored
 
 # TextChoices members: stored and compared as their string values
 _.ESSENTIAL, _.OPTIONAL, _.LIKERT5, _.POINTS, _.FLOAT32, _.BFLOAT16, _.FLOAT16, _.A, _.B, _.TIE, _.NONE
 
 # Arguments a framework's signature requires
-_.auto_schema, _.format_suffix, _.parser_context, _.module
+_.auto_schema, _.format_suffix
 
 # Attributes of other libraries' objects, set for them
 _.pad_token, _.pre_tokenizer  # tokenizers
+_.auto_map  # a transformers config
 _.ALLOWED_HOSTS  # bench/export.py configures Django's settings
 
 # Public maths API, checked against published worked examples by the tests (insights will use it)
 _.krippendorff_alpha_matrix, _.fleiss_kappa_from_counts
 
+# Tiny models that tests/scoring builds through scoring/tiny_model.py (nothing is downloaded)
+_.pad_is_eos_tokenizer, _.build_gated_reward_model
+
 # Found by vulture and left to the code's owners (issue 16); delete each line with its code.
-_._canonical_points  # rubrics/services.py: never called
 _.SYNTAXES, _.warnings  # rubrics/formats.py: never read
 _.pairable_values  # annotator/agreement.py: written, never read
 _.fail_ab, _.fail_ba  # scoring/backends/judge.py: unpacked, never read
-_.items_import_text, _.rubric_version_get_for_user  # only the tests call them
-_.render_htmx  # config/htmx.py: new, its callers are on their way (issue 16)
+_.judgment_rubric_scores  # scoring/reports.py: never called
+_.rubric_version_get_for_user, _.preference_probability  # only the tests call them

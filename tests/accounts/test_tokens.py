@@ -8,8 +8,8 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from annotator.models import ApiToken
-from annotator.tokens import api_token_authenticate, api_token_create, api_token_revoke
+from accounts.models import ApiToken
+from accounts.services import api_token_authenticate, api_token_create, api_token_revoke
 from config.errors import ApplicationError
 from tests.factories import UserFactory
 
