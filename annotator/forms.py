@@ -50,11 +50,14 @@ def responses_numbered(item) -> list[Response]:
     return responses
 
 
-def rank_choices(responses: list[Response], ranking: list[int]) -> list[dict]:
-    """Per response, the rank buttons 1..n, the one it holds in `ranking` (ids, best first) checked."""
-    ranks = {rid: i + 1 for i, rid in enumerate(ranking)}
-    return [{"response": r, "choices": [{"value": i, "checked": ranks.get(r.id) == i}
-                                        for i in range(1, len(responses) + 1)]} for r in responses]
+def rank_rows(responses: list[Response], ranks: dict[int, int]) -> list[dict]:
+    """Per response, the rank it holds (1 = best) or None: one input each (O(responses) markup)."""
+    return [{"response": r, "rank": ranks.get(r.id)} for r in responses]
+
+
+def ranks_of(ranking: list[int]) -> dict[int, int]:
+    """Response ids best first → {response id: rank}."""
+    return {rid: i + 1 for i, rid in enumerate(ranking)}
 
 
 class ProjectForm(forms.ModelForm):

@@ -16,7 +16,14 @@ from django.views.decorators.http import require_POST
 from config.errors import ApplicationError
 
 from .access import project_get_for_user
-from .forms import PREFERENCE_LABELS, JudgmentState, criterion_options, judgment_from_post, state_from_judgment
+from .forms import (
+    PREFERENCE_LABELS,
+    JudgmentState,
+    criterion_options,
+    judgment_from_post,
+    rank_rows,
+    state_from_judgment,
+)
 from .queue import assignment_get_for_user, assignment_heartbeat, assignment_next_for_user, assignment_skip, queue_state
 from .selectors import annotation_progress, criteria_for_project, last_undoable_submission, responses_in_shown_order
 from .services import UNDO_SECONDS, judgment_submit, judgment_undo
@@ -24,9 +31,6 @@ from .views import _scores_context
 
 PREFERENCE_KEYS = {-3: "1", -2: "2", -1: "3", 0: "4", 1: "5", 2: "6", 3: "7"}
 
-
-def ordinal(n: int) -> str:
-    return f"{n}{ {1: 'st', 2: 'nd', 3: 'rd'}.get(n if n < 20 else n % 10, 'th') }"
 
 
 def _grid(criteria, responses, state: JudgmentState, errors: dict) -> list[dict]:
@@ -93,9 +97,7 @@ def _workspace_context(request, project, assignment=None, state: JudgmentState |
         "earlier_open": sum(len(m.get("content", "")) for m in earlier) < 1500,
         "grid": _grid(criteria, responses, state, errors),
         "preference_scale": _preference_scale(responses, state),
-        "ranks": [{"response": r, "choices": [{"value": i, "label": ordinal(i), "checked": state.ranks.get(r.id) == i}
-                                              for i in range(1, len(responses) + 1)]} for r in responses]
-        if len(responses) > 2 else [],
+        "ranks": rank_rows(responses, state.ranks) if len(responses) > 2 else [],
         "state": state,
         "errors": errors,
         "error_message": error_message,

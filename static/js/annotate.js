@@ -145,11 +145,11 @@
     var rows = $$("#judgment-form .rank-row");
     var index = letter.charCodeAt(0) - 97;
     if (index < 0 || index >= rows.length) return false;
-    var row = rows[index], current = $("input:checked", row);
-    if (current) { current.checked = false; return true; } // pressing it again takes it back out
-    var used = $$("#judgment-form .rank-row input:checked").map(function (i) { return parseInt(i.value, 10); });
+    var input = $(".rank-input", rows[index]);
+    if (input.value) { input.value = ""; return true; } // pressing it again takes it back out
+    var used = $$("#judgment-form .rank-input").map(function (i) { return parseInt(i.value, 10); });
     for (var rank = 1; rank <= rows.length; rank++) {
-      if (used.indexOf(rank) === -1) { $("input[value='" + rank + "']", row).checked = true; break; }
+      if (used.indexOf(rank) === -1) { input.value = String(rank); break; }
     }
     return true;
   }
@@ -205,7 +205,7 @@
     if (ranking) {
       if (key === "Delete" || key === "Backspace") {
         e.preventDefault();
-        $$("#judgment-form .rank-row input:checked").forEach(function (i) { i.checked = false; });
+        $$("#judgment-form .rank-input").forEach(function (i) { i.value = ""; });
         return;
       }
       if (/^[a-hA-H]$/.test(key) && rankNext(key.toLowerCase())) { e.preventDefault(); }
