@@ -15,7 +15,7 @@ from annotator.services import (
     membership_set,
     project_update,
 )
-from tests.annotator.conftest import valid_input
+from tests.helpers import valid_input
 from tests.factories import ItemFactory
 
 
