@@ -267,10 +267,23 @@ def _format_value(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else str(value)
 
 
+def is_pitfall(criterion) -> bool:
+    """A criterion that costs points when met ("Fabricates a citation", −6 pts)."""
+    return criterion.importance == "pitfall" or criterion.points < 0
+
+
+def binary_labels(criterion) -> tuple[tuple[str, str], tuple[str, str]]:
+    """The one vocabulary of the binary scale, for the annotate page and the editor's preview:
+    Met / Not met, and Present / Absent for pitfalls (met is the bad answer there)."""
+    if is_pitfall(criterion):
+        return ("1", "Present"), ("0", "Absent")
+    return ("1", "Met"), ("0", "Not met")
+
+
 def criterion_options(criterion) -> list[tuple[str, str]] | None:
     """(value, label) choices for a criterion's scale; None means a free number input."""
     if criterion.scale == "binary":
-        return [("1", "Yes"), ("0", "No")]
+        return list(binary_labels(criterion))
     if criterion.scale == "likert5":
         return [(str(i), str(i)) for i in range(1, 6)]
     points = criterion.points

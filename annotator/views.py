@@ -62,7 +62,7 @@ def home(request):
     projects = list(project_list_for_user(user=request.user))
     for p in projects:
         p.needed = p.item_count * p.overlap
-        p.percent = min(100, round(100 * p.judged_total / p.needed)) if p.needed else 0
+        p.percent = min(100, round(100 * p.judgment_count / p.needed)) if p.needed else 0
     return render(request, "annotator/home.html", {"projects": projects})
 
 

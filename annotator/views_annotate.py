@@ -64,7 +64,8 @@ def _preference_scale(responses, state: JudgmentState) -> list[dict]:
 
 
 def _workspace_context(request, project, assignment=None, state: JudgmentState | None = None,
-                       errors: dict | None = None, error_message: str = "", notice: str = "") -> dict:
+                       errors: dict | None = None, error_message: str = "", notice: str = "",
+                       submitted_at=None) -> dict:
     user = request.user
     context = {
         "project": project,
@@ -73,9 +74,13 @@ def _workspace_context(request, project, assignment=None, state: JudgmentState |
         "notice": notice,
         "lease_seconds": project.lease_minutes * 60,
     }
-    last = last_undoable_submission(project=project, user=user)
-    if last is not None:
-        context["undo_until"] = int((last.submitted_at.timestamp() + UNDO_SECONDS) * 1000)
+    # Right after a submission the undoable one is known: no query.
+    last_at = submitted_at
+    if last_at is None:
+        last = last_undoable_submission(project=project, user=user)
+        last_at = last.submitted_at if last is not None else None
+    if last_at is not None:
+        context["undo_until"] = int((last_at.timestamp() + UNDO_SECONDS) * 1000)
     if assignment is None:
         context["assignment"] = None
         context["queue"] = queue_state(project=project, user=user)
@@ -115,12 +120,13 @@ def _render(request, context: dict, status: int = 200):
     return render(request, template, context, status=200 if request.htmx else status)
 
 
-def _next(request, project, notice: str = ""):
+def _next(request, project, notice: str = "", submitted_at=None):
     """The workspace with the user's next item (or the empty queue)."""
     if not request.htmx:
         return redirect("annotator:annotate", project_id=project.id)
     assignment = assignment_next_for_user(project=project, user=request.user)
-    return _render(request, _workspace_context(request, project, assignment, notice=notice))
+    return _render(request, _workspace_context(request, project, assignment, notice=notice,
+                                               submitted_at=submitted_at))
 
 
 @login_required
@@ -139,15 +145,19 @@ def annotate_submit(request, project_id: int, assignment_id: int):
     criteria = criteria_for_project(project=project)
     data, state = judgment_from_post(request.POST, assignment=assignment, responses=responses, criteria=criteria)
     try:
-        result = judgment_submit(assignment=assignment, data=data)
+        result = judgment_submit(assignment=assignment, data=data, responses=responses, criteria=criteria)
     except ApplicationError as exc:
         if exc.code in ("expired", "skipped"):
             return _next(request, project, notice=exc.message)
         context = _workspace_context(request, project, assignment, state=state, errors=exc.fields,
                                      error_message=exc.message)
         return _render(request, context, status=exc.status)
-    notice = "Saved." if result.created else "Already saved: this item was submitted before, nothing changed."
-    return _next(request, project, notice=notice)
+    if not result.created:
+        return _next(request, project, notice="Already saved: this item was submitted before, nothing changed.")
+    # The counters were read with the project, before this submission (the triggers have counted it).
+    project.judgment_count += 1
+    project.membership.judged_count += 1
+    return _next(request, project, notice="Saved.", submitted_at=result.judgment.submitted_at)
 
 
 @login_required
