@@ -5,7 +5,6 @@ from .models import (
     ApiToken,
     Assignment,
     CriterionJudgment,
-    ExportJob,
     Item,
     Judgment,
     Project,
@@ -71,8 +70,3 @@ class AdjudicationAdmin(admin.ModelAdmin):
 class ApiTokenAdmin(admin.ModelAdmin):
     list_display = ["name", "user", "prefix", "expires_at", "revoked_at", "last_used_at"]
     readonly_fields = ["prefix", "token_hash", "last_used_at", "created_at"]
-
-
-@admin.register(ExportJob)
-class ExportJobAdmin(admin.ModelAdmin):
-    list_display = ["project", "export_format", "file_format", "status", "row_count", "created_at"]

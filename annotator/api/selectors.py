@@ -6,7 +6,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Prefetch, QuerySet
 
 from annotator.access import ROLES_STAFF, has_role
-from annotator.models import CriterionJudgment, ExportJob, Item, Judgment, Project, ProjectMembership
+from annotator.models import CriterionJudgment, Item, Judgment, Project, ProjectMembership
 from annotator.models import Response as ItemResponse
 
 Role = ProjectMembership.Role
@@ -79,16 +79,3 @@ def judgment_get(*, project: Project, user: AbstractBaseUser, judgment_id: int) 
         raise Http404("No such judgment.")
     return judgment
 
-
-def export_job_list(*, project: Project, limit: int = 50) -> list[ExportJob]:
-    return list(ExportJob.objects.filter(project=project).select_related("requested_by")
-                .order_by("-created_at", "-id")[:limit])
-
-
-def export_job_get(*, project: Project, job_id: int) -> ExportJob:
-    from django.http import Http404
-
-    job = ExportJob.objects.filter(project=project, pk=job_id).select_related("requested_by").first()
-    if job is None:
-        raise Http404("No such export job.")
-    return job

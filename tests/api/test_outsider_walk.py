@@ -14,11 +14,11 @@ from django.urls import get_resolver
 from django.urls.resolvers import RoutePattern, URLResolver
 from django.utils import timezone
 
-from annotator.models import Adjudication, ExportJob, ProjectMembership
+from annotator.models import Adjudication, ProjectMembership
 from annotator.tokens import api_token_create
+from exports.models import ExportJob
 from rubrics.models import RubricSet
 from scoring.models import CriterionScore, ResponseScore, ScoringRun
-from tests.api.conftest import make_judgment
 from tests.factories import (
     ItemFactory,
     MembershipFactory,
@@ -27,6 +27,7 @@ from tests.factories import (
     UserFactory,
     published_version,
 )
+from tests.known_answers import make_judgment
 
 pytestmark = pytest.mark.django_db
 

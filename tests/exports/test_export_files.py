@@ -14,8 +14,11 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework.throttling import ScopedRateThrottle
 
-from annotator.exports import ExportParams, export_job_run, export_rows, export_write_parquet
-from annotator.models import ExportJob
+from exports.jobs import export_job_run
+from exports.models import ExportJob
+from exports.params import ExportParams
+from exports.rows import export_rows
+from exports.writers import export_write_parquet
 from tests.factories import ItemFactory
 
 pytestmark = pytest.mark.django_db
@@ -233,7 +236,7 @@ def test_the_export_runs_the_same_queries_for_ten_items_or_forty(admin, labeled)
     for i in range(30):
         ItemFactory(project=labeled.project, external_id=f"more-{i}")
     for key in list(labeled.items)[:2]:
-        from tests.api.conftest import make_judgment
+        from tests.known_answers import make_judgment
 
         make_judgment(labeled.items[key], labeled.reviewer, preference=1)
     assert {fmt: queries(fmt) for fmt in FORMATS} == before
@@ -274,11 +277,11 @@ def test_the_export_command_names_bad_arguments(labeled):
 def test_a_client_that_hangs_up_mid_stream_leaves_no_reader_thread(labeled, monkeypatch):
     import threading
 
-    from annotator import exports
+    from exports import rows, writers
 
-    monkeypatch.setattr(exports, "CHUNK_ROWS", 2)
-    monkeypatch.setattr(exports, "STREAM_CHUNK_BYTES", 1)
-    stream = exports.export_stream(project=labeled.project, params=ExportParams(export_format="judgments"),
+    monkeypatch.setattr(rows, "CHUNK_ROWS", 2)
+    monkeypatch.setattr(writers, "STREAM_CHUNK_BYTES", 1)
+    stream = writers.export_stream(project=labeled.project, params=ExportParams(export_format="judgments"),
                                    file_format="jsonl")
     first = next(stream)
     assert first.count(b"\n") == 1
@@ -289,7 +292,7 @@ def test_a_client_that_hangs_up_mid_stream_leaves_no_reader_thread(labeled, monk
 
 
 def test_a_database_error_while_reading_ahead_reaches_the_stream(labeled, monkeypatch):
-    from annotator import exports
+    from exports import rows
 
     real = connection.chunked_cursor
 
@@ -306,6 +309,6 @@ def test_a_database_error_while_reading_ahead_reaches_the_stream(labeled, monkey
         def close(self):
             self.cursor.close()
 
-    monkeypatch.setattr(exports.connection, "chunked_cursor", Failing)
+    monkeypatch.setattr(rows.connection, "chunked_cursor", Failing)
     with pytest.raises(RuntimeError, match="went away"):
-        list(exports.export_rows(project=labeled.project, params=ExportParams(export_format="judgments")))
+        list(rows.export_rows(project=labeled.project, params=ExportParams(export_format="judgments")))
