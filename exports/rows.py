@@ -3,16 +3,15 @@
 Rows are produced by merging a few ordered streams (items, responses, judgments, model scores, all
 sorted by item id) read through server-side cursors, inside one REPEATABLE READ transaction so that
 every stream sees the same snapshot. No model instances are built; memory holds one item at a time
-whatever the size of the project. Each stream's rows are named tuples whose fields are declared
-beside the SQL columns they come from (`_select`); the rows of a format are plain tuples in the
-order of its columns (`export_columns`), which is what the writers read.
+whatever the size of the project. A stream's fields are named where its SQL columns are declared
+(`Columns`); the rows of a format are tuples in the order of its columns (`export_columns`), which
+is what the writers read.
 """
 
 from __future__ import annotations
 
 import functools
 import json
-from collections import namedtuple
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 
@@ -195,31 +194,38 @@ class _ReadAhead:
         self._cursor.close()
 
 
-@functools.cache
-def _row_type(name: str, fields: tuple[str, ...]) -> type:
-    return namedtuple(name, fields)
+class Columns:
+    """The columns of one SQL stream: each field's name → its ORM lookup or expression, in SELECT
+    order. The first is the item id (what _ByItem groups by).
 
-
-def _select(name: str, queryset: QuerySet, columns: dict, *, read_ahead: bool = True) -> Iterator[tuple]:
-    """The queryset's rows as named tuples: `columns` maps each field name to an ORM lookup or
-    expression. The first column is the item id (what _ByItem groups by).
-
-    `read_ahead` (PostgreSQL): raw rows fetched ahead by a thread, so only plain columns, and
-    expressions (text casts) after the lookups; without it, the ORM's iterator with its converters
-    (JSON fields parsed).
+    Rows stay plain tuples, as the cursor returns them: an object per row (a namedtuple) costs more
+    than encoding the row does. Instead `columns.<name>` is the field's index, so code reads
+    `row[J.preference]`, never `row[4]`, and the index is declared once, beside the SQL column.
     """
-    lookups = list(columns.values())
-    if read_ahead:
-        first_expression = next((i for i, v in enumerate(lookups) if not isinstance(v, str)), len(lookups))
-        if any(isinstance(v, str) for v in lookups[first_expression:]):
-            raise ValueError(f"{name}: read ahead, the expressions must come after the lookups")
-    row = _row_type(name, tuple(columns))
-    values = queryset.values_list(*lookups)
-    if read_ahead and connection.vendor == "postgresql":
-        rows = iter(_ReadAhead(values))
-    else:
-        rows = values.iterator(chunk_size=CHUNK_ROWS)
-    return map(row._make, rows)
+
+    def __init__(self, **lookups):
+        self.lookups = lookups
+        for index, name in enumerate(lookups):
+            if hasattr(self, name):
+                raise ValueError(f"{name}: a column cannot be called that")
+            setattr(self, name, index)
+
+    def read(self, queryset: QuerySet, *, read_ahead: bool = True) -> Iterator[tuple]:
+        """The queryset's rows with these columns.
+
+        `read_ahead` (PostgreSQL): raw rows fetched ahead by a thread, so only plain columns, and
+        expressions (text casts) after the lookups; without it, the ORM's iterator with its
+        converters (JSON fields parsed).
+        """
+        lookups = list(self.lookups.values())
+        if read_ahead:
+            first_expression = next((i for i, v in enumerate(lookups) if not isinstance(v, str)), len(lookups))
+            if any(isinstance(v, str) for v in lookups[first_expression:]):
+                raise ValueError("read ahead, the expressions must come after the lookups")
+        values = queryset.values_list(*lookups)
+        if read_ahead and connection.vendor == "postgresql":
+            return iter(_ReadAhead(values))
+        return values.iterator(chunk_size=CHUNK_ROWS)
 
 
 class _ByItem:
@@ -324,30 +330,31 @@ def _judgment_scope(project: Project, params: ExportParams, item_ids: QuerySet) 
     return _judgment_filter(params) & Q(item_id__in=item_ids)
 
 
-def _responses(item_ids: QuerySet, *, content: bool) -> Iterator[tuple]:
-    """The items' responses in stored order: item_id, id, external_id, model_name[, content]."""
-    columns = {"item_id": "item_id", "id": "id", "external_id": "external_id", "model_name": "model_name"}
-    if content:
-        columns["content"] = "content"
-    return _select("ResponseRow", Response.objects.filter(item_id__in=item_ids).order_by("item_id", "position", "id"),
-                   columns)
+def _response_columns(*, content: bool) -> Columns:
+    lookups = {"item_id": "item_id", "id": "id", "external_id": "external_id", "model_name": "model_name"}
+    return Columns(**lookups, **({"content": "content"} if content else {}))
+
+
+def _responses(item_ids: QuerySet, columns: Columns, *, read_ahead: bool = True) -> Iterator[tuple]:
+    """The items' responses in stored order."""
+    return columns.read(Response.objects.filter(item_id__in=item_ids).order_by("item_id", "position", "id"),
+                        read_ahead=read_ahead)
+
+
+S = Columns(item_id="response__item_id", response_id="response_id", scorer="scorer__name",
+            model_revision="model_revision", value="value")
 
 
 def _model_scores(item_ids: QuerySet) -> Iterator[tuple]:
-    """The newest score per response and scorer: item_id, response_id, scorer, model_revision, value."""
+    """The newest reward-model score per response and scorer (columns S)."""
     from scoring.models import ResponseScore
 
-    rows = _select(
-        "ModelScoreRow",
-        ResponseScore.objects.filter(response__item_id__in=item_ids)
-        .order_by("response__item_id", "response_id", "scorer__name", "-created_at", "-id"),
-        {"item_id": "response__item_id", "response_id": "response_id", "scorer": "scorer__name",
-         "model_revision": "model_revision", "value": "value"},
-        read_ahead=False,
-    )
+    rows = S.read(ResponseScore.objects.filter(response__item_id__in=item_ids)
+                  .order_by("response__item_id", "response_id", "scorer__name", "-created_at", "-id"),
+                  read_ahead=False)
     last = None
     for row in rows:
-        key = (row.response_id, row.scorer)
+        key = (row[S.response_id], row[S.scorer])
         if key != last:
             last = key
             yield row
@@ -366,8 +373,8 @@ def _versions_label(ids: Iterable[int | None], labels: dict[int, str]) -> str | 
 
 
 def _scores_for(scores: list[tuple], response_pk: int) -> list[dict]:
-    return [{"scorer": s.scorer, "model_revision": s.model_revision, "value": s.value}
-            for s in scores if s.response_id == response_pk]
+    return [{"scorer": s[S.scorer], "model_revision": s[S.model_revision], "value": s[S.value]}
+            for s in scores if s[S.response_id] == response_pk]
 
 
 def _passes_item_filters(n_judgments: int, agreement: float | None, params: ExportParams) -> bool:
@@ -389,35 +396,31 @@ def _item_format_rows(project: Project, params: ExportParams, *, light: bool) ->
     fmt = params.export_format
     item_ids = _item_ids(project, params)
     # JSON comes as text, parsed here only when there is something in it.
-    item_columns = {"id": "id", "external_id": "external_id", "adjudication_id": "adjudication__id",
-                    "adjudication_preference": "adjudication__preference",
-                    "adjudication_both_bad": "adjudication__both_bad",
-                    "adjudication_rationale": "adjudication__rationale",
-                    "adjudication_ranking": _text("adjudication__ranking")}
-    if not light:
-        item_columns["prompt"] = _text("prompt")
-    items = _select("ItemRow", Item.objects.filter(id__in=item_ids).order_by("id"), item_columns)
-    responses = _ByItem(_responses(item_ids, content=not light))
-    judgments = _ByItem(_select(
-        "JudgmentVoteRow",
-        Judgment.objects.filter(_judgment_scope(project, params, item_ids)).order_by("item_id", "submitted_at", "id"),
-        {"item_id": "item_id", "id": "id", "annotator": "annotator__username",
-         "rubric_version_id": "rubric_version_id", "preference": "preference", "both_bad": "both_bad",
-         "rationale": "rationale", "ranking": _text("ranking")},
-    ))
+    IT = Columns(id="id", external_id="external_id", adjudication_id="adjudication__id",
+                 adjudication_preference="adjudication__preference", adjudication_both_bad="adjudication__both_bad",
+                 adjudication_rationale="adjudication__rationale", adjudication_ranking=_text("adjudication__ranking"),
+                 **({} if light else {"prompt": _text("prompt")}))
+    R = _response_columns(content=not light)
+    J = Columns(item_id="item_id", id="id", annotator="annotator__username", rubric_version_id="rubric_version_id",
+                preference="preference", both_bad="both_bad", rationale="rationale", ranking=_text("ranking"))
+    items = IT.read(Item.objects.filter(id__in=item_ids).order_by("id"))
+    responses = _ByItem(_responses(item_ids, R))
+    judgments = _ByItem(J.read(Judgment.objects.filter(_judgment_scope(project, params, item_ids))
+                               .order_by("item_id", "submitted_at", "id")))
     scores = _ByItem(_model_scores(item_ids)) if params.include_model_scores and not light else None
     versions = _version_labels()
     keep_ties = params.tie_policy == "keep"
 
     for item in items:
-        resp = responses.take(item.id)
-        votes = [JudgmentRow(j.id, j.annotator, j.rubric_version_id, j.preference, j.both_bad, _id_list(j.ranking),
-                             j.rationale) for j in judgments.take(item.id)]
-        item_scores = scores.take(item.id) if scores is not None else []
-        positions = {r.id: i for i, r in enumerate(resp)}
-        adjudication = (AdjudicationRow(item.adjudication_preference, item.adjudication_both_bad,
-                                        _id_list(item.adjudication_ranking))
-                        if item.adjudication_id is not None else None)
+        item_id = item[IT.id]
+        resp = responses.take(item_id)
+        votes = [JudgmentRow(j[J.id], j[J.annotator], j[J.rubric_version_id], j[J.preference], j[J.both_bad],
+                             _id_list(j[J.ranking]), j[J.rationale]) for j in judgments.take(item_id)]
+        item_scores = scores.take(item_id) if scores is not None else []
+        positions = {r[R.id]: i for i, r in enumerate(resp)}
+        adjudicated = item[IT.adjudication_id] is not None
+        adjudication = (AdjudicationRow(item[IT.adjudication_preference], item[IT.adjudication_both_bad],
+                                        _id_list(item[IT.adjudication_ranking])) if adjudicated else None)
         label = item_label(judgments=votes, adjudication=adjudication, positions=positions)
         if not _passes_item_filters(label.n_judgments, label.agreement, params):
             continue
@@ -436,24 +439,24 @@ def _item_format_rows(project: Project, params: ExportParams, *, light: bool) ->
         if fmt == "trl":
             chosen, rejected = resp[label.chosen], resp[label.rejected]
             # The stored message list goes out as the database wrote it (valid JSON, not re-parsed).
-            prompt = RawJson(item.prompt) if item.prompt else _EMPTY_LIST
-            row = (prompt, [{"role": "assistant", "content": chosen.content}],
-                   [{"role": "assistant", "content": rejected.content}], round(label.margin, 6), item.external_id,
-                   version, label.n_judgments, _r(label.agreement), label.adjudicated, chosen.model_name,
-                   rejected.model_name)
+            prompt = RawJson(item[IT.prompt]) if item[IT.prompt] else _EMPTY_LIST
+            row = (prompt, [{"role": "assistant", "content": chosen[R.content]}],
+                   [{"role": "assistant", "content": rejected[R.content]}], round(label.margin, 6),
+                   item[IT.external_id], version, label.n_judgments, _r(label.agreement), label.adjudicated,
+                   chosen[R.model_name], rejected[R.model_name])
             if params.include_model_scores:
-                row += (_scores_for(item_scores, chosen.id), _scores_for(item_scores, rejected.id))
+                row += (_scores_for(item_scores, chosen[R.id]), _scores_for(item_scores, rejected[R.id]))
             yield row
         else:
-            why = justification(votes, label, adjudication_rationale=item.adjudication_rationale
-                                if item.adjudication_id else "")
-            prompt = json.loads(item.prompt) if item.prompt else []
+            why = justification(votes, label,
+                                adjudication_rationale=item[IT.adjudication_rationale] if adjudicated else "")
+            prompt = json.loads(item[IT.prompt]) if item[IT.prompt] else []
             first, second = resp
-            row = (helpsteer2_prompt(prompt), first.content, second.content, label.strength, why, item.external_id,
-                   version, label.n_judgments, _r(label.agreement), label.adjudicated,
+            row = (helpsteer2_prompt(prompt), first[R.content], second[R.content], label.strength, why,
+                   item[IT.external_id], version, label.n_judgments, _r(label.agreement), label.adjudicated,
                    [v.preference for v in votes if v.preference is not None and not v.both_bad])
             if params.include_model_scores:
-                row += (_scores_for(item_scores, first.id), _scores_for(item_scores, second.id))
+                row += (_scores_for(item_scores, first[R.id]), _scores_for(item_scores, second[R.id]))
             yield row
 
 
@@ -476,78 +479,92 @@ def helpsteer2_prompt(messages: list[dict]) -> str:
     return "".join(parts)
 
 
+# A judgment's winner from (preference, both_bad, top position): a handful of distinct answers, looked
+# up instead of decided again for each of millions of rows.
+_winner = functools.cache(lambda preference, both_bad, top_position: judgment_winner(
+    preference=preference, both_bad=both_bad, top_position=top_position))
+
+
 def _judgment_rows(project: Project, params: ExportParams, *, light: bool) -> Iterator[tuple]:
     """judgments: every counted judgment of the items that pass the filters."""
     item_ids = _item_ids(project, params)
-    items = _select("ItemRow", Item.objects.filter(id__in=item_ids).order_by("id"),
-                    {"id": "id", "external_id": "external_id",
-                     "adjudicated": Exists(Adjudication.objects.filter(item=OuterRef("pk")))}, read_ahead=False)
-    responses = _ByItem(_responses(item_ids, content=False))
+    IT = Columns(id="id", external_id="external_id",
+                 adjudicated=Exists(Adjudication.objects.filter(item=OuterRef("pk"))))
+    R = _response_columns(content=False)
     # JSON and time columns come as text (parsing them here is cheaper than the ORM's converters).
-    judgments = _ByItem(_select(
-        "JudgmentExportRow",
-        Judgment.objects.filter(_judgment_scope(project, params, item_ids)).order_by("item_id", "submitted_at", "id"),
-        {"item_id": "item_id", "id": "id", "annotator": "annotator__username",
-         "rubric_version_id": "rubric_version_id", "preference": "preference", "both_bad": "both_bad",
-         "rationale": "rationale", "time_spent_ms": "time_spent_ms", "ranking": _text("ranking"),
-         "submitted_at": _text("submitted_at"), "shown_order": _text("assignment__shown_order"),
-         "is_new": _submitted_after(params.submitted_after)},
-    ))
+    J = Columns(item_id="item_id", id="id", annotator="annotator__username", rubric_version_id="rubric_version_id",
+                preference="preference", both_bad="both_bad", rationale="rationale", time_spent_ms="time_spent_ms",
+                ranking=_text("ranking"), submitted_at=_text("submitted_at"),
+                shown_order=_text("assignment__shown_order"), is_new=_submitted_after(params.submitted_after))
+    items = IT.read(Item.objects.filter(id__in=item_ids).order_by("id"), read_ahead=False)
+    responses = _ByItem(_responses(item_ids, R))
+    judgments = _ByItem(J.read(Judgment.objects.filter(_judgment_scope(project, params, item_ids))
+                               .order_by("item_id", "submitted_at", "id")))
     scores = _ByItem(_model_scores(item_ids)) if params.include_model_scores and not light else None
     versions = _version_labels()
 
     for item in items:
-        resp = responses.take(item.id)
-        group = judgments.take(item.id)
-        positions = {r.id: i for i, r in enumerate(resp)}
+        item_id = item[IT.id]
+        resp = responses.take(item_id)
+        group = judgments.take(item_id)
+        positions = {r[R.id]: i for i, r in enumerate(resp)}
         many = len(resp) > 2
-        winners = [judgment_winner(preference=j.preference, both_bad=j.both_bad,
-                                   top_position=top_index(_id_list(j.ranking), positions)
-                                   if many and j.ranking != "[]" else None)
+        winners = [_winner(j[J.preference], j[J.both_bad],
+                           top_index(_id_list(j[J.ranking]), positions) if many and j[J.ranking] != "[]" else None)
                    for j in group]
         agreement = pairwise_agreement([w for w in winners if w is not None])
         if not _passes_item_filters(len(group), agreement, params):
             continue
         if light:
             for j in group:
-                if j.is_new:
+                if j[J.is_new]:
                     yield ()
             continue
-        response_ids = RawJson(encode_json([r.external_id for r in resp]))
-        response_models = RawJson(encode_json([r.model_name for r in resp]))
+        external_id, adjudicated = item[IT.external_id], item[IT.adjudicated]
+        response_ids = RawJson(encode_json([r[R.external_id] for r in resp]))
+        response_models = RawJson(encode_json([r[R.model_name] for r in resp]))
         item_scores = None
         if scores is not None:
-            item_scores = [{"response": positions[s.response_id] + 1, "scorer": s.scorer,
-                            "model_revision": s.model_revision, "value": s.value}
-                           for s in scores.take(item.id) if s.response_id in positions]
+            item_scores = [{"response": positions[s[S.response_id]] + 1, "scorer": s[S.scorer],
+                            "model_revision": s[S.model_revision], "value": s[S.value]}
+                           for s in scores.take(item_id) if s[S.response_id] in positions]
         agreement = _r(agreement)
         n_group = len(group)
         # Shown orders as PostgreSQL prints them for the usual two responses; anything else is parsed
         # (and each distinct order of the item is mapped and encoded once).
         mapped: dict[str, RawJson] = {}
         if len(resp) == 2:
-            first, second = resp[0].id, resp[1].id
+            first, second = resp[0][R.id], resp[1][R.id]
             mapped = {f"[{first}, {second}]": _SHOWN_12, f"[{second}, {first}]": _SHOWN_21}
         for j, winner in zip(group, winners, strict=True):
-            if not j.is_new:
+            if not j[J.is_new]:
                 continue
-            shown = mapped.get(j.shown_order)
+            shown_text, ranking_text = j[J.shown_order], j[J.ranking]
+            shown = mapped.get(shown_text)
             if shown is None:
-                shown = mapped[j.shown_order] = RawJson(encode_json(
-                    [positions[pk] + 1 for pk in _id_list(j.shown_order) if pk in positions]))
-            ranking = (_EMPTY_LIST if j.ranking == "[]"
-                       else [positions[pk] + 1 for pk in _id_list(j.ranking) if pk in positions])
-            row = (j.id, item.external_id, j.annotator, versions.get(j.rubric_version_id), j.preference, j.both_bad,
-                   winner, ranking, j.rationale, j.time_spent_ms, db_time(j.submitted_at), shown, response_ids,
-                   response_models, n_group, agreement, item.adjudicated)
+                shown = mapped[shown_text] = RawJson(encode_json(
+                    [positions[pk] + 1 for pk in _id_list(shown_text) if pk in positions]))
+            ranking = (_EMPTY_LIST if ranking_text == "[]"
+                       else [positions[pk] + 1 for pk in _id_list(ranking_text) if pk in positions])
+            row = (j[J.id], external_id, j[J.annotator], versions.get(j[J.rubric_version_id]), j[J.preference],
+                   j[J.both_bad], winner, ranking, j[J.rationale], j[J.time_spent_ms], db_time(j[J.submitted_at]),
+                   shown, response_ids, response_models, n_group, agreement, adjudicated)
             if item_scores is not None:
                 row += (item_scores,)
             yield row
 
 
-_CRITERION_COLUMNS = {"criterion": "criterion__key", "criterion_title": "criterion__title",
+_CRITERION_LOOKUPS = {"criterion": "criterion__key", "criterion_title": "criterion__title",
                       "scale": "criterion__scale", "points": "criterion__points",
                       "importance": "criterion__importance", "rubric_version_id": "criterion__version_id"}
+# A person's criterion scores, and a scorer's (no read-ahead: fetched through the ORM's iterator).
+H = Columns(item_id="judgment__item_id", response_external_id="response__external_id", model="response__model_name",
+            **_CRITERION_LOOKUPS, annotator="judgment__annotator__username", judgment_id="judgment_id",
+            value="value", submitted_at=_text("judgment__submitted_at"), response_id="response_id")
+M = Columns(item_id="response__item_id", response_external_id="response__external_id", model="response__model_name",
+            **_CRITERION_LOOKUPS, scorer="scorer__name", met="met", score="score", explanation="explanation",
+            parse_status="parse_status", model_revision="scorer__revision", created_at=_text("created_at"),
+            response_id="response_id")
 
 
 def _rubric_score_rows(project: Project, params: ExportParams, *, light: bool) -> Iterator[tuple]:
@@ -557,36 +574,23 @@ def _rubric_score_rows(project: Project, params: ExportParams, *, light: bool) -
     item_ids = _item_ids(project, params)
     after = params.submitted_after
     need_stats = params.min_judgments > 1 or params.min_agreement is not None
-    items = _select("ItemRow", Item.objects.filter(id__in=item_ids).order_by("id"),
-                    {"id": "id", "external_id": "external_id"}, read_ahead=False)
+    IT = Columns(id="id", external_id="external_id")
+    R = Columns(item_id="item_id", id="id")
+    items = IT.read(Item.objects.filter(id__in=item_ids).order_by("id"), read_ahead=False)
     stats = None
     if need_stats:
-        stats = _ByItem(_select(
-            "JudgmentVoteRow",
-            Judgment.objects.filter(_judgment_scope(project, params, item_ids)).order_by("item_id", "submitted_at",
-                                                                                         "id"),
-            {"item_id": "item_id", "preference": "preference", "both_bad": "both_bad", "ranking": "ranking"},
-            read_ahead=False,
-        ))
-        stat_responses = _ByItem(_select(
-            "ResponseRow", Response.objects.filter(item_id__in=item_ids).order_by("item_id", "position", "id"),
-            {"item_id": "item_id", "id": "id"}, read_ahead=False,
-        ))
+        V = Columns(item_id="item_id", preference="preference", both_bad="both_bad", ranking="ranking")
+        stats = _ByItem(V.read(Judgment.objects.filter(_judgment_scope(project, params, item_ids))
+                               .order_by("item_id", "submitted_at", "id"), read_ahead=False))
+        stat_responses = _ByItem(_responses(item_ids, R, read_ahead=False))
     human = CriterionJudgment.objects.filter(judgment__item_id__in=item_ids)
     if params.rubric_version_id is not None:
         human = human.filter(judgment__rubric_version_id=params.rubric_version_id)
     if after is not None:
         human = human.filter(judgment__submitted_at__gt=after)
-    human_rows = _ByItem(_select(
-        "HumanScoreRow",
-        human.order_by("judgment__item_id", "judgment__submitted_at", "judgment_id", "response__position",
-                       "response_id", "criterion__position", "criterion_id"),
-        {"item_id": "judgment__item_id", "response_external_id": "response__external_id",
-         "model": "response__model_name", **_CRITERION_COLUMNS, "annotator": "judgment__annotator__username",
-         "judgment_id": "judgment_id", "value": "value", "submitted_at": _text("judgment__submitted_at"),
-         "response_id": "response_id"},
-        read_ahead=False,
-    ))
+    human_rows = _ByItem(H.read(human.order_by("judgment__item_id", "judgment__submitted_at", "judgment_id",
+                                               "response__position", "response_id", "criterion__position",
+                                               "criterion_id"), read_ahead=False))
     model_rows = None
     if params.include_model_scores:
         model = CriterionScore.objects.filter(response__item_id__in=item_ids)
@@ -594,51 +598,45 @@ def _rubric_score_rows(project: Project, params: ExportParams, *, light: bool) -
             model = model.filter(criterion__version_id=params.rubric_version_id)
         if after is not None:
             model = model.filter(created_at__gt=after)
-        model_rows = _ByItem(_select(
-            "ModelCriterionScoreRow",
-            model.order_by("response__item_id", "response__position", "response_id", "criterion__position",
-                           "criterion_id", "scorer__name"),
-            {"item_id": "response__item_id", "response_external_id": "response__external_id",
-             "model": "response__model_name", **_CRITERION_COLUMNS, "scorer": "scorer__name", "met": "met",
-             "score": "score", "explanation": "explanation", "parse_status": "parse_status",
-             "model_revision": "scorer__revision", "created_at": _text("created_at"), "response_id": "response_id"},
-            read_ahead=False,
-        ))
+        model_rows = _ByItem(M.read(model.order_by("response__item_id", "response__position", "response_id",
+                                                   "criterion__position", "criterion_id", "scorer__name"),
+                                    read_ahead=False))
     versions = _version_labels()
-    responses = _ByItem(_select(
-        "ResponseRow", Response.objects.filter(item_id__in=item_ids).order_by("item_id", "position", "id"),
-        {"item_id": "item_id", "id": "id"}, read_ahead=False,
-    ))
+    responses = _ByItem(_responses(item_ids, R, read_ahead=False))
 
     for item in items:
+        item_id, external_id = item[IT.id], item[IT.external_id]
         if stats is not None:
-            group = stats.take(item.id)
-            positions = {r.id: i for i, r in enumerate(stat_responses.take(item.id))}
+            group = stats.take(item_id)
+            positions = {r[R.id]: i for i, r in enumerate(stat_responses.take(item_id))}
             many = len(positions) > 2
-            labels = [judgment_label(preference=j.preference, both_bad=j.both_bad,
-                                     top_position=top_index(j.ranking, positions) if many else None) for j in group]
+            labels = [judgment_label(preference=v[V.preference], both_bad=v[V.both_bad],
+                                     top_position=top_index(v[V.ranking], positions) if many else None)
+                      for v in group]
             if not _passes_item_filters(len(group), pairwise_agreement([x for x in labels if x is not None]),
                                         params):
                 continue
-        order = {r.id: i + 1 for i, r in enumerate(responses.take(item.id))}
-        for h in human_rows.take(item.id):
+        order = {r[R.id]: i + 1 for i, r in enumerate(responses.take(item_id))}
+        for h in human_rows.take(item_id):
             if light:
                 yield ()
                 continue
-            yield (item.external_id, h.response_external_id, order.get(h.response_id), h.model, h.criterion,
-                   h.criterion_title, h.scale, h.points, h.importance, versions.get(h.rubric_version_id), "human",
-                   h.annotator, h.judgment_id, h.value, (h.value >= 1) if h.scale == "binary" else None, "", None,
-                   None, db_time(h.submitted_at))
+            scale, value = h[H.scale], h[H.value]
+            yield (external_id, h[H.response_external_id], order.get(h[H.response_id]), h[H.model], h[H.criterion],
+                   h[H.criterion_title], scale, h[H.points], h[H.importance], versions.get(h[H.rubric_version_id]),
+                   "human", h[H.annotator], h[H.judgment_id], value, (value >= 1) if scale == "binary" else None,
+                   "", None, None, db_time(h[H.submitted_at]))
         if model_rows is not None:
-            for m in model_rows.take(item.id):
+            for m in model_rows.take(item_id):
                 if light:
                     yield ()
                     continue
-                value = m.score if m.score is not None else (None if m.met is None else float(m.met))
-                yield (item.external_id, m.response_external_id, order.get(m.response_id), m.model, m.criterion,
-                       m.criterion_title, m.scale, m.points, m.importance, versions.get(m.rubric_version_id), "model",
-                       m.scorer, None, value, m.met, m.explanation, m.parse_status, m.model_revision,
-                       db_time(m.created_at))
+                met, score = m[M.met], m[M.score]
+                value = score if score is not None else (None if met is None else float(met))
+                yield (external_id, m[M.response_external_id], order.get(m[M.response_id]), m[M.model],
+                       m[M.criterion], m[M.criterion_title], m[M.scale], m[M.points], m[M.importance],
+                       versions.get(m[M.rubric_version_id]), "model", m[M.scorer], None, value, met,
+                       m[M.explanation], m[M.parse_status], m[M.model_revision], db_time(m[M.created_at]))
 
 
 _ROW_BUILDERS = {"trl": _item_format_rows, "helpsteer2": _item_format_rows,
