@@ -1,6 +1,11 @@
 """The export files: JSON Lines and CSV streamed in ~64 KB chunks, Parquet written in record batches.
 
 Each writer takes the format's columns and its rows (tuples in column order, exports/rows.py).
+
+CSV cells are neutralised against formula injection as OWASP advises: a text cell that begins with
+`=`, `+`, `-`, `@`, a tab or a carriage return gets a leading single quote (`'`), so a spreadsheet
+shows it as text instead of running it. Numbers, booleans and nested JSON are never changed; JSON
+Lines and Parquet carry the text as it is.
 """
 
 from __future__ import annotations
@@ -82,6 +87,15 @@ def jsonl_chunks(columns: list[tuple[str, str]], rows: Iterable[tuple]) -> Itera
 
 # --- CSV --------------------------------------------------------------------------------------
 
+# What a spreadsheet reads as the start of a formula (OWASP, "CSV Injection").
+FORMULA_START = frozenset("=+-@\t\r")
+
+
+def csv_text(value: str) -> str:
+    """A text cell a spreadsheet will not run: a leading `'` before a formula's first character."""
+    return "'" + value if value[:1] in FORMULA_START else value
+
+
 def _csv_cell(value):
     if value is None:
         return ""
@@ -89,6 +103,8 @@ def _csv_cell(value):
         return "true"
     if value is False:
         return "false"
+    if isinstance(value, str):
+        return csv_text(value)
     if isinstance(value, (list, dict)):
         return encode_json(value)
     if isinstance(value, datetime):
@@ -97,9 +113,12 @@ def _csv_cell(value):
 
 
 def csv_chunks(names: list[str], rows: Iterable[tuple]) -> Iterator[bytes]:
-    """CSV (RFC 4180, header row); nested values (messages, lists) as compact JSON in the cell."""
+    """CSV (RFC 4180: CRLF line ends, header row); nested values (messages, lists) as compact JSON in
+    the cell; text that would start a formula neutralised (see the module docstring)."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    # CRLF as the RFC says: with "\n" alone, Python's writer leaves a cell holding a bare "\r" unquoted,
+    # and a reader takes that "\r" for the end of the row.
+    writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(names)
     for row in rows:
         writer.writerow([_csv_cell(v) for v in row])

