@@ -14,6 +14,7 @@ from typing import Any
 
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
+from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
 from config.errors import ApplicationError
@@ -79,9 +80,11 @@ _INTEGER = ("invalid", "min_value", "max_value", "max_string_length")
 _BIGINT = 2**63 - 1
 
 
+# The schema's name for it as the body of POST …/exports/ stays what clients already generated code from.
+@extend_schema_serializer(component_name="ExportJobCreate")
 class ExportParamsSerializer(serializers.Serializer):
-    """The parameters of an export. With `context={"project": …}`, a rubric version must be one the
-    project pinned or its judgments used."""
+    """The parameters of an export. A rubric version must be one the project pinned or its judgments
+    used (checked when the serializer's context names the project)."""
 
     format = serializers.ChoiceField(
         choices=FORMATS, source="export_format", help_text="trl | helpsteer2 | rubric_scores | judgments",
