@@ -34,8 +34,6 @@ class ExportJob(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        # The table the model had in the annotator app, kept (0001_initial moved the model in state only).
-        db_table = "annotator_exportjob"
         ordering = ["-created_at"]
 
     def __str__(self) -> str:

@@ -3,7 +3,7 @@ document (and shape) the JSON, so the OpenAPI schema says exactly what each endp
 
 from rest_framework import serializers
 
-from annotator.models import ApiToken, Item, Judgment, Project
+from annotator.models import Item, Judgment, Project
 from annotator.models import Response as ItemResponse
 
 
@@ -200,54 +200,3 @@ class AgreementOutputSerializer(serializers.Serializer):
     pairwise_cohen_kappa = _PairwiseSerializer()
     annotators_agreement = _AnnotatorAgreementSerializer(many=True)
     criteria = _CriterionAgreementSerializer(many=True)
-
-
-# --- Tokens and the caller ----------------------------------------------------------------------
-
-class TokenOutputSerializer(serializers.ModelSerializer):
-    status = serializers.SerializerMethodField()
-
-    class Meta:
-        model = ApiToken
-        fields = ["id", "name", "prefix", "created_at", "expires_at", "last_used_at", "revoked_at", "status"]
-
-    def get_status(self, obj) -> str:
-        from annotator.tokens import api_token_status
-
-        return api_token_status(token=obj)
-
-
-class MeOutputSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    username = serializers.CharField()
-    is_staff = serializers.BooleanField()
-    auth = serializers.ChoiceField(choices=["token", "session"])
-    token = TokenOutputSerializer(allow_null=True)
-
-
-# --- Errors -------------------------------------------------------------------------------------
-
-class ErrorSerializer(serializers.Serializer):
-    """Every error of the API: config/api_errors.py."""
-
-    error = serializers.CharField(help_text="A short code: invalid, not_found, not_authenticated, throttled, …")
-    message = serializers.CharField(help_text="What went wrong and what to do, for people.")
-    fields = serializers.DictField(child=serializers.CharField(), required=False,
-                                   help_text='Field paths to messages, e.g. {"min_agreement": "must be …"}.')
-
-
-_ERROR_TEXT = {
-    400: "Invalid parameters; `fields` names each one at fault.",
-    401: "No, an invalid, an expired or a revoked token.",
-    404: "No such object, or not yours: a project you do not belong to (or lack the role for) is a 404.",
-    409: "Not possible in the current state (e.g. the export is not done yet).",
-    429: "Too many exports or imports; `Retry-After` says when to try again.",
-}
-
-
-def error_responses(*codes: int) -> dict:
-    """OpenAPI responses for the given error statuses (401 and 404 always)."""
-    from drf_spectacular.utils import OpenApiResponse
-
-    return {code: OpenApiResponse(ErrorSerializer, description=_ERROR_TEXT[code])
-            for code in sorted({401, 404, *codes})}

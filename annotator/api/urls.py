@@ -12,7 +12,4 @@ urlpatterns = [
     path("projects/<int:project_id>/judgments/<int:judgment_id>/", views.JudgmentDetailApi.as_view(),
          name="api-judgment-detail"),
     path("projects/<int:project_id>/agreement", views.AgreementApi.as_view(), name="api-agreement"),
-    path("me/", views.MeApi.as_view(), name="api-me"),
-    path("tokens/", views.TokenListApi.as_view(), name="api-token-list"),
-    path("tokens/<int:token_id>/", views.TokenRevokeApi.as_view(), name="api-token-revoke"),
 ]

@@ -13,7 +13,7 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from annotator.access import ROLES_STAFF, project_get_for_user
-from annotator.api.serializers import error_responses
+from config.api_errors import error_responses
 from config.errors import ApplicationError
 from exports.http import export_job_file_response, export_stream_response
 from exports.jobs import export_job_request

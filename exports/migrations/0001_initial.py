@@ -1,8 +1,25 @@
-# ExportJob moves from the annotator app: the state changes, the table (annotator_exportjob) stays.
+# ExportJob, moved here from the annotator app with its rows: the model state is taken over from
+# annotator.ExportJob (annotator/migrations/0005), then the table is renamed to exports_exportjob
+# and the content type (with its permissions) follows the model.
 
 import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
+
+
+def _move_content_type(apps, schema_editor, old: str, new: str):
+    ContentType = apps.get_model('contenttypes', 'ContentType')
+    if ContentType.objects.filter(app_label=new, model='exportjob').exists():
+        return
+    ContentType.objects.filter(app_label=old, model='exportjob').update(app_label=new)
+
+
+def forwards(apps, schema_editor):
+    _move_content_type(apps, schema_editor, 'annotator', 'exports')
+
+
+def backwards(apps, schema_editor):
+    _move_content_type(apps, schema_editor, 'exports', 'annotator')
 
 
 class Migration(migrations.Migration):
@@ -10,7 +27,8 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('annotator', '0003_drop_redundant_fk_indexes'),
+        ('annotator', '0005_move_exportjob_to_exports'),
+        ('contenttypes', '0002_remove_content_type_name'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
@@ -34,11 +52,13 @@ class Migration(migrations.Migration):
                         ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='export_jobs', to='annotator.project')),
                     ],
                     options={
-                        'db_table': 'annotator_exportjob',
                         'ordering': ['-created_at'],
+                        'db_table': 'annotator_exportjob',
                     },
                 ),
             ],
             database_operations=[],
         ),
+        migrations.AlterModelTable(name='exportjob', table=None),
+        migrations.RunPython(forwards, backwards),
     ]

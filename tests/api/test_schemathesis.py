@@ -22,7 +22,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from annotator.tokens import api_token_create
+from accounts.services import api_token_create
 from config.wsgi import application
 from tests.factories import ItemFactory
 from tests.known_answers import make_judgment

@@ -1,5 +1,5 @@
-# ExportJob now belongs to the exports app (exports/migrations/0001_initial.py): removed from this
-# app's state only; the table stays where it is.
+# ApiToken moved to the accounts app. Only Django's model state changes here: the table is kept
+# and renamed by accounts/migrations/0001_initial.py, so existing tokens keep working.
 
 from django.db import migrations
 
@@ -8,12 +8,11 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('annotator', '0003_drop_redundant_fk_indexes'),
-        ('exports', '0001_initial'),
     ]
 
     operations = [
         migrations.SeparateDatabaseAndState(
-            state_operations=[migrations.DeleteModel(name='ExportJob')],
+            state_operations=[migrations.DeleteModel(name='ApiToken')],
             database_operations=[],
         ),
     ]
