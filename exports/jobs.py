@@ -126,7 +126,7 @@ def export_job_run(*, job_id: int, worker: str | None = None) -> str:
     def owned():
         return ExportJob.objects.filter(pk=job.pk, status=Status.RUNNING, worker=worker)
 
-    def renew(rows_written: int) -> None:
+    def renew() -> None:
         lease = timezone.now() + timedelta(seconds=export_job_lease_seconds())
         if not owned().update(lease_expires_at=lease):
             raise _LeaseLost
@@ -138,7 +138,7 @@ def export_job_run(*, job_id: int, worker: str | None = None) -> str:
     try:
         params = export_params_parse(job.params)
         rows = export_write_parquet(project=job.project, params=params, path=partial, on_batch=renew)
-        renew(rows)
+        renew()
         os.replace(partial, final)  # atomic: a download never sees a half-written file
     except _LeaseLost:
         partial.unlink(missing_ok=True)

@@ -149,11 +149,11 @@ def _arrow_type(name: str):
 
 
 def parquet_write(columns: list[tuple[str, str]], rows: Iterable[tuple], path: Path,
-                  on_batch: Callable[[int], None] | None = None) -> int:
+                  on_batch: Callable[[], None] | None = None) -> int:
     """Write rows as Parquet (zstd) in record batches; returns the number of rows.
 
-    `on_batch(rows so far)` is called after each batch (an export job renews its lease there; it may
-    raise to stop)."""
+    `on_batch()` is called after each batch (an export job renews its lease there; it may raise to
+    stop)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -168,7 +168,7 @@ def parquet_write(columns: list[tuple[str, str]], rows: Iterable[tuple], path: P
                 n += len(batch)
                 batch = []
                 if on_batch is not None:
-                    on_batch(n)
+                    on_batch()
         if batch or n == 0:
             writer.write_batch(_record_batch(batch, schema))
             n += len(batch)
@@ -202,7 +202,7 @@ def export_stream(*, project: Project, params: ExportParams, file_format: str) -
 
 
 def export_write_parquet(*, project: Project, params: ExportParams, path: Path,
-                         on_batch: Callable[[int], None] | None = None) -> int:
+                         on_batch: Callable[[], None] | None = None) -> int:
     """Write the export as Parquet (zstd) in record batches; returns the number of rows."""
     return parquet_write(export_columns(params), export_rows(project=project, params=params), path,
                          on_batch=on_batch)

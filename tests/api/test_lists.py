@@ -5,7 +5,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from tests.factories import ItemFactory
-from tests.known_answers import T0, make_judgment
+from tests.helpers import T0, make_judgment
 
 pytestmark = pytest.mark.django_db
 

@@ -27,7 +27,7 @@ from tests.factories import (
     UserFactory,
     published_version,
 )
-from tests.known_answers import make_judgment
+from tests.helpers import make_judgment
 
 pytestmark = pytest.mark.django_db
 

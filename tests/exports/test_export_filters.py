@@ -9,7 +9,7 @@ from config.errors import ApplicationError
 from exports.labels import item_label
 from exports.params import ExportParams, export_params_parse
 from exports.rows import export_count, export_rows
-from tests.known_answers import T0, make_judgment
+from tests.helpers import T0, make_judgment
 
 pytestmark = pytest.mark.django_db
 
