@@ -1,5 +1,5 @@
 # ExportJob, moved here from the annotator app with its rows: the model state is taken over from
-# annotator.ExportJob (annotator/migrations/0005), then the table is renamed to exports_exportjob
+# annotator.ExportJob (annotator/migrations/0006), then the table is renamed to exports_exportjob
 # and the content type (with its permissions) follows the model.
 
 import django.db.models.deletion
@@ -27,7 +27,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('annotator', '0005_move_exportjob_to_exports'),
+        ('annotator', '0006_move_exportjob_to_exports'),
         ('contenttypes', '0002_remove_content_type_name'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

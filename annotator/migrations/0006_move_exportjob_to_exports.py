@@ -7,7 +7,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('annotator', '0004_move_apitoken_to_accounts'),
+        ('annotator', '0005_progress_counters'),
     ]
 
     operations = [
