@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "rubrics",
     "annotator",
     "scoring",
+    "exports",
     "axes",
     "csp",
 ]
@@ -164,6 +165,11 @@ STORAGES = {
 }
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
 EXPORT_ROOT = Path(env.str("EXPORT_ROOT", default=str(VAR_DIR / "exports")))
+# A Parquet export job is claimed for this long and the lease renewed after every record batch: a
+# job whose worker died is taken over once the lease runs out (exports/jobs.py).
+EXPORT_JOB_LEASE_SECONDS = env.int("EXPORT_JOB_LEASE_SECONDS", default=300)
+# Claims of one export job before it is marked failed (a job that keeps killing its worker).
+EXPORT_JOB_MAX_ATTEMPTS = env.int("EXPORT_JOB_MAX_ATTEMPTS", default=3)
 
 # --- Security -------------------------------------------------------------------------------
 # HTTPS is assumed in production; `make run` serves plain http on 127.0.0.1 and sets HTTPS=0.
