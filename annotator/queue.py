@@ -5,6 +5,8 @@ exactly `overlap` judgments and nobody works on an item that cannot use their ju
 
 How it holds under concurrency:
 
+- "Next item" first locks the annotator's own row (`_annotator_lock`), so one user's tabs take
+  turns: the second finds the lease the first just took instead of taking another item.
 - Every change to an item's assignments or judgments (lease, renew, skip, submit, undo) runs in a
   transaction that first locks the item row (`item_lock`), then re-reads the counts with fresh
   statements. Lock order is always item, then assignment, so two operations never deadlock.
@@ -24,6 +26,7 @@ import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
 from django.db.models import Count, Exists, F, OuterRef, QuerySet, Subquery, Value
@@ -59,6 +62,16 @@ def _serialize_on_sqlite(project_id: int) -> None:
     """SQLite: take the database write lock now, so the reads below see what the writes will act on."""
     if not _uses_row_locks():
         Project.objects.filter(pk=project_id).update(overlap=F("overlap"))
+
+
+def _annotator_lock(project: Project, user: AbstractBaseUser) -> None:
+    """One "next item" at a time per annotator: several tabs asking at once would each see no lease
+    and each take a new item. Lock the user's row (FOR NO KEY UPDATE: inserts that reference the user,
+    such as judgments, are not blocked) before looking for their lease. Taken before any item lock."""
+    if _uses_row_locks():
+        get_user_model().objects.select_for_update(no_key=True).filter(pk=user.pk).values_list("pk").first()
+    else:
+        _serialize_on_sqlite(project.pk)
 
 
 def item_lock(*, item_id: int) -> Item:
@@ -216,21 +229,22 @@ def assignment_next_for_user(
     leases. Safe to call from any number of threads and processes at once.
     """
     now = now or timezone.now()
-    current = _current_lease(project, user, now)
-    if current is not None:
-        return current
-    tried: list[int] = []
-    for _ in range(MAX_ATTEMPTS):
-        with transaction.atomic():
-            _serialize_on_sqlite(project.pk)
-            item = _pick_and_lock(project, user, now, tried)  # locked: the row and its counter are fresh
-            if item is None:
-                return None
-            assignment = _lease_locked(item, item.project, user, now)
-            if assignment is not None:
-                assignment.item = item
-                return assignment
-            tried.append(item.pk)
+    with transaction.atomic():
+        _annotator_lock(project, user)  # the check below and the new lease happen under this lock
+        current = _current_lease(project, user, now)
+        if current is not None:
+            return current
+        tried: list[int] = []
+        for _ in range(MAX_ATTEMPTS):
+            with transaction.atomic():
+                item = _pick_and_lock(project, user, now, tried)  # locked: the row and its counter are fresh
+                if item is None:
+                    return None
+                assignment = _lease_locked(item, item.project, user, now)
+                if assignment is not None:
+                    assignment.item = item
+                    return assignment
+                tried.append(item.pk)
     raise ConflictError("The queue is very busy right now; try again in a moment.")
 
 
