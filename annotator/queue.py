@@ -140,7 +140,7 @@ def _current_lease(project: Project, user: AbstractBaseUser, now: datetime) -> A
         .values_list("pk", "item_id")[:3]
     )
     for pk, item_id in candidates:
-        with transaction.atomic():
+        with transaction.atomic(savepoint=False):  # inside assignment_next_for_user's transaction
             item = item_lock(item_id=item_id)
             assignment = Assignment.objects.select_for_update().get(pk=pk)
             if assignment_renew_locked(assignment=assignment, item=item, now=now):
@@ -236,7 +236,7 @@ def assignment_next_for_user(
             return current
         tried: list[int] = []
         for _ in range(MAX_ATTEMPTS):
-            with transaction.atomic():
+            with transaction.atomic(savepoint=False):
                 item = _pick_and_lock(project, user, now, tried)  # locked: the row and its counter are fresh
                 if item is None:
                     return None
