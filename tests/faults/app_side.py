@@ -1,0 +1,36 @@
+"""The web side of the fault tests, run in its own process: `python -m tests.faults.app_side NAME JSON`.
+
+Each function prints one JSON line. The process gets its database and broker from the environment
+(tests/faults/conftest.py `app_env`), as the web server would.
+"""
+
+import json
+import sys
+import time
+
+
+def start_run(*, project_id: int, scorer_id: int, actor_id: int) -> dict:
+    from django.contrib.auth import get_user_model
+
+    from annotator.models import Project
+    from scoring import services
+    from scoring.models import Scorer
+
+    actor = get_user_model().objects.get(pk=actor_id)
+    began = time.monotonic()
+    run = services.scoring_run_start(project=Project.objects.get(pk=project_id),
+                                     scorer=Scorer.objects.get(pk=scorer_id), actor=actor)
+    return {"run": run.pk, "status": run.status, "seconds": round(time.monotonic() - began, 3),
+            "unsent": run.batches.filter(sent_at__isnull=True).count(), "batches": run.batches.count()}
+
+
+def main() -> None:
+    import django
+
+    django.setup()
+    name, kwargs = sys.argv[1], json.loads(sys.argv[2])
+    print(json.dumps(globals()[name](**kwargs)))
+
+
+if __name__ == "__main__":
+    main()
