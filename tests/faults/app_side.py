@@ -24,6 +24,28 @@ def start_run(*, project_id: int, scorer_id: int, actor_id: int) -> dict:
             "unsent": run.batches.filter(sent_at__isnull=True).count(), "batches": run.batches.count()}
 
 
+def seed_annotation(*, items: int, overlap: int, annotators: int, password: str) -> dict:
+    """A preference-only project (two responses per item) and its annotators, with real passwords."""
+    from django.contrib.auth import get_user_model
+
+    from annotator.models import Item, Project, ProjectMembership, Response
+
+    User = get_user_model()
+    project = Project.objects.create(name="outage", overlap=overlap, randomize_order=True)
+    rows = Item.objects.bulk_create([
+        Item(project=project, external_id=f"i{i}", prompt=[{"role": "user", "content": f"Question {i}?"}])
+        for i in range(items)
+    ])
+    Response.objects.bulk_create([Response(item=item, external_id=f"r{p}", position=p, content=f"Answer {p}.")
+                                  for item in rows for p in range(2)])
+    names = []
+    for n in range(annotators):
+        user = User.objects.create_user(username=f"ann{n}", password=password)
+        ProjectMembership.objects.create(project=project, user=user, role="annotator")
+        names.append(user.username)
+    return {"project": project.pk, "annotators": names}
+
+
 def main() -> None:
     import django
 

@@ -20,6 +20,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -118,7 +119,10 @@ class PostgresCluster:
         self.as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
 
     def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        return subprocess.run([*self.as_user, *args], check=check, capture_output=True, text=True, timeout=120)
+        done = subprocess.run([*self.as_user, *args], capture_output=True, text=True, timeout=120)
+        if check and done.returncode:
+            raise AssertionError(f"{' '.join(args)} failed:\n{done.stdout}\n{done.stderr}\n{self.log()[-3000:]}")
+        return done
 
     def init(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -167,11 +171,17 @@ class PostgresCluster:
 
 
 @pytest.fixture
-def private_postgres(tmp_path_factory, django_db_setup, django_db_blocker):
-    cluster = PostgresCluster(tmp_path_factory.mktemp("pg"))
-    cluster.init()
-    yield cluster
-    cluster.stop("immediate")
+def private_postgres(transactional_db):
+    # Not under pytest's tmp_path: that is private to root, and the server may run as `postgres`.
+    workdir = Path(tempfile.mkdtemp(prefix="rubricate-faults-pg-"))
+    workdir.chmod(0o755)
+    cluster = PostgresCluster(workdir)
+    try:
+        cluster.init()
+        yield cluster
+    finally:
+        cluster.stop("immediate")
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 # --- app processes -----------------------------------------------------------------------------------
