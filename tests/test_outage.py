@@ -91,3 +91,17 @@ def test_database_connections_are_health_checked_and_fail_fast():
 
     assert settings.DATABASES["default"]["CONN_HEALTH_CHECKS"] is True
     assert settings.DATABASES["default"]["OPTIONS"]["connect_timeout"] <= 10
+
+
+def test_docker_compose_checks_the_health_of_every_service():
+    from pathlib import Path
+
+    import yaml
+
+    services = yaml.safe_load((Path(__file__).resolve().parents[1] / "docker-compose.yml").read_text())["services"]
+    tests = {name: " ".join(s["healthcheck"]["test"]) for name, s in services.items()}
+    assert set(tests) == set(services)  # every service has one
+    assert "/readyz" in tests["web"]
+    for worker in ("worker", "gpu-worker"):
+        hostname = services[worker]["command"].split("--hostname ")[1].split("@")[0]
+        assert "inspect ping" in tests[worker] and f"-d {hostname}@$$HOSTNAME" in tests[worker]
