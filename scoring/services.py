@@ -645,8 +645,8 @@ class Reconciled:
 
 def scoring_reconcile(*, now=None) -> Reconciled:
     """PostgreSQL is the truth for work to do; the broker only carries hints. Run by every worker's
-    watchdog (and by `scoring.tasks.reconcile` under celery beat). Each step is a conditional update,
-    so any number of watchdogs may run it at once.
+    watchdog (config/celery.py; or the task `rubricate.reconcile` under celery beat). Each step is a
+    conditional update, so any number of watchdogs may run it at once.
 
     1. Running batches whose lease ran out (their worker died) go back to pending and are sent.
     2. Pending batches never sent (the broker was down when the run started) are sent.
