@@ -9,10 +9,11 @@ generate_series and the annotators (one password hash for all), then starts `pyt
 config.launch` (gunicorn + a Celery worker, as `make run` does) with DATABASE_URL and REDIS_URL
 set, on a free port.
 
-Each annotator is a browser without JavaScript's timers: it logs in (GET and POST /login/), opens the
-comparison page, then loops until the time is up: think (uniform between the two --think values),
-then either submit the full form through htmx (every criterion scored, a preference), skip the item
-(--skip), or walk away (--abandon: the lease stays behind until it expires, and a fresh annotator
+Each annotator is a browser without JavaScript's timers: it arrives at a random moment within the
+first think time, logs in (GET and POST /login/, Argon2 as in production), opens the comparison
+page, then loops until the time is up: think (uniform between the two --think values), then either
+submit the full form through htmx (every criterion scored, a preference), skip the item (--skip),
+or walk away (--abandon: the lease stays behind until it expires, and a fresh annotator
 takes the seat). Answers that are 503 are retried after Retry-After; anything else 5xx is an error.
 
 Prints p50/p95/p99 per endpoint, the status counts, throughput and the machine's load, then checks
@@ -172,6 +173,7 @@ async def annotator(base: str, project_id: int, seats: asyncio.Queue, stats: Sta
                     think: tuple[float, float], p_skip: float, p_abandon: float) -> None:
     import httpx
 
+    await asyncio.sleep(random.uniform(0, think[1]))  # people arrive over a think time, not all at once
     while time.monotonic() < deadline and not seats.empty():
         username = seats.get_nowait()
         async with httpx.AsyncClient(base_url=base, timeout=60, follow_redirects=True) as client:
