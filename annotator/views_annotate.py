@@ -21,9 +21,22 @@ from config.outage import OUTAGE_ERRORS, RETRY_AFTER_SECONDS
 
 from .access import project_get_for_user
 from .forms import PREFERENCE_LABELS, JudgmentState, criterion_options, judgment_from_post, state_from_judgment
-from .queue import assignment_get_for_user, assignment_heartbeat, assignment_next_for_user, assignment_skip, queue_state
-from .selectors import annotation_progress, criteria_for_project, last_undoable_submission, responses_in_shown_order
-from .services import UNDO_SECONDS, judgment_submit, judgment_undo
+from .selectors import (
+    annotation_progress,
+    assignment_get_for_user,
+    criteria_for_project,
+    last_undoable_submission,
+    queue_state,
+    responses_in_shown_order,
+)
+from .services import (
+    UNDO_SECONDS,
+    assignment_heartbeat,
+    assignment_next_for_user,
+    assignment_skip,
+    judgment_submit,
+    judgment_undo,
+)
 from .views import _scores_context
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotator.access import ROLES_ADMIN, ROLES_STAFF, project_get_for_user
-from annotator.api.serializers import error_responses
+from config.api_errors import error_responses
 from config.errors import ApplicationError
 from config.pagination import KeysetPagination
 from scoring import reports, selectors, services

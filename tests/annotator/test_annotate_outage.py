@@ -7,7 +7,7 @@ from django.db import OperationalError
 
 from annotator import views_annotate
 from annotator.models import Assignment, Judgment
-from annotator.queue import assignment_next_for_user
+from annotator.services import assignment_next_for_user
 from tests.annotator.test_annotate_pages import HTMX, _form, _url
 from tests.factories import ItemFactory
 

@@ -8,8 +8,7 @@ from django.db import connection, connections
 from django.utils import timezone
 
 from annotator.models import Assignment, Project
-from annotator.queue import assignment_next_for_user
-from annotator.services import project_create
+from annotator.services import assignment_next_for_user, project_create
 from tests.factories import ItemFactory, MembershipFactory, ProjectFactory, UserFactory
 
 TABS = 30

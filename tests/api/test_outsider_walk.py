@@ -14,8 +14,8 @@ from django.urls import get_resolver
 from django.urls.resolvers import RoutePattern, URLResolver
 from django.utils import timezone
 
+from accounts.services import api_token_create
 from annotator.models import Adjudication, ExportJob, ProjectMembership
-from annotator.tokens import api_token_create
 from rubrics.models import RubricSet
 from scoring.models import CriterionScore, ResponseScore, ScoringRun
 from tests.api.conftest import make_judgment

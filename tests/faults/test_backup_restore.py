@@ -8,8 +8,7 @@ from unittest import mock
 
 import pytest
 
-from annotator.queue import assignment_next_for_user
-from annotator.services import judgment_submit
+from annotator.services import assignment_next_for_user, judgment_submit
 from scoring import services as scoring
 from scoring.models import Scorer
 from tests.annotator.conftest import valid_input

@@ -2,7 +2,7 @@
 
 import pytest
 
-from annotator.tokens import api_token_create
+from accounts.services import api_token_create
 from scoring import services
 from scoring.models import Scorer, ScoringRun
 from tests.factories import ScorerFactory

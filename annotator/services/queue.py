@@ -23,7 +23,6 @@ their holder if the item still has room.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.contrib.auth import get_user_model
@@ -35,23 +34,12 @@ from django.utils import timezone
 
 from config.errors import ConflictError, NotFoundError
 
-from .models import Assignment, Item, Project, Response, random_queue_key
+from ..models import Assignment, Item, Project, Response, random_queue_key
+from ..selectors import live_lease_filter
 
 Status = Assignment.Status
 # A candidate can lose a race between being picked and being locked; try the next one.
 MAX_ATTEMPTS = 50
-
-
-@dataclass
-class QueueState:
-    """Why "next" found nothing: everything done, or open items held by others' live leases."""
-
-    open_items: int
-    leased_by_others: int
-
-    @property
-    def waiting(self) -> bool:
-        return self.leased_by_others > 0
 
 
 def _uses_row_locks() -> bool:
@@ -84,12 +72,8 @@ def item_lock(*, item_id: int) -> Item:
         raise NotFoundError("No such item.")
 
 
-def _live(now: datetime) -> dict:
-    return {"status": Status.LEASED, "lease_expires_at__gt": now}
-
-
 def live_leases_of_others(*, item: Item, user: AbstractBaseUser | int, now: datetime) -> int:
-    return Assignment.objects.filter(item=item, **_live(now)).exclude(annotator=user).count()
+    return Assignment.objects.filter(item=item, **live_lease_filter(now)).exclude(annotator=user).count()
 
 
 def _lease_expiry(project: Project, now: datetime) -> datetime:
@@ -135,7 +119,7 @@ def assignment_renew_locked(*, assignment: Assignment, item: Item, now: datetime
 def _current_lease(project: Project, user: AbstractBaseUser, now: datetime) -> Assignment | None:
     """The user's oldest live lease in the project, extended; None if they hold none."""
     candidates = (
-        Assignment.objects.filter(annotator=user, item__project=project, **_live(now))
+        Assignment.objects.filter(annotator=user, item__project=project, **live_lease_filter(now))
         .order_by("leased_at", "id")
         .values_list("pk", "item_id")[:3]
     )
@@ -155,7 +139,7 @@ def _candidates(project: Project, user: AbstractBaseUser, now: datetime, exclude
         item=OuterRef("pk"), annotator=user, status__in=[Status.SUBMITTED, Status.SKIPPED]
     )
     live_others = (
-        Assignment.objects.filter(item=OuterRef("pk"), **_live(now))
+        Assignment.objects.filter(item=OuterRef("pk"), **live_lease_filter(now))
         .exclude(annotator=user)
         .order_by()
         .values("item")
@@ -248,18 +232,6 @@ def assignment_next_for_user(
     raise ConflictError("The queue is very busy right now; try again in a moment.")
 
 
-def assignment_get_for_user(*, assignment_id: int, user: AbstractBaseUser, project: Project) -> Assignment:
-    """One of the user's own assignments in the project; 404 for anyone else's."""
-    assignment = (
-        Assignment.objects.select_related("item__project")
-        .filter(pk=assignment_id, annotator=user, item__project=project)
-        .first()
-    )
-    if assignment is None:
-        raise NotFoundError("No such assignment.")
-    return assignment
-
-
 @transaction.atomic
 def assignment_heartbeat(*, assignment: Assignment, now: datetime | None = None) -> Assignment:
     """The open page is still in use: extend the lease. ConflictError if it ran out and the item went
@@ -294,17 +266,3 @@ def assignment_skip(*, assignment: Assignment, now: datetime | None = None) -> A
     fresh.submitted_at = now
     fresh.save(update_fields=["status", "submitted_at", "updated_at"])
     return fresh
-
-
-def queue_state(*, project: Project, user: AbstractBaseUser, now: datetime | None = None) -> QueueState:
-    """For the empty-queue page: open items left that the user has not done, and how many of those
-    are held by other people's live leases (come back later) rather than finished."""
-    now = now or timezone.now()
-    done_by_me = Assignment.objects.filter(
-        item=OuterRef("pk"), annotator=user, status__in=[Status.SUBMITTED, Status.SKIPPED]
-    )
-    open_mine = Item.objects.filter(project=project, is_open=True).filter(~Exists(done_by_me))
-    leased = open_mine.filter(
-        Exists(Assignment.objects.filter(item=OuterRef("pk"), **_live(now)).exclude(annotator=user))
-    )
-    return QueueState(open_items=open_mine.count(), leased_by_others=leased.count())

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('annotator', '0003_drop_redundant_fk_indexes'),
+        ('annotator', '0004_move_apitoken_to_accounts'),
     ]
 
     operations = [

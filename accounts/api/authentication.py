@@ -1,7 +1,7 @@
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
-from annotator.tokens import api_token_authenticate
+from accounts.services import api_token_authenticate
 
 
 class BearerTokenAuthentication(authentication.BaseAuthentication):
