@@ -30,6 +30,43 @@ RECONCILERS = [
 ]
 
 
+# Publishing a message: a blip is retried briefly; a broker that is down fails fast (the reconcilers
+# send the work later), so a request that queues work never waits on a dead broker.
+PUBLISH_RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 1}
+
+
+def send_task_message(task, *args) -> bool:
+    """Send `task(*args)`; False (logged, never raised) when the broker cannot take it. For work
+    that PostgreSQL records first: the reconcilers send what was not sent. The task should have
+    `ignore_result=True`, else the result backend's client retries for 20 s when Redis is down."""
+    try:
+        task.apply_async(args, retry=True, retry_policy=PUBLISH_RETRY)
+        return True
+    except Exception as exc:  # noqa: BLE001 - the broker is down or refuses: the database keeps the work
+        log.warning("broker unavailable, %s%r left for the reconciler: %s: %s", task.name, args,
+                    type(exc).__name__, exc)
+        return False
+
+
+def queue_of(task) -> str:
+    """The broker queue a task is routed to."""
+    queue = app.amqp.router.route({}, task.name).get("queue")
+    return getattr(queue, "name", None) or str(queue or app.conf.task_default_queue)
+
+
+def broker_waiting_messages(queue: str) -> int | None:
+    """Messages waiting in `queue` at the broker; None when the broker cannot say (it is down).
+    Messages a worker has taken (running, or received by a worker that died) are not counted."""
+    try:
+        with app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=3)
+            return int(conn.default_channel.queue_declare(queue=queue, durable=True,
+                                                          auto_delete=False).message_count)
+    except Exception as exc:  # noqa: BLE001 - the broker is down or cannot count: decide nothing
+        log.info("cannot count the broker's queue %s: %s: %s", queue, type(exc).__name__, exc)
+        return None
+
+
 @app.task(name="rubricate.ping", queue="default")
 def ping(payload: str = "pong") -> dict:
     """Round-trip check: answers with the payload, the worker's pid and its database vendor."""

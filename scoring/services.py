@@ -37,9 +37,6 @@ log = logging.getLogger(__name__)
 Status = ScoringRun.Status
 BatchStatus = ScoringBatch.Status
 ACTIVE = (Status.QUEUED, Status.RUNNING)
-# Publishing a message: a blip is retried briefly; a broker that is down fails fast (the reconciler
-# sends the batch later), so starting a run never waits on it.
-PUBLISH_RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 1}
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 _JUDGE_OPTION_KEYS = {
     "base_url", "api_key_env", "mode", "temperature", "max_tokens", "timeout", "max_retries", "retry_backoff",
@@ -226,17 +223,17 @@ def _publish(batch_ids: list[int]) -> list[int]:
     """Hand one message per batch to the broker. Stops at the first broker error (it is down: the
     rest would fail the same way) and returns the ids sent; the unsent get `sent_at` cleared, so the
     next reconcile sends them."""
+    from config.celery import send_task_message
+
     from .tasks import score_batch
 
     sent: list[int] = []
-    try:
-        for batch_id in batch_ids:
-            score_batch.apply_async((batch_id,), retry=True, retry_policy=PUBLISH_RETRY)
-            sent.append(batch_id)
-    except Exception as exc:  # noqa: BLE001 - the broker is down or refuses: the database keeps the work
-        unsent = batch_ids[len(sent):]
-        log.warning("broker unavailable, %d scoring batch(es) left for the reconciler: %s: %s",
-                    len(unsent), type(exc).__name__, exc)
+    for batch_id in batch_ids:
+        if not send_task_message(score_batch, batch_id):
+            break
+        sent.append(batch_id)
+    unsent = batch_ids[len(sent):]
+    if unsent:
         ScoringBatch.objects.filter(pk__in=unsent, status=BatchStatus.PENDING).update(sent_at=None)
     return sent
 
@@ -611,28 +608,14 @@ def scoring_batches_requeue_stale(*, now=None, run_id: int | None = None) -> lis
     return requeued
 
 
-def _scoring_queue_name() -> str:
-    from config.celery import app
+def broker_waiting_messages() -> int | None:
+    """Messages waiting in the scoring queue at the broker; None when the broker cannot say."""
+    from config.celery import broker_waiting_messages as waiting
+    from config.celery import queue_of
 
     from .tasks import score_batch
 
-    queue = app.amqp.router.route({}, score_batch.name).get("queue")
-    return getattr(queue, "name", None) or str(queue or app.conf.task_default_queue)
-
-
-def broker_waiting_messages() -> int | None:
-    """Messages waiting in the scoring queue at the broker; None when the broker cannot say (it is
-    down). Messages a worker has taken (running, or received by a worker that died) are not counted."""
-    from config.celery import app
-
-    try:
-        with app.connection_for_write() as conn:
-            conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=3)
-            return int(conn.default_channel.queue_declare(queue=_scoring_queue_name(), durable=True,
-                                                          auto_delete=False).message_count)
-    except Exception as exc:  # noqa: BLE001 - the broker is down or cannot count: decide nothing
-        log.info("scoring reconciler: cannot count the broker's queue: %s: %s", type(exc).__name__, exc)
-        return None
+    return waiting(queue_of(score_batch))
 
 
 @dataclass
