@@ -46,6 +46,24 @@ def seed_annotation(*, items: int, overlap: int, annotators: int, password: str)
     return {"project": project.pk, "annotators": names}
 
 
+def export_digests(*, project_id: int, specs: list, directory: str) -> dict:
+    """sha256 and size of `manage.py export` for each (format, as, extra args), in one process."""
+    import hashlib
+    import io
+    from pathlib import Path
+
+    from django.core.management import call_command
+
+    out = {}
+    for fmt, as_, extra in specs:
+        path = Path(directory) / f"{fmt}.{as_}"
+        call_command("export", str(project_id), "--format", fmt, "--as", as_, "--output", str(path), *extra,
+                     stdout=io.StringIO(), stderr=io.StringIO())
+        data = path.read_bytes()
+        out[path.name] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data), "lines": data.count(b"\n")}
+    return out
+
+
 def main() -> None:
     import django
 

@@ -190,10 +190,10 @@ def suite_database_url() -> str:
     return f"postgres://{s['USER']}:{s['PASSWORD'] or ''}@{s['HOST']}:{s['PORT']}/{s['NAME']}"
 
 
-def app_env(*, redis: RedisServer, database_url: str | None = None, **extra: str) -> dict:
+def app_env(*, redis: RedisServer | None, database_url: str | None = None, **extra: str) -> dict:
     """The environment of an app process (web, worker, one-off) against these servers."""
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.test_settings",
-           "DATABASE_URL": database_url or suite_database_url(), "REDIS_URL": redis.url(),
+           "DATABASE_URL": database_url or suite_database_url(), "REDIS_URL": redis.url() if redis else "",
            "CELERY_BROKER_URL": "", "CELERY_RESULT_BACKEND": "", "CELERY_TASK_ALWAYS_EAGER": "0",
            "PYTHONPATH": os.pathsep.join([str(HOOKS), str(ROOT)])}
     env.update({k: str(v) for k, v in extra.items()})

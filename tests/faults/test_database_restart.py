@@ -21,7 +21,7 @@ from .conftest import ROOT, app_call, app_env, free_port, wait_for
 
 pytestmark = pytest.mark.faults
 
-ITEMS, OVERLAP, ANNOTATORS, PASSWORD = 40, 3, 8, "outage-test-password-1"
+ITEMS, OVERLAP, ANNOTATORS, PASSWORD = 24, 3, 8, "outage-test-password-1"
 SUBMIT = re.compile(r'hx-post="(/projects/\d+/annotate/(\d+)/submit/)"')
 
 
