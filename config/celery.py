@@ -111,7 +111,7 @@ def _watchdog_loop(interval: float) -> None:
 
 
 @worker_ready.connect
-def _start_watchdog(sender=None, **kwargs) -> None:
+def _start_watchdog(**kwargs) -> None:
     from scoring import conf
 
     interval = conf.watchdog_seconds()

@@ -10,8 +10,8 @@ import pytest
 from annotator.services import assignment_next_for_user, judgment_submit
 from scoring import services as scoring
 from scoring.models import Scorer
-from tests.annotator.conftest import valid_input
 from tests.factories import ItemFactory, MembershipFactory, ProjectFactory, UserFactory, published_version
+from tests.helpers import valid_input
 
 from .conftest import app_call, app_env, suite_database_url
 

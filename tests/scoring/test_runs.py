@@ -64,6 +64,7 @@ def test_only_project_admins_start_runs_and_outsiders_learn_nothing(project, rev
     for user in (reviewer, outsider):
         with pytest.raises(NotFoundError):
             start(project, length_scorer, user)
+    assert not ScoringRun.objects.exists()
 
 
 def test_a_second_active_run_of_the_same_scorer_is_a_conflict(project, project_admin, length_scorer):
@@ -71,6 +72,7 @@ def test_a_second_active_run_of_the_same_scorer_is_a_conflict(project, project_a
     start(project, length_scorer, project_admin)
     with pytest.raises(ConflictError):
         start(project, length_scorer, project_admin)
+    assert ScoringRun.objects.count() == 1 and ScoringBatch.objects.count() == 1
 
 
 def test_a_run_scores_every_response_and_finishes(project, project_admin, length_scorer):
@@ -118,6 +120,41 @@ def test_a_multi_head_model_stores_its_components_by_name(project, project_admin
     assert score.value == pytest.approx(score.components["correctness"])
 
 
+def test_a_gated_model_run_stores_its_gating_weights(project, project_admin, gated_model_path):
+    scorer = ScorerFactory(name="gated", backend=Scorer.Backend.HF_SEQUENCE_CLASSIFIER, model=gated_model_path,
+                           dtype="float32", trust_remote_code=True)
+    make_items(project, 1)
+    run_all(start(project, scorer, project_admin))
+    score = ResponseScore.objects.filter(scorer=scorer).first()
+    assert list(score.gating) == list(score.components) and sum(score.gating.values()) == pytest.approx(1.0)
+
+
+def test_a_criteria_judge_run_stores_how_many_criteria_did_not_parse(project, project_admin, monkeypatch):
+    from scoring.backends import judge as judge_backend
+    from scoring.backends.judge import Completion
+
+    class Client:
+        def __init__(self, spec):
+            pass
+
+        def complete(self, messages):
+            text = messages[-1]["content"]
+            return Completion("garbage" if "Criterion 1" in text else '{"criteria_met": true}', 1)
+
+        def close(self):
+            pass
+
+    scorer = ScorerFactory(name="grader", backend=Scorer.Backend.OPENAI_JUDGE, model="m",
+                           options={"base_url": "https://judge.example/v1", "parse_retries": 0})
+    make_items(project, 1)
+    monkeypatch.setattr(judge_backend, "ChatClient", Client)
+    run_all(start(project, scorer, project_admin))
+    scores = list(ResponseScore.objects.filter(scorer=scorer))
+    assert len(scores) == 2 and all(s.unparsed_criteria == 1 for s in scores)
+    # c0 +3 met, c1 unparsed (left out), c2 −2 met: (3 − 2) / 3
+    assert all(s.value == pytest.approx(1 / 3) for s in scores)
+
+
 def test_only_unscored_responses_are_picked_when_asked(project, project_admin, length_scorer):
     items = make_items(project, 3)
     run_all(start(project, length_scorer, project_admin))
@@ -129,6 +166,7 @@ def test_only_unscored_responses_are_picked_when_asked(project, project_admin, l
     run_all(run)
     with pytest.raises(ApplicationError, match="already has a score"):
         start(project, length_scorer, project_admin, scope=ScoringRun.Scope.UNSCORED)
+    assert ScoringRun.objects.count() == 2
 
 
 def test_a_batch_held_under_a_live_lease_is_not_taken_but_an_expired_one_is(project, project_admin, length_scorer):
@@ -169,8 +207,10 @@ def test_cancel_stops_further_batches(project, project_admin, length_scorer, set
     run.refresh_from_db()
     assert run.status == ScoringRun.Status.CANCELLED and run.done == 2
     assert set(run.batches.values_list("status", flat=True)) == {"done", "cancelled"}
+    cancelled = ScoringRun.objects.values().get(pk=run.pk)
     with pytest.raises(ConflictError):
         services.scoring_run_cancel(run=run, actor=project_admin)
+    assert ScoringRun.objects.values().get(pk=run.pk) == cancelled
 
 
 def test_retry_reruns_only_what_failed(project, project_admin, hf_scorer, tiny_model_path, settings):
@@ -197,8 +237,10 @@ def test_retry_reruns_only_what_failed(project, project_admin, hf_scorer, tiny_m
     run.refresh_from_db()
     assert run.status == ScoringRun.Status.DONE and (run.done, run.failed, run.total) == (6, 0, 6)
     assert ResponseScore.objects.filter(scorer=hf_scorer).count() == 6
+    done = ScoringRun.objects.values().get(pk=run.pk), run.batches.count()
     with pytest.raises(ApplicationError, match="Nothing failed"):
         services.scoring_run_retry(run=run, actor=project_admin)
+    assert (ScoringRun.objects.values().get(pk=run.pk), run.batches.count()) == done
 
 
 def test_a_run_where_everything_fails_is_failed_with_the_reason(project, project_admin, db):
@@ -297,6 +339,7 @@ def test_scorer_settings_are_validated(staff_admin, project_admin):
     with pytest.raises(ApplicationError) as exc:
         services.scorer_create(actor=project_admin, name="x", backend="length")
     assert exc.value.status == 403
+    assert not Scorer.objects.exists()
 
 
 def test_editing_a_scorer_does_not_change_a_started_run(project, project_admin, staff_admin, hf_scorer):
@@ -305,3 +348,16 @@ def test_editing_a_scorer_does_not_change_a_started_run(project, project_admin, 
     services.scorer_update(scorer=hf_scorer, actor=staff_admin, max_length=16)
     run_all(run)
     assert ResponseScore.objects.filter(scorer=hf_scorer, token_count__gt=16).exists()
+
+
+@pytest.mark.parametrize("name", ["SECRET_KEY", "DATABASE_URL", "HOME"])
+def test_a_scorer_cannot_name_a_variable_an_operator_did_not_allow_as_its_key(staff_admin, name):
+    with pytest.raises(ApplicationError) as exc:
+        services.scorer_create(actor=staff_admin, name="j", backend="openai_judge", model="m",
+                               options={"base_url": "https://93.184.216.34/v1", "api_key_env": name})
+    assert "RUBRICATE_JUDGE_KEY_" in exc.value.fields["options.api_key_env"]
+    assert not Scorer.objects.filter(name="j").exists()
+    scorer = services.scorer_create(actor=staff_admin, name="ok", backend="openai_judge", model="m",
+                                    options={"base_url": "https://93.184.216.34/v1",
+                                             "api_key_env": "RUBRICATE_JUDGE_KEY_OPENAI"})
+    assert scorer.options["api_key_env"] == "RUBRICATE_JUDGE_KEY_OPENAI"

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('scoring', '0002_batch_leases_pairwise_scores'),
+        ('scoring', '0003_rubric_partial_gating'),
     ]
 
     operations = [
