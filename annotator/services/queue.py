@@ -5,7 +5,7 @@ exactly `overlap` judgments and nobody works on an item that cannot use their ju
 
 How it holds under concurrency:
 
-- "Next item" first locks the annotator's own row (`_annotator_lock`), so one user's tabs take
+- "Next item" first locks the annotator's own row (`_lock_annotator_and_list_leases`), so one user's tabs take
   turns: the second finds the lease the first just took instead of taking another item.
 - Every change to an item's assignments or judgments (lease, renew, skip, submit, undo) runs in a
   transaction that first locks the item row (`item_lock`), then re-reads the counts with fresh
@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
-from django.db.models import Count, Exists, F, OuterRef, QuerySet, Subquery, Value
+from django.db.models import Count, Exists, F, OuterRef, Prefetch, QuerySet, Subquery, Value, prefetch_related_objects
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -52,14 +52,31 @@ def _serialize_on_sqlite(project_id: int) -> None:
         Project.objects.filter(pk=project_id).update(overlap=F("overlap"))
 
 
-def _annotator_lock(project: Project, user: AbstractBaseUser) -> None:
-    """One "next item" at a time per annotator: several tabs asking at once would each see no lease
-    and each take a new item. Lock the user's row (FOR NO KEY UPDATE: inserts that reference the user,
-    such as judgments, are not blocked) before looking for their lease. Taken before any item lock."""
-    if _uses_row_locks():
-        get_user_model().objects.select_for_update(no_key=True).filter(pk=user.pk).values_list("pk").first()
-    else:
+def _lock_annotator_and_list_leases(project: Project, user: AbstractBaseUser, now: datetime) -> list[tuple]:
+    """(assignment id, item id) of the user's live leases in the project, oldest first (at most 3),
+    read under a lock on the user's row, so "next item" runs one at a time per annotator: several tabs
+    asking at once would each see no lease and each take a new item. FOR NO KEY UPDATE: inserts that
+    reference the user (judgments) are not blocked. One statement: the lock costs no extra query.
+    Taken before any item lock. SQLite: its database write lock serializes instead."""
+    if not _uses_row_locks():
         _serialize_on_sqlite(project.pk)
+        return list(Assignment.objects.filter(annotator=user, item__project=project, **live_lease_filter(now))
+                    .order_by("leased_at", "id").values_list("pk", "item_id")[:3])
+    users, assignments, items = (get_user_model()._meta.db_table, Assignment._meta.db_table, Item._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT a.id, a.item_id FROM {users} u
+            LEFT JOIN ({assignments} a JOIN {items} i ON i.id = a.item_id AND i.project_id = %s)
+              ON a.annotator_id = u.id AND a.status = %s AND a.lease_expires_at > %s
+            WHERE u.id = %s
+            ORDER BY a.leased_at, a.id
+            LIMIT 3
+            FOR NO KEY UPDATE OF u
+            """,  # noqa: S608 - table names from the models, values as parameters
+            [project.pk, Status.LEASED, now, user.pk],
+        )
+        return [(pk, item_id) for pk, item_id in cursor.fetchall() if pk is not None]
 
 
 def item_lock(*, item_id: int) -> Item:
@@ -81,7 +98,9 @@ def _lease_expiry(project: Project, now: datetime) -> datetime:
 
 
 def _shown_order(item: Item, project: Project) -> list[int]:
-    ids = list(Response.objects.filter(item=item).order_by("position", "id").values_list("id", flat=True))
+    # The responses are read whole once: the page that shows this lease renders them next.
+    prefetch_related_objects([item], Prefetch("responses", queryset=Response.objects.order_by("position", "id")))
+    ids = [r.id for r in item.responses.all()]
     if project.randomize_order:
         random.shuffle(ids)
     return ids
@@ -116,13 +135,9 @@ def assignment_renew_locked(*, assignment: Assignment, item: Item, now: datetime
     return True
 
 
-def _current_lease(project: Project, user: AbstractBaseUser, now: datetime) -> Assignment | None:
-    """The user's oldest live lease in the project, extended; None if they hold none."""
-    candidates = (
-        Assignment.objects.filter(annotator=user, item__project=project, **live_lease_filter(now))
-        .order_by("leased_at", "id")
-        .values_list("pk", "item_id")[:3]
-    )
+def _current_lease(candidates: list[tuple], now: datetime) -> Assignment | None:
+    """The first of the user's live leases (`candidates`) still live under its item's lock, extended;
+    None if none is."""
     for pk, item_id in candidates:
         with transaction.atomic(savepoint=False):  # inside assignment_next_for_user's transaction
             item = item_lock(item_id=item_id)
@@ -214,8 +229,8 @@ def assignment_next_for_user(
     """
     now = now or timezone.now()
     with transaction.atomic():
-        _annotator_lock(project, user)  # the check below and the new lease happen under this lock
-        current = _current_lease(project, user, now)
+        # The check for a live lease and the new lease both happen under the annotator's lock.
+        current = _current_lease(_lock_annotator_and_list_leases(project, user, now), now)
         if current is not None:
             return current
         tried: list[int] = []
