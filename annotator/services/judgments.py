@@ -29,7 +29,7 @@ from ..models import (
     ProjectMembership,
     Response,
 )
-from .queue import assignment_renew_locked, item_lock
+from .queue import assignment_renew_locked, item_lock, member_counters_lock
 
 Status = Assignment.Status
 Role = ProjectMembership.Role
@@ -149,6 +149,7 @@ def judgment_submit(*, assignment: Assignment, data: JudgmentInput, now: datetim
     try:
         with transaction.atomic():
             item = item_lock(item_id=assignment.item_id)
+            member_counters_lock(project_id=item.project_id, user_id=assignment.annotator_id)
             fresh = Assignment.objects.select_for_update().get(pk=assignment.pk)
             if fresh.status == Status.SUBMITTED:
                 return SubmitResult(Judgment.objects.get(assignment=fresh), False)
@@ -258,6 +259,7 @@ def judgment_undo(*, project: Project, user: AbstractBaseUser, now: datetime | N
                             code="nothing_to_undo")
     with transaction.atomic():
         item = item_lock(item_id=last[1])
+        member_counters_lock(project_id=item.project_id, user_id=user.pk)
         judgment = Judgment.objects.select_for_update().filter(pk=last[0]).first()
         if judgment is None:
             raise ConflictError("That submission was already undone.", code="nothing_to_undo")

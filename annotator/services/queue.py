@@ -34,7 +34,7 @@ from django.utils import timezone
 
 from config.errors import ConflictError, NotFoundError
 
-from ..models import Assignment, Item, Project, Response, random_queue_key
+from ..models import Assignment, Item, Project, ProjectMembership, Response, random_queue_key
 from ..selectors import live_lease_filter
 
 Status = Assignment.Status
@@ -87,6 +87,18 @@ def item_lock(*, item_id: int) -> Item:
         return Item.objects.select_for_update(of=("self",)).select_related("project").get(pk=item_id)
     except Item.DoesNotExist:
         raise NotFoundError("No such item.")
+
+
+def member_counters_lock(*, project_id: int, user_id: int) -> None:
+    """Lock the member's row (its progress counters) before anything moves the project's counters.
+
+    Triggers keep both counters (annotator/migrations/0005): an assignment's status moves the
+    member's row, an item's submitted count the project's. A submit, whose statement order may
+    vary, and an undo in another tab of the same annotator would otherwise take the two rows in
+    opposite orders and deadlock; with this lock first, every path takes member → project."""
+    if _uses_row_locks():
+        list(ProjectMembership.objects.select_for_update(of=("self",)).filter(project_id=project_id, user_id=user_id)
+             .order_by().values_list("id", flat=True))
 
 
 def live_leases_of_others(*, item: Item, user: AbstractBaseUser | int, now: datetime) -> int:

@@ -15,8 +15,8 @@ from annotator.services import (
     membership_set,
     project_update,
 )
-from tests.helpers import valid_input
 from tests.factories import ItemFactory
+from tests.helpers import valid_input
 
 
 def _recount(project: Project) -> tuple[int, int]:
@@ -51,7 +51,8 @@ def test_submit_skip_and_undo_keep_the_counters_equal_to_a_recount(project, anno
 
 @pytest.mark.django_db
 def test_imports_and_deletes_count_items(project, annotator):
-    lines = [json.dumps({"id": f"x{i}", "prompt": "Hi", "responses": [{"content": "a"}, {"content": "b"}]}) for i in range(5)]
+    pair = [{"content": "a"}, {"content": "b"}]
+    lines = [json.dumps({"id": f"x{i}", "prompt": "Hi", "responses": pair}) for i in range(5)]
     items_import_text(project=project, text="\n".join(lines))
     ItemFactory(project=project)
     assert _counters(project, annotator)[0] == (6, 0)

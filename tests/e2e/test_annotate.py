@@ -213,7 +213,7 @@ def test_the_demo_item_is_scored_completely_in_at_most_17_keystrokes(page, live_
     for c in criteria:
         a, b = answer[c.scale]
         for key, rid in zip((a, b), assignment.shown_order, strict=True):
-            expected[(rid, c.id)] = {"y": 1, "n": 0}.get(key, None) if c.scale == "binary" else int(key)
+            expected[(rid, c.id)] = {"y": 1, "n": 0}.get(key) if c.scale == "binary" else int(key)
     assert stored == expected
 
 
