@@ -311,28 +311,3 @@ class Adjudication(models.Model):
 
     def __str__(self) -> str:
         return f"adjudication of {self.item_id}"
-
-
-class ExportJob(models.Model):
-    """A file export written in the background (Parquet), downloaded when ready."""
-
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        DONE = "done", "Done"
-        FAILED = "failed", "Failed"
-
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="export_jobs")
-    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    export_format = models.CharField(max_length=32)
-    file_format = models.CharField(max_length=16, default="parquet")
-    params = models.JSONField(default=dict, blank=True)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
-    file_path = models.CharField(max_length=500, blank=True)
-    row_count = models.PositiveIntegerField(default=0)
-    error = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-created_at"]

@@ -46,7 +46,9 @@ INSTALLED_APPS = [
     "rubrics",
     "annotator",
     "scoring",
+    "exports",
     "axes",
+    "csp",
 ]
 
 MIDDLEWARE = [
@@ -63,6 +65,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     # Last, as django-axes asks: it turns a lockout raised during authentication into a 429.
     "axes.middleware.AxesMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -124,6 +127,23 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 LOGIN_URL = "login"
 
+# Content-Security-Policy (django-csp): everything from this origin only, no inline scripts or styles
+# anywhere (templates use static files, data- attributes and classes), no eval, no framing.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
+
 # Login throttling (django-axes): after LOGIN_FAILURE_LIMIT failed logins for one username (from any
 # address) or from one address (for any username), logins from there are refused for
 # LOGIN_LOCKOUT_MINUTES with a 429, a clear message and Retry-After. `manage.py axes_reset` unlocks.
@@ -154,6 +174,11 @@ STORAGES = {
 }
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
 EXPORT_ROOT = Path(env.str("EXPORT_ROOT", default=str(VAR_DIR / "exports")))
+# A Parquet export job is claimed for this long and the lease renewed after every record batch: a
+# job whose worker died is taken over once the lease runs out (exports/jobs.py).
+EXPORT_JOB_LEASE_SECONDS = env.int("EXPORT_JOB_LEASE_SECONDS", default=300)
+# Claims of one export job before it is marked failed (a job that keeps killing its worker).
+EXPORT_JOB_MAX_ATTEMPTS = env.int("EXPORT_JOB_MAX_ATTEMPTS", default=3)
 
 # --- Security -------------------------------------------------------------------------------
 # HTTPS is assumed in production; `make run` serves plain http on 127.0.0.1 and sets HTTPS=0.

@@ -1,4 +1,4 @@
-"""Each export format's columns and values on the known-answer project (tests/api/conftest.py)."""
+"""Each export format's columns and values on the known-answer project (tests/known_answers.py)."""
 
 import csv
 import io
@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from annotator.exports import export_column_names, export_params_parse, helpsteer2_prompt
+from exports.params import export_params_parse
+from exports.rows import export_column_names, helpsteer2_prompt
 
 pytestmark = pytest.mark.django_db
 
@@ -174,6 +175,6 @@ def test_csv_has_a_header_and_nested_values_as_json(client_for, labeled):
     ("2025-01-02 03:04:05.5+05:30", "2025-01-01T21:34:05.500000Z"),
 ])
 def test_database_times_become_iso_8601_in_utc(text, iso):
-    from annotator.exports import _db_time
+    from exports.rows import db_time
 
-    assert _db_time(text) == iso
+    assert db_time(text) == iso
