@@ -10,7 +10,7 @@ import annotator.models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('annotator', '0005_progress_counters'),
+        ('annotator', '0006_move_exportjob_to_exports'),
     ]
 
     operations = [
