@@ -15,11 +15,13 @@ _.reason_labels  # views_review, review_list.html
 # Named by a dotted path in settings or urls
 _.api_exception_handler  # REST_FRAMEWORK["EXCEPTION_HANDLER"]
 _.not_found  # handler404
+_.handler500, _.server_error  # config/urls.py: outages answer 503 (config/outage.py)
 _.lockout_response, _.original_response, _.credentials  # AXES_LOCKOUT_CALLABLE and its signature
 
 # Model fields written by services and read by the ORM or serializers by name
 _.guidelines, _.queue_key, _.has_disagreement, _.annotator, _.requested_by, _.row_count, _.archived_at
 _.is_superuser  # createadmin sets Django's own field
+_.sent_at  # scoring.models.ScoringBatch, written and filtered by keyword (scoring/services.py)
 
 # Serializer and form fields, declared and read by name (validated_data, cleaned_data, Meta.fields)
 _.updated_after, _.submitted_before, _.min_items, _.pairs_total, _.annotator_a, _.annotator_b

@@ -13,6 +13,11 @@ from django.db import models
 from django.db.models import Q
 
 
+def default_lease_minutes() -> int:
+    """A new project's lease length: the ASSIGNMENT_LEASE_MINUTES setting (30 unless set)."""
+    return settings.ASSIGNMENT_LEASE_MINUTES
+
+
 class KeepsCounters:
     """A model with counters that database triggers keep (migration 0005). A plain save() of an
     existing row writes every field, so it would put back the stale counts read earlier: such a
@@ -58,7 +63,7 @@ class Project(KeepsCounters, models.Model):
     )
     queue_order = models.CharField(max_length=16, choices=QueueOrder.choices, default=QueueOrder.OLDEST)
     lease_minutes = models.PositiveIntegerField(
-        default=30, validators=[MinValueValidator(1), MaxValueValidator(24 * 60)]
+        default=default_lease_minutes, validators=[MinValueValidator(1), MaxValueValidator(24 * 60)]
     )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

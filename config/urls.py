@@ -5,6 +5,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from annotator import views as annotator_views
+from config import health
 
 # The one <style> element Swagger UI inserts (see the docs route below).
 SWAGGER_STYLE_HASH = "'sha256-MMpT0iDxyjALd9PdfepImGX3DBfJPXZ4IlDWdPAgtn0='"
@@ -24,6 +25,9 @@ api_v1 = [
 ]
 
 urlpatterns = [
+    # Answered by config.health.HealthCheckMiddleware before routing; listed here to be found.
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
     path("", annotator_views.home, name="home"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
@@ -37,3 +41,5 @@ urlpatterns = [
 ]
 
 handler404 = "config.views.not_found"
+# A database or broker outage raised outside a view (a middleware) is a 503 too (config/outage.py).
+handler500 = "config.outage.server_error"

@@ -102,6 +102,9 @@ def run_start(request, project_id: int):
         except ApplicationError as exc:
             messages.error(request, exc.message)
         else:
+            if selectors.run_waits_for_broker(run=run):
+                messages.warning(request, "The run is saved, but the task queue cannot be reached right now: "
+                                          "it starts by itself as soon as the queue is back.")
             return redirect("scoring:run_detail", run_id=run.pk)
     else:
         messages.error(request, "Choose a scorer and a scope.")
@@ -162,12 +165,14 @@ def run_cancel(request, run_id: int):
 @require_POST
 def run_retry(request, run_id: int):
     run = _get_run_for_user(request, run_id, roles=ROLES_ADMIN)
+    was_active = not run.is_finished
     try:
         services.scoring_run_retry(run=run, actor=request.user)
     except ApplicationError as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(request, "Retrying what failed.")
+        messages.success(request, "Sent its waiting batches to the workers again." if was_active
+                         else "Retrying what did not get a score.")
     return _after_action(request, run.pk)
 
 
