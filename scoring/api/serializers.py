@@ -95,3 +95,48 @@ class AccuracySerializer(serializers.Serializer):
     scored_responses = serializers.IntegerField()
     position_consistency = serializers.FloatField(allow_null=True)
     pairwise_judged = serializers.IntegerField()
+
+
+class ProbeStartInputSerializer(serializers.Serializer):
+    scorer = serializers.IntegerField(min_value=1, max_value=2**63 - 1, help_text="Scorer id (GET /api/v1/scorers/).")
+    prompts = serializers.IntegerField(min_value=1, max_value=1000, required=False,
+                                       help_text="Prompts to sample (default SCORING_PROBE_PROMPTS).")
+
+
+class ProbeRunOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.CharField()
+    scorer = serializers.IntegerField(source="scorer_id")
+    prompts = serializers.SerializerMethodField()
+    created_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+    error = serializers.CharField()
+
+    def get_prompts(self, obj) -> int:
+        return len(obj.item_ids)
+
+
+class ProbeRateSerializer(serializers.Serializer):
+    probe = serializers.CharField(help_text="Probe key (scoring/probes.py).")
+    text = serializers.CharField(help_text="The non-answer given as the response.")
+    cases = serializers.IntegerField(help_text="Prompts it was scored against.")
+    false_positives = serializers.IntegerField()
+    errors = serializers.IntegerField(help_text="Cases without a verdict (left out of the rate).")
+    false_positive_rate = serializers.FloatField(allow_null=True)
+
+
+class ProbeReportSerializer(serializers.Serializer):
+    scorer = serializers.DictField()
+    probe_run = serializers.DictField()
+    threshold = serializers.FloatField(allow_null=True, help_text="Reward models: the score a probe must beat "
+                                                                   "to count as a false positive.")
+    threshold_basis = serializers.CharField()
+    cases = serializers.IntegerField()
+    false_positives = serializers.IntegerField()
+    false_positive_rate = serializers.FloatField(allow_null=True)
+    probes = ProbeRateSerializer(many=True)
+
+
+class ProbeReportPageSerializer(serializers.Serializer):
+    active = ProbeRunOutputSerializer(many=True, help_text="Probe runs queued or running.")
+    reports = ProbeReportSerializer(many=True, help_text="Per scorer, its latest finished probe run.")
