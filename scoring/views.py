@@ -16,7 +16,6 @@ from annotator.access import ROLES_ADMIN, ROLES_STAFF, project_get_for_user, req
 from annotator.models import Item, ProjectMembership
 from annotator.selectors import project_list_for_user
 from config.errors import ApplicationError
-
 from config.htmx import render_htmx
 
 from . import probes, reports, selectors, services

@@ -40,7 +40,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import combinations
 
 from .base import (
@@ -648,8 +648,8 @@ class OpenAIJudge(Backend):
     def _pairwise_unit(self, group: list[ScoreInput], criteria: list[CriterionSpec], pool) -> _Unit:
         if len(group) < 2:
             return _Unit([], lambda done: ScoredChunk(results=[
-                ScoreResult(response_id=i.response_id, value=None, error="pairwise judging needs at least two responses")
-                for i in group]))
+                ScoreResult(response_id=i.response_id, value=None,
+                            error="pairwise judging needs at least two responses") for i in group]))
         pairs = list(combinations(group, 2))
         # Both orders of every pair: A shown first, then B first (position bias shows as disagreement).
         futures = [f for a, b in pairs for f in (
@@ -684,7 +684,9 @@ class OpenAIJudge(Backend):
                     open_units.append(unit)
                     owner.update(dict.fromkeys(unit.futures, unit))
                 if owner:
-                    timeout = max(0.0, self.HAND_OVER_SECONDS - (time.monotonic() - last_hand_over)) if finished else None
+                    timeout = None
+                    if finished:
+                        timeout = max(0.0, self.HAND_OVER_SECONDS - (time.monotonic() - last_hand_over))
                     done, _ = wait(list(owner), timeout=timeout, return_when=FIRST_COMPLETED)
                     for future in done:
                         unit = owner.pop(future)

@@ -341,7 +341,6 @@ def test_the_token_budget_is_learned_from_a_probe_forward_and_free_memory(tiny_m
 
     backend.forward = forward
     mib, gib = 1 << 20, 1 << 30
-    state = {"peak": 0}
     fake_cuda = types.SimpleNamespace(
         synchronize=lambda device=None: None, empty_cache=lambda: None,
         memory_allocated=lambda device=None: 2 * gib,

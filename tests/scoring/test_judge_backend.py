@@ -248,7 +248,7 @@ def test_results_are_handed_over_while_requests_are_still_in_flight():
         backend = judge(server, concurrency=4)
         backend.HAND_OVER_SECONDS = 0.0
         seen_in_flight = []
-        for chunk in backend.score_chunks(responses() * 10, ScoringContext(criteria=CRITERIA[:1])):
+        for _chunk in backend.score_chunks(responses() * 10, ScoringContext(criteria=CRITERIA[:1])):
             seen_in_flight.append(server.in_flight)
     assert len(seen_in_flight) > 2 and max(seen_in_flight) > 0
 
@@ -271,7 +271,8 @@ def test_a_429_with_retry_after_is_honoured_and_pauses_the_other_requests():
         return 200, '{"criteria_met": true}', 0.05
 
     with FakeOpenAI(limited) as server:
-        results = judge(server, concurrency=2, max_retries=2).score(responses() * 3, ScoringContext(criteria=CRITERIA[:1]))
+        backend = judge(server, concurrency=2, max_retries=2)
+        results = backend.score(responses() * 3, ScoringContext(criteria=CRITERIA[:1]))
     assert all(r.ok for r in results) and len(server.requests) == 7
     t429 = state["limited_at"]
     later = [r["at"] for r in server.requests if r["at"] > t429 + 0.02]
