@@ -248,12 +248,13 @@ def test_a_cuda_out_of_memory_inside_the_model_halves_until_batches_fit(tiny_mod
     backend = build_backend(spec(tiny_model_path, batch_token_budget=4096))
     backend.ENCODE_WINDOW = 8
     expected = {r.response_id: r.value for r in backend.score(inputs())}
+    room = max(len(backend.encode(i).ids) for i in inputs()) + 10  # the longest fits alone, not two
     model_forward = backend.model.forward
     fitted = []
 
     def forward(*args, input_ids=None, **kwargs):
-        # A device with room for 150 padded tokens: more raises what CUDA raises.
-        if input_ids.numel() > 150:
+        # A device with room for `room` padded tokens: more raises what CUDA raises.
+        if input_ids.numel() > room:
             raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 MiB")
         fitted.append(input_ids.numel())
         return model_forward(*args, input_ids=input_ids, **kwargs)
@@ -262,7 +263,7 @@ def test_a_cuda_out_of_memory_inside_the_model_halves_until_batches_fit(tiny_mod
     results = backend.score(inputs())
     assert all(r.ok for r in results)
     assert {r.response_id: r.value for r in results} == pytest.approx(expected, abs=1e-5)
-    assert max(fitted) <= 150 and backend.token_budget <= 4096 // 2
+    assert max(fitted) <= room and backend.token_budget <= 4096 // 2
 
 
 def test_one_sequence_that_does_not_fit_fails_alone(tiny_model_path, monkeypatch):
@@ -307,10 +308,14 @@ def test_closing_the_generator_early_stops_both_threads(tiny_model_path):
 
 def test_a_cancel_stops_between_chunks(tiny_model_path):
     backend = build_backend(spec(tiny_model_path, batch_token_budget=256))
-    seen = []
-    chunks = list(backend.score_chunks(inputs(), ScoringContext(should_stop=lambda: len(seen) >= 1)))
-    seen.extend(chunks)
-    assert len(chunks) <= 1
+    asked = []
+
+    def should_stop():  # the run is cancelled once the first chunk was handed over
+        asked.append(1)
+        return len(asked) > 1
+
+    chunks = list(backend.score_chunks(inputs(), ScoringContext(should_stop=should_stop)))
+    assert len(chunks) == 1 and len(asked) == 2
 
 
 def test_the_budget_fits_the_free_memory_between_one_sequence_and_the_cap():
@@ -348,7 +353,14 @@ def test_the_token_budget_is_learned_from_a_probe_forward_and_free_memory(tiny_m
         max_memory_allocated=lambda device=None: 2 * gib + probed[-1] * mib,
         mem_get_info=lambda device=None: (10 * gib, 80 * gib),
     )
-    backend.torch = types.SimpleNamespace(cuda=fake_cuda, randint=torch.randint)
+
+    class TorchWithFakeCuda:
+        cuda = fake_cuda
+
+        def __getattr__(self, name):
+            return getattr(torch, name)
+
+    backend.torch = TorchWithFakeCuda()
     budget = backend.learn_token_budget(probe_tokens=512)
     assert probed == [512]  # two rows of the max length (256)
     assert budget == int(0.5 * 10 * gib / mib)
