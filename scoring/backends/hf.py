@@ -215,6 +215,7 @@ class HFSequenceClassifier(Backend):
         )
         self._accepts_use_cache = "use_cache" in inspect.signature(self.model.forward).parameters
         self.learned_budget: int | None = None
+        self.bytes_per_token: float | None = None
         if self.on_cuda and spec.options.get("token_budget", "auto") == "auto":
             self.token_budget = self.learned_budget = self.learn_token_budget()
             log.info("%s: token budget %d learned from free CUDA memory", spec.model, self.token_budget)
@@ -255,6 +256,7 @@ class HFSequenceClassifier(Backend):
             return self.max_length  # not even the probe fits: one sequence at a time
         torch.cuda.synchronize(self.device)
         per_token = (torch.cuda.max_memory_allocated(self.device) - baseline) / (rows * length)
+        self.bytes_per_token = per_token
         self._free_cuda()
         free, _total = torch.cuda.mem_get_info(self.device)
         return token_budget_from_memory(
@@ -409,8 +411,9 @@ class HFSequenceClassifier(Backend):
             self.torch.cuda.empty_cache()
 
     # --- the scoring loop --------------------------------------------------------------------
-    # Inputs encoded per producer window: enough to plan well-filled batches, few enough that the
-    # device starts at once. Windows follow a global longest-first order, so they barely mix lengths.
+    # Inputs encoded per producer window (at least; and at least two token budgets' worth): enough
+    # to plan well-filled batches, few enough that the device starts soon. Windows follow a global
+    # longest-first order, so they barely mix lengths.
     ENCODE_WINDOW = 64
     # Collated batches the producer may hold ready (pinned host memory) ahead of the device.
     PREFETCH_BATCHES = 2
@@ -474,15 +477,19 @@ class HFSequenceClassifier(Backend):
                 return len(inp.response) + sum(len(message_text(m.get("content"))) for m in inp.prompt
                                                if isinstance(m, dict))
 
-            order = sorted(range(len(inputs)), key=lambda i: (-chars(i), i))
-            for start in range(0, len(order), self.ENCODE_WINDOW):
+            order = deque(sorted(range(len(inputs)), key=lambda i: (-chars(i), i)))
+            while order:
                 if stop.is_set():
                     return
-                rows, failed = [], []
-                for i in order[start:start + self.ENCODE_WINDOW]:
+                # A window: at least ENCODE_WINDOW inputs and two budgets' worth of tokens, so that
+                # its batches can be as full as the budget allows.
+                rows, failed, window_tokens = [], [], 0
+                while order and (len(rows) + len(failed) < self.ENCODE_WINDOW or window_tokens < 2 * self.token_budget):
+                    i = order.popleft()
                     try:
                         encoded[i] = self.encode(inputs[i])
                         rows.append(i)
+                        window_tokens += len(encoded[i].ids)
                     except Exception as exc:  # a broken template or message: this response fails alone
                         failed.append(ScoreResult(response_id=inputs[i].response_id, value=None,
                                                   error=f"could not render the input: {exc}"))

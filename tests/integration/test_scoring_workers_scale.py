@@ -12,6 +12,7 @@ from .test_scoring_worker import SLOW_FORWARD, assert_scored_once, make_project,
 
 pytestmark = pytest.mark.integration
 
+
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
     from scoring.tiny_model import build_reward_model
