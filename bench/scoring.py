@@ -232,6 +232,19 @@ def matmul_tflops(torch, *, device: str, dtype, size: int = 8192, iters: int = 5
     return 2 * size**3 * iters / (time.perf_counter() - start) / 1e12
 
 
+def cpu_seconds(pgid: int) -> float:
+    """CPU time (user + system) of every live process in a process group, from /proc (Linux)."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:  # fields after "(comm)": state, ppid, pgrp, …, utime (12), stime (13)
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 class _Worker:
     """One `celery worker -Q gpu --concurrency 1` process: one process per device."""
 
@@ -326,18 +339,22 @@ def run_workers(args, model_dir: Path, tokenizer, rng, *, layers: int, n: int, b
                     break
             for _ in range(args.repeats):
                 before = load()
+                cpu_before = sum(cpu_seconds(w.proc.pid) for w in workers)
                 start = time.perf_counter()
                 run_ = services.scoring_run_start(project=project, scorer=scorer, actor=admin)
                 run_ = wait_run(run_.pk)
                 elapsed = time.perf_counter() - start
+                cpu = sum(cpu_seconds(w.proc.pid) for w in workers) - cpu_before
                 assert run_.status == "done" and run_.done == n, (run_.status, run_.done, run_.error)
                 used = ScoringBatch.objects.filter(run=run_).values("worker").distinct().count()
                 scored = ResponseScore.objects.filter(scorer=scorer, response__item__project=project)
                 assert scored.count() == n == scored.values("response_id").distinct().count()
                 row = {"k": k, "s": elapsed, "responses": n / elapsed, "tokens": run_.tokens / elapsed,
-                       "used": used, "load": f"{before} / {load()}"}
+                       "used": used, "load": f"{before} / {load()}", "per_cpu": run_.tokens / max(cpu, 1e-9),
+                       "cores": cpu / elapsed}
                 print(f"  k={k}: {elapsed:7.2f} s, {row['responses']:7.2f} responses/s, {row['tokens']:9.1f} "
-                      f"tokens/s, {used} worker(s) took batches; {row['load']}", flush=True)
+                      f"tokens/s, {used} worker(s) took batches, workers busy {row['cores']:.2f} cores, "
+                      f"{row['per_cpu']:.0f} tokens per CPU-second; {row['load']}", flush=True)
                 if k not in best or row["s"] < best[k]["s"]:
                     best[k] = row
         finally:
@@ -346,12 +363,15 @@ def run_workers(args, model_dir: Path, tokenizer, rng, *, layers: int, n: int, b
     base = best[min(best)]["tokens"] / min(best)
     print(f"\nworkers: best of {args.repeats} per k, end to end (enqueue → run done), "
           f"{args.threads_per_worker} torch thread(s) per worker")
-    print("    k   wall s   responses/s    tokens/s   speed-up vs 1   efficiency   load before / after")
+    print("  (the CPU the workers got: busy cores = their CPU time / wall time; tokens per CPU-second does not "
+          "depend on how loaded the machine is, so it shows whether sharing a run costs anything)")
+    print("    k   wall s   responses/s    tokens/s   speed-up vs 1   efficiency   busy cores   tokens/CPU-s"
+          "   load before / after")
     for k in sorted(best):
         row = best[k]
         speed = row["tokens"] / base
         print(f"  {k:3d} {row['s']:8.2f} {row['responses']:13.2f} {row['tokens']:11.1f} {speed:12.2f}x "
-              f"{speed / k:12.2f}    {row['load']}")
+              f"{speed / k:12.2f} {row['cores']:12.2f} {row['per_cpu']:14.0f}    {row['load']}")
     return 0
 
 

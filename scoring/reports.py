@@ -8,6 +8,10 @@
   r_chosen > r_rejected. Equal rewards count as not correct and are reported separately as ties.
 - Length bias: how often the longer response wins, for the model and for the humans, on the same
   pairs (pairs of equal length left out), and the rank correlation of score with length.
+- Probabilistic verdicts (judges whose endpoint returns logprobs): the expected score
+  (`components["expected"]`) breaks ties between equal parsed scores (reported apart, the strict
+  accuracy is unchanged); calibration is the Brier score and expected calibration error of the
+  judge's P(met) against the human majority on binary criteria.
 """
 
 from __future__ import annotations
@@ -19,9 +23,9 @@ from itertools import combinations
 
 from django.db.models.functions import Length
 
-from annotator.models import Adjudication, Judgment, Project, Response
+from annotator.models import Adjudication, CriterionJudgment, Judgment, Project, Response
 
-from .models import PairwiseScore, ResponseScore, Scorer
+from .models import CriterionScore, PairwiseScore, ResponseScore, Scorer
 
 
 @dataclass
@@ -125,6 +129,18 @@ class AccuracyReport:
     pairwise_judged: int = 0
     missing: int = 0
     examples: list[dict] = field(default_factory=list)
+    # Ties of the parsed scores that the expected score (from logprobs) decides, and how many of
+    # those it decides as the humans did.
+    ties_broken: int = 0
+    ties_broken_correct: int = 0
+    calibration: dict | None = None
+
+    @property
+    def accuracy_with_expectation(self) -> float | None:
+        """Accuracy when ties are decided by the expected score (None without any such tie)."""
+        if not self.compared or not self.ties_broken:
+            return None
+        return (self.correct + self.ties_broken_correct) / self.compared
 
     @property
     def accuracy(self) -> float | None:
@@ -154,6 +170,9 @@ class AccuracyReport:
             },
             "scored_responses": self.scored_responses,
             "position_consistency": self.position_consistency, "pairwise_judged": self.pairwise_judged,
+            "ties_broken_by_expectation": self.ties_broken,
+            "accuracy_with_expectation": self.accuracy_with_expectation,
+            "calibration": self.calibration,
         }
 
 
@@ -167,6 +186,59 @@ def latest_scores(*, project: Project, scorer: Scorer) -> dict[int, float]:
     return out
 
 
+def latest_expected(*, project: Project, scorer: Scorer) -> dict[int, float]:
+    """{response_id: expected score} where the newest score carries one (judges with logprobs)."""
+    out: dict[int, float] = {}
+    seen: set[int] = set()
+    rows = (ResponseScore.objects.filter(scorer=scorer, response__item__project=project)
+            .order_by("response_id", "-created_at", "-id").values_list("response_id", "components"))
+    for rid, components in rows:
+        if rid in seen:
+            continue
+        seen.add(rid)
+        value = (components or {}).get("expected")
+        if isinstance(value, (int, float)):
+            out[rid] = float(value)
+    return out
+
+
+def judge_calibration(*, project: Project, scorer: Scorer, bins: int = 10) -> dict | None:
+    """Brier score and expected calibration error of the judge's P(met) against the human
+    majority (mean of the humans' 0/1 ≥ ½; even splits left out) on binary criteria, with the
+    parsed verdicts' accuracy beside them. None without any such pair."""
+    from rubrics.models import Criterion
+
+    human: dict[tuple[int, int], list[float]] = defaultdict(list)
+    for rid, cid, value in (CriterionJudgment.objects.filter(response__item__project=project,
+                                                             criterion__scale=Criterion.Scale.BINARY)
+                            .values_list("response_id", "criterion_id", "value")):
+        human[(rid, cid)].append(value)
+    if not human:
+        return None
+    points = []
+    for rid, cid, distribution, met in (CriterionScore.objects.filter(scorer=scorer, response__item__project=project,
+                                                                       parse_status="ok")
+                                        .values_list("response_id", "criterion_id", "distribution", "met")):
+        votes = human.get((rid, cid))
+        if not votes or "true" not in (distribution or {}):
+            continue
+        mean = sum(votes) / len(votes)
+        if mean == 0.5:
+            continue
+        points.append((float(distribution["true"]), 1.0 if mean > 0.5 else 0.0, bool(met)))
+    if not points:
+        return None
+    brier = sum((p - y) ** 2 for p, y, _ in points) / len(points)
+    ece = 0.0
+    for b in range(bins):
+        inside = [(p, y) for p, y, _ in points if b / bins <= p < (b + 1) / bins or (b == bins - 1 and p == 1.0)]
+        if inside:
+            ece += len(inside) / len(points) * abs(sum(p for p, _ in inside) / len(inside)
+                                                   - sum(y for _, y in inside) / len(inside))
+    verdicts = sum((met and y == 1.0) or (not met and y == 0.0) for _, y, met in points) / len(points)
+    return {"pairs": len(points), "brier": brier, "ece": ece, "verdict_accuracy": verdicts}
+
+
 def accuracy_report(*, project: Project, scorer: Scorer, pairs: list[HumanPair] | None = None,
                     undecided: int = 0) -> AccuracyReport:
     """Reward-model accuracy against the human majority, with the length-bias diagnostic."""
@@ -176,6 +248,7 @@ def accuracy_report(*, project: Project, scorer: Scorer, pairs: list[HumanPair] 
     lengths = dict(Response.objects.filter(item__project=project).annotate(n=Length("content"))
                    .values_list("id", "n"))
     report = AccuracyReport(human_pairs=len(pairs), human_undecided=undecided, scored_responses=len(scores))
+    expected = latest_expected(project=project, scorer=scorer) if scorer.backend == Scorer.Backend.OPENAI_JUDGE else {}
     for p in pairs:
         if p.chosen not in scores or p.rejected not in scores:
             report.missing += 1
@@ -186,6 +259,10 @@ def accuracy_report(*, project: Project, scorer: Scorer, pairs: list[HumanPair] 
             report.correct += 1
         elif rc == rr:
             report.ties += 1
+            ec, er = expected.get(p.chosen), expected.get(p.rejected)
+            if ec is not None and er is not None and ec != er:
+                report.ties_broken += 1
+                report.ties_broken_correct += ec > er
         else:
             report.incorrect += 1
             if len(report.examples) < 5:
@@ -206,6 +283,8 @@ def accuracy_report(*, project: Project, scorer: Scorer, pairs: list[HumanPair] 
     if judged:
         report.pairwise_judged = judged
         report.position_consistency = pairwise.filter(consistent=True).count() / judged
+    if scorer.backend == Scorer.Backend.OPENAI_JUDGE:
+        report.calibration = judge_calibration(project=project, scorer=scorer)
     return report
 
 

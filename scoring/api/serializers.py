@@ -80,6 +80,13 @@ class LengthBiasSerializer(serializers.Serializer):
     score_length_spearman = serializers.FloatField(allow_null=True)
 
 
+class CalibrationSerializer(serializers.Serializer):
+    pairs = serializers.IntegerField(help_text="(response, criterion) pairs with a human majority and a P(met).")
+    brier = serializers.FloatField(help_text="Mean (P(met) − human)², lower is better.")
+    ece = serializers.FloatField(help_text="Expected calibration error over 10 bins of P(met).")
+    verdict_accuracy = serializers.FloatField(help_text="Share of parsed verdicts that agree with the humans.")
+
+
 class AccuracySerializer(serializers.Serializer):
     scorer = serializers.DictField()
     human_pairs = serializers.IntegerField(help_text="Pairs with a human majority.")
@@ -95,6 +102,12 @@ class AccuracySerializer(serializers.Serializer):
     scored_responses = serializers.IntegerField()
     position_consistency = serializers.FloatField(allow_null=True)
     pairwise_judged = serializers.IntegerField()
+    ties_broken_by_expectation = serializers.IntegerField(
+        help_text="Ties of the parsed scores that the expected score (judges with logprobs) decides.")
+    accuracy_with_expectation = serializers.FloatField(
+        allow_null=True, help_text="Accuracy with those ties decided by the expected score.")
+    calibration = CalibrationSerializer(allow_null=True, help_text="Judges with logprobs: P(met) against the "
+                                                                   "human majority on binary criteria.")
 
 
 class ProbeStartInputSerializer(serializers.Serializer):
