@@ -4,6 +4,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY config ./config
+COPY accounts ./accounts
 COPY annotator ./annotator
 COPY rubrics ./rubrics
 COPY scoring ./scoring

@@ -2,7 +2,6 @@ from django.contrib import admin
 
 from .models import (
     Adjudication,
-    ApiToken,
     Assignment,
     CriterionJudgment,
     ExportJob,
@@ -65,12 +64,6 @@ class JudgmentAdmin(admin.ModelAdmin):
 class AdjudicationAdmin(admin.ModelAdmin):
     list_display = ["item", "reviewer", "preference", "both_bad", "created_at"]
     raw_id_fields = ["item"]
-
-
-@admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
-    list_display = ["name", "user", "prefix", "expires_at", "revoked_at", "last_used_at"]
-    readonly_fields = ["prefix", "token_hash", "last_used_at", "created_at"]
 
 
 @admin.register(ExportJob)

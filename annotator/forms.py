@@ -9,11 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from django import forms
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models import Q
 
-from .imports import FORMAT_CHOICES
+from config.errors import PayloadTooLargeError
+
+from .formats import FORMAT_CHOICES, import_check_size
 from .models import Assignment, Project, ProjectMembership, Response
 from .services import JudgmentInput, preference_to_canonical, preference_to_shown
 
@@ -39,6 +40,21 @@ def preference_text(preference: int | None, both_bad: bool, ranking: list, label
 def shown_text(shown_order: list[int], position_labels: dict[int, str]) -> str:
     """What the annotator saw as A, B, … in terms of stored positions: "A=2 · B=1"."""
     return " · ".join(f"{chr(65 + i)}={position_labels.get(rid, '?')}" for i, rid in enumerate(shown_order[:26]))
+
+
+def responses_numbered(item) -> list[Response]:
+    """The item's responses in stored order, each with `.label` "1", "2", … (item and review pages)."""
+    responses = list(item.responses.all())
+    for i, r in enumerate(responses):
+        r.label = str(i + 1)
+    return responses
+
+
+def rank_choices(responses: list[Response], ranking: list[int]) -> list[dict]:
+    """Per response, the rank buttons 1..n, the one it holds in `ranking` (ids, best first) checked."""
+    ranks = {rid: i + 1 for i, rid in enumerate(ranking)}
+    return [{"response": r, "choices": [{"value": i, "checked": ranks.get(r.id) == i}
+                                        for i in range(1, len(responses) + 1)]} for r in responses]
 
 
 class ProjectForm(forms.ModelForm):
@@ -116,10 +132,16 @@ class ImportForm(forms.Form):
 
     def clean_file(self):
         f = self.cleaned_data["file"]
-        if f.size > settings.IMPORT_MAX_FILE_BYTES:
-            mib = settings.IMPORT_MAX_FILE_BYTES / 1024 / 1024
-            raise forms.ValidationError(f"The file is larger than {mib:.0f} MiB (IMPORT_MAX_FILE_BYTES).")
+        try:
+            import_check_size(f.size)
+        except PayloadTooLargeError as exc:
+            # The view answers 413 for this code (ImportForm.too_large).
+            raise forms.ValidationError(exc.message, code=exc.code)
         return f
+
+    @property
+    def too_large(self) -> bool:
+        return self.has_error("file", code=PayloadTooLargeError.code)
 
 
 # --- Preference, ranking, gold (item pages) ------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Projects, items, responses, the assignment queue, human judgments, review, API tokens.
+"""Projects, items, responses, the assignment queue, human judgments, review.
 
 Preference convention (as HelpSteer2): `preference` is −3..3 relative to the item's responses in
 their stored order (`Response.position`): negative = the first response is better, 0 = tie.
@@ -122,11 +122,11 @@ class Item(models.Model):
             ),
         ]
         indexes = [
-            # The queue, oldest first: open items of a project in id order (queue.py).
+            # The queue, oldest first: open items of a project in id order (services/queue.py).
             models.Index(fields=["project", "id"], name="item_queue_open", condition=Q(is_open=True)),
-            # The queue, random order: open items from a random queue_key onwards (queue.py).
+            # The queue, random order: open items from a random queue_key onwards (services/queue.py).
             models.Index(fields=["project", "queue_key"], name="item_queue_random", condition=Q(is_open=True)),
-            # The review list: disagreeing items of a project (selectors.review_item_list).
+            # The review list: disagreeing items of a project (selectors.item_page with REVIEW_FILTERS).
             models.Index(fields=["project", "id"], name="item_disagreement",
                          condition=Q(has_disagreement=True)),
         ]
@@ -279,25 +279,6 @@ class Adjudication(models.Model):
 
     def __str__(self) -> str:
         return f"adjudication of {self.item_id}"
-
-
-class ApiToken(models.Model):
-    """A personal API token. Only a sha256 of the secret is stored; the secret is shown once."""
-
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
-    name = models.CharField(max_length=100)
-    prefix = models.CharField(max_length=16, unique=True, help_text="Public part, for lookup.")
-    token_hash = models.CharField(max_length=64)
-    expires_at = models.DateTimeField(null=True, blank=True)
-    revoked_at = models.DateTimeField(null=True, blank=True)
-    last_used_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["-created_at"]
-
-    def __str__(self) -> str:
-        return f"{self.name} ({self.prefix}…)"
 
 
 class ExportJob(models.Model):

@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import string
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Count, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum
+from django.db.models import Count, Exists, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.utils import timezone
 
-from .models import Assignment, Item, Judgment, Project, ProjectMembership, Response
+from config.errors import NotFoundError
+
+from .access import ROLES_STAFF, has_role
+from .models import Adjudication, Assignment, CriterionJudgment, Item, Judgment, Project, ProjectMembership, Response
 
 Role = ProjectMembership.Role
+Status = Assignment.Status
 LETTERS = string.ascii_uppercase
 
 
@@ -53,6 +59,52 @@ def project_progress(*, project: Project, user: AbstractBaseUser) -> dict:
         "percent": round(100 * agg["submitted"] / needed) if needed else 0,
         "mine": mine,
     }
+
+
+# --- The queue -----------------------------------------------------------------------------------
+
+
+def live_lease_filter(now: datetime) -> dict:
+    """A lease is live while it is leased and has not run out."""
+    return {"status": Status.LEASED, "lease_expires_at__gt": now}
+
+
+@dataclass
+class QueueState:
+    """Why "next" found nothing: everything done, or open items held by others' live leases."""
+
+    open_items: int
+    leased_by_others: int
+
+    @property
+    def waiting(self) -> bool:
+        return self.leased_by_others > 0
+
+
+def queue_state(*, project: Project, user: AbstractBaseUser, now: datetime | None = None) -> QueueState:
+    """For the empty-queue page: open items left that the user has not done, and how many of those
+    are held by other people's live leases (come back later) rather than finished."""
+    now = now or timezone.now()
+    done_by_me = Assignment.objects.filter(
+        item=OuterRef("pk"), annotator=user, status__in=[Status.SUBMITTED, Status.SKIPPED]
+    )
+    open_mine = Item.objects.filter(project=project, is_open=True).filter(~Exists(done_by_me))
+    leased = open_mine.filter(
+        Exists(Assignment.objects.filter(item=OuterRef("pk"), **live_lease_filter(now)).exclude(annotator=user))
+    )
+    return QueueState(open_items=open_mine.count(), leased_by_others=leased.count())
+
+
+def assignment_get_for_user(*, assignment_id: int, user: AbstractBaseUser, project: Project) -> Assignment:
+    """One of the user's own assignments in the project; 404 for anyone else's."""
+    assignment = (
+        Assignment.objects.select_related("item__project")
+        .filter(pk=assignment_id, annotator=user, item__project=project)
+        .first()
+    )
+    if assignment is None:
+        raise NotFoundError("No such assignment.")
+    return assignment
 
 
 # --- Annotation ---------------------------------------------------------------------------------
@@ -159,13 +211,36 @@ def item_counts(*, project: Project, filters: dict[str, Q]) -> dict[str, int]:
     )
 
 
+# The API's list filters (query parameter → lookup); their serializers check the values.
+ITEM_LIST_LOOKUPS = {
+    "external_id": "external_id", "min_judgments": "submitted_count__gte", "is_gold": "is_gold",
+    "updated_after": "updated_at__gt",
+}
+JUDGMENT_LIST_LOOKUPS = {
+    "annotator": "annotator__username", "item": "item_id", "external_id": "item__external_id",
+    "rubric_version": "rubric_version_id", "both_bad": "both_bad", "submitted_after": "submitted_at__gt",
+    "submitted_before": "submitted_at__lt",
+}
+
+
+def _filtered(qs: QuerySet, filters: dict | None, lookups: dict[str, str]) -> QuerySet:
+    """`qs` narrowed by each filter given (None or "" means not asked for)."""
+    given = {lookups[name]: value for name, value in (filters or {}).items()
+             if name in lookups and value is not None and value != ""}
+    return qs.filter(**given)
+
+
+def item_list(*, project: Project, filters: dict | None = None) -> QuerySet[Item]:
+    """The project's items with their responses (in stored order), filtered (the API's item list)."""
+    qs = Item.objects.filter(project=project).prefetch_related(
+        Prefetch("responses", queryset=Response.objects.order_by("position", "id"))
+    )
+    return _filtered(qs, filters, ITEM_LIST_LOOKUPS)
+
+
 def item_get_for_project(*, project: Project, item_id: int) -> Item:
     """An item of the project with its responses (by position); 404 if it belongs elsewhere."""
-    item = (
-        Item.objects.filter(project=project, pk=item_id)
-        .prefetch_related(Prefetch("responses", queryset=Response.objects.order_by("position", "id")))
-        .first()
-    )
+    item = item_list(project=project).filter(pk=item_id).first()
     if item is None:
         raise Http404("No such item.")
     return item
@@ -181,6 +256,37 @@ def item_judgments(*, item: Item) -> list[Judgment]:
     )
 
 
+def judgment_list(*, project: Project, user: AbstractBaseUser, filters: dict | None = None) -> QuerySet[Judgment]:
+    """The project's judgments the caller may read (annotators: their own), with what the output needs.
+
+    Admins and reviewers see every judgment of a project; annotators see items and their own judgments.
+    """
+    qs = (
+        Judgment.objects.filter(item__project=project)
+        .select_related("item", "annotator", "rubric_version__rubric_set", "assignment")
+        .prefetch_related(Prefetch(
+            "criterion_scores",
+            queryset=CriterionJudgment.objects.select_related("criterion")
+            .order_by("response_id", "criterion__position", "criterion_id"),
+        ))
+    )
+    if not has_role(project, ROLES_STAFF):
+        qs = qs.filter(annotator=user)
+    return _filtered(qs, filters, JUDGMENT_LIST_LOOKUPS)
+
+
+def judgment_get(*, project: Project, user: AbstractBaseUser, judgment_id: int) -> Judgment:
+    judgment = judgment_list(project=project, user=user).filter(pk=judgment_id).first()
+    if judgment is None:
+        raise Http404("No such judgment.")
+    return judgment
+
+
+def adjudication_get(*, item: Item) -> Adjudication | None:
+    """The item's final label with its reviewer, or None."""
+    return Adjudication.objects.filter(item=item).select_related("reviewer").first()
+
+
 def review_next_item_id(*, project: Project, after: int) -> int | None:
     """The next item needing review after `after` (then from the start), for "save and next"."""
     qs = Item.objects.filter(project=project).filter(REVIEW_FILTERS["needs_review"]).exclude(pk=after)
@@ -188,10 +294,22 @@ def review_next_item_id(*, project: Project, after: int) -> int | None:
             or qs.order_by("id").values_list("id", flat=True).first())
 
 
+def gold_correct(*, item: Item, preference: int | None, both_bad: bool, ranking: list) -> bool:
+    """Does a judgment match the item's gold answer? Pairs: the same side (sign) or both bad;
+    rankings: the same response on top."""
+    if item.gold_both_bad:
+        return both_bad
+    if both_bad:
+        return False
+    if item.gold_ranking:
+        return bool(ranking) and ranking[0] == item.gold_ranking[0]
+    if item.gold_preference is None or preference is None:
+        return False
+    return (preference > 0) - (preference < 0) == (item.gold_preference > 0) - (item.gold_preference < 0)
+
+
 def gold_accuracy(*, project: Project) -> list[dict]:
     """Per annotator: gold items judged, how many matched the known answer, accuracy."""
-    from .services import gold_correct
-
     gold_items = {
         i.id: i for i in Item.objects.filter(project=project, is_gold=True).only(
             "id", "gold_preference", "gold_both_bad", "gold_ranking")
@@ -231,3 +349,11 @@ def member_list(*, project: Project) -> list[ProjectMembership]:
         )
         .order_by("role", "user__username")
     )
+
+
+def member_user_get(*, project: Project, user_id: int) -> AbstractBaseUser:
+    """A member of the project (the user), else 404."""
+    user = get_user_model().objects.filter(pk=user_id, memberships__project=project).first()
+    if user is None:
+        raise Http404("No such member.")
+    return user

@@ -7,14 +7,13 @@ import json
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
-from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from config.errors import ApplicationError
+from config.errors import ApplicationError, PayloadTooLargeError
+from config.htmx import render_htmx
 
 from .access import ROLES_ADMIN, ROLES_STAFF, project_get_for_user, require_site_admin
 from .forms import (
@@ -25,9 +24,10 @@ from .forms import (
     ProjectForm,
     label_from_post,
     preference_text,
+    rank_choices,
+    responses_numbered,
     shown_text,
 )
-from .imports import items_import
 from .models import ProjectMembership
 from .selectors import (
     ITEM_FILTERS,
@@ -37,10 +37,11 @@ from .selectors import (
     item_judgments,
     item_page,
     member_list,
+    member_user_get,
     project_list_for_user,
     project_progress,
 )
-from .services import item_set_gold, membership_remove, membership_set, project_create, project_update
+from .services import item_set_gold, items_import, membership_remove, membership_set, project_create, project_update
 
 Role = ProjectMembership.Role
 
@@ -130,18 +131,11 @@ def project_members(request, project_id: int):
     return render(request, "annotator/project_members.html", context)
 
 
-def _member_user(project, user_id: int):
-    user = get_user_model().objects.filter(pk=user_id, memberships__project=project).first()
-    if user is None:
-        raise Http404("No such member.")
-    return user
-
-
 @login_required
 @require_POST
 def member_role(request, project_id: int, user_id: int):
     project = project_get_for_user(user=request.user, project_id=project_id, roles=ROLES_ADMIN)
-    user = _member_user(project, user_id)
+    user = member_user_get(project=project, user_id=user_id)
     form = MemberRoleForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Choose a role.")
@@ -158,7 +152,7 @@ def member_role(request, project_id: int, user_id: int):
 @require_POST
 def member_remove(request, project_id: int, user_id: int):
     project = project_get_for_user(user=request.user, project_id=project_id, roles=ROLES_ADMIN)
-    user = _member_user(project, user_id)
+    user = member_user_get(project=project, user_id=user_id)
     try:
         membership_remove(project=project, user=user)
         messages.success(request, f"{user.get_username()} was removed; their judgments stay.")
@@ -183,15 +177,13 @@ def item_import(request, project_id: int):
             except ApplicationError as exc:
                 error, status = exc, exc.status
         else:
-            too_large = any("larger than" in e for e in form.errors.get("file", []))
-            status = 413 if too_large else 400
+            status = PayloadTooLargeError.status if form.too_large else 400
     context = {
         "project": project, "form": form, "report": report, "error": error,
         "max_file_mib": settings.IMPORT_MAX_FILE_BYTES // (1024 * 1024),
         "max_line_kib": settings.IMPORT_MAX_LINE_BYTES // 1024, "max_depth": settings.IMPORT_MAX_JSON_DEPTH,
     }
-    template = "annotator/import.html#import-result" if request.htmx else "annotator/import.html"
-    return render(request, template, context, status=status if not request.htmx else 200)
+    return render_htmx(request, "annotator/import.html", context, partial="import-result", status=status)
 
 
 # --- Items ------------------------------------------------------------------------------------
@@ -212,8 +204,7 @@ def item_list(request, project_id: int):
         "filters": [("all", "All"), ("open", "Open"), ("complete", "Complete"), ("disagreement", "Disagreement"),
                     ("gold", "Gold"), ("adjudicated", "Adjudicated")],
     }
-    template = "annotator/item_list.html#item-table" if request.htmx else "annotator/item_list.html"
-    return render(request, template, context)
+    return render_htmx(request, "annotator/item_list.html", context, partial="item-table")
 
 
 def _scores_context(project, user, item, annotating: bool) -> dict:
@@ -229,10 +220,7 @@ def _scores_context(project, user, item, annotating: bool) -> dict:
 def item_detail(request, project_id: int, item_id: int):
     project = project_get_for_user(user=request.user, project_id=project_id, roles=ROLES_STAFF)
     item = item_get_for_project(project=project, item_id=item_id)
-    responses = list(item.responses.all())
-    for i, r in enumerate(responses):
-        r.label = str(i + 1)
-    gold_ranks = {rid: i + 1 for i, rid in enumerate(item.gold_ranking)}
+    responses = responses_numbered(item)
     labels = {r.id: f"Response {r.label}" for r in responses}
     if len(responses) == 2:
         labels.update(first="1", second="2")
@@ -245,8 +233,7 @@ def item_detail(request, project_id: int, item_id: int):
         "project": project, "item": item, "responses": responses, "judgments": judgments,
         "is_admin": project.membership.role == Role.ADMIN,
         "gold_scale": [(v, PREFERENCE_LABELS[v].format(a="1", b="2")) for v in range(-3, 4)],
-        "gold_ranks": [{"response": r, "choices": [{"value": i, "checked": gold_ranks.get(r.id) == i}
-                                                   for i in range(1, len(responses) + 1)]} for r in responses],
+        "gold_ranks": rank_choices(responses, item.gold_ranking),
         "metadata_json": json.dumps(item.metadata, indent=2, ensure_ascii=False)[:20000],
         **_scores_context(project, request.user, item, annotating=False),
     }

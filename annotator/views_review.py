@@ -12,21 +12,23 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from config.errors import ApplicationError
+from config.htmx import render_htmx
 
 from .access import ROLES_STAFF, project_get_for_user
-from .forms import PREFERENCE_LABELS, label_from_post, preference_text, shown_text
-from .models import Adjudication
+from .forms import PREFERENCE_LABELS, label_from_post, preference_text, rank_choices, responses_numbered, shown_text
 from .selectors import (
     REVIEW_FILTERS,
+    adjudication_get,
     criteria_for_project,
     gold_accuracy,
+    gold_correct,
     item_counts,
     item_get_for_project,
     item_judgments,
     item_page,
     review_next_item_id,
 )
-from .services import adjudication_clear, adjudication_set, gold_correct, judgment_winner
+from .services import adjudication_clear, adjudication_set, judgment_winner
 from .views import _int_param, _scores_context
 
 REASONS = {"winner": "Winner differs", "strength": "Strength spread ≥ 3", "criteria": "Criterion scores differ"}
@@ -49,8 +51,7 @@ def review_list(request, project_id: int):
                     ("adjudicated", "Adjudicated"), ("all", "All judged")],
         "gold_rows": gold_accuracy(project=project),
     }
-    template = "annotator/review_list.html#review-table" if request.htmx else "annotator/review_list.html"
-    return render(request, template, context)
+    return render_htmx(request, "annotator/review_list.html", context, partial="review-table")
 
 
 def _judgment_rows(item, responses, criteria, judgments):
@@ -85,9 +86,7 @@ def _judgment_rows(item, responses, criteria, judgments):
 def review_item(request, project_id: int, item_id: int):
     project = project_get_for_user(user=request.user, project_id=project_id, roles=ROLES_STAFF)
     item = item_get_for_project(project=project, item_id=item_id)
-    responses = list(item.responses.all())
-    for i, r in enumerate(responses):
-        r.label = str(i + 1)
+    responses = responses_numbered(item)
     error = None
     if request.method == "POST":
         label = label_from_post(request.POST, responses)
@@ -105,8 +104,7 @@ def review_item(request, project_id: int, item_id: int):
     criteria = criteria_for_project(project=project)
     judgments = item_judgments(item=item)
     rows, score_rows = _judgment_rows(item, responses, criteria, judgments)
-    adjudication = Adjudication.objects.filter(item=item).select_related("reviewer").first()
-    ranks = {rid: i + 1 for i, rid in enumerate(adjudication.ranking)} if adjudication else {}
+    adjudication = adjudication_get(item=item)
     context = {
         "project": project, "item": item, "responses": responses, "criteria": criteria, "rows": rows,
         "score_rows": score_rows, "adjudication": adjudication, "error": error,
@@ -114,8 +112,7 @@ def review_item(request, project_id: int, item_id: int):
         "scale": [{"value": v, "label": PREFERENCE_LABELS[v].format(a="Response 1", b="Response 2"),
                    "checked": adjudication is not None and adjudication.preference == v} for v in range(-3, 4)]
         if len(responses) == 2 else [],
-        "rank_choices": [{"response": r, "choices": [{"value": i, "checked": ranks.get(r.id) == i}
-                                                     for i in range(1, len(responses) + 1)]} for r in responses]
+        "rank_choices": rank_choices(responses, adjudication.ranking if adjudication else [])
         if len(responses) > 2 else [],
         "next_id": review_next_item_id(project=project, after=item.id),
         **_scores_context(project, request.user, item, annotating=False),

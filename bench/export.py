@@ -230,7 +230,7 @@ def run_export(project_id: int, export_format: str) -> None:
     from django.contrib.auth import get_user_model
     from django.test import Client
 
-    from annotator.tokens import api_token_create
+    from accounts.services import api_token_create
 
     user = get_user_model().objects.get(username="bench-admin")
     _, raw = api_token_create(user=user, name=f"bench {export_format} {time.time()}")

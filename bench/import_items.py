@@ -90,9 +90,10 @@ def main() -> None:
         django.setup()
         from django.core.management import call_command
 
-        from annotator.imports import _gc_paused, items_import, items_parse, items_write
+        from annotator.formats import items_parse
         from annotator.models import Item, Response
-        from annotator.services import project_create
+        from annotator.services import items_import, items_write, project_create
+        from annotator.services.imports import _gc_paused
 
         call_command("migrate", verbosity=0)
         project = project_create(name="Import bench", created_by=None, overlap=1)

@@ -125,9 +125,8 @@ def worker(project_id: int, user_ids: list[int], seconds: float, think: float, o
     from django.db import connections
 
     from annotator.models import Project
-    from annotator.queue import assignment_next_for_user
     from annotator.selectors import criteria_for_project
-    from annotator.services import judgment_submit
+    from annotator.services import assignment_next_for_user, judgment_submit
 
     project = Project.objects.get(pk=project_id)
     criteria = criteria_for_project(project=project)

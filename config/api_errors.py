@@ -3,6 +3,7 @@
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from rest_framework import exceptions as drf_exceptions
+from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
@@ -50,3 +51,32 @@ def api_exception_handler(exc, context):
         code = getattr(getattr(exc, "detail", None), "code", None) or getattr(exc, "default_code", "error")
         response.data = {"error": code, "message": str(detail)}
     return response
+
+
+# --- The schema side: what every error looks like in the OpenAPI document --------------------
+
+
+class ErrorSerializer(serializers.Serializer):
+    """Every error of the API (api_exception_handler above)."""
+
+    error = serializers.CharField(help_text="A short code: invalid, not_found, not_authenticated, throttled, …")
+    message = serializers.CharField(help_text="What went wrong and what to do, for people.")
+    fields = serializers.DictField(child=serializers.CharField(), required=False,
+                                   help_text='Field paths to messages, e.g. {"min_agreement": "must be …"}.')
+
+
+_ERROR_TEXT = {
+    400: "Invalid parameters; `fields` names each one at fault.",
+    401: "No, an invalid, an expired or a revoked token.",
+    404: "No such object, or not yours: a project you do not belong to (or lack the role for) is a 404.",
+    409: "Not possible in the current state (e.g. the export is not done yet).",
+    429: "Too many exports or imports; `Retry-After` says when to try again.",
+}
+
+
+def error_responses(*codes: int) -> dict:
+    """OpenAPI responses for the given error statuses (401 and 404 always)."""
+    from drf_spectacular.utils import OpenApiResponse
+
+    return {code: OpenApiResponse(ErrorSerializer, description=_ERROR_TEXT[code])
+            for code in sorted({401, 404, *codes})}

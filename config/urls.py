@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from annotator import views as annotator_views
 
 api_v1 = [
+    path("", include("accounts.api.urls")),
     path("", include("annotator.api.urls")),
     path("", include("rubrics.api.urls")),
     path("", include("scoring.api.urls")),
@@ -20,7 +21,7 @@ urlpatterns = [
     path("projects/", include("annotator.urls")),
     path("rubrics/", include("rubrics.urls")),
     path("scoring/", include("scoring.urls")),
-    path("account/", include("annotator.views_tokens")),
+    path("account/", include("accounts.urls")),
     path("api/v1/", include(api_v1)),
     path("admin/", admin.site.urls),
 ]

@@ -7,16 +7,21 @@ belong to; everything else is a 404, so nobody learns that a set exists.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Count, Max, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.http import Http404
+from django.utils import timezone
+
+from config.errors import ApplicationError
 
 from . import formats
 from .diff import RubricDiff, rubric_content_diff
-from .history import event_summary
+from .history import event_as_dict, event_summary
 from .models import Criterion, RubricEvent, RubricSet, RubricVersion
-from .services import rubric_version_content
+from .validation import CRITERION_KEYS, canonical_points
 
 Status = RubricVersion.Status
 
@@ -127,6 +132,86 @@ def rubric_version_get_by_number(*, user: AbstractBaseUser, slug: str, number: i
     return version
 
 
+# --- A version's content ------------------------------------------------------------------------
+
+
+def criterion_as_dict(criterion: Criterion) -> dict:
+    """A criterion as content: its CRITERION_KEYS, points canonical (3, not 3.0)."""
+    return {
+        **{f: getattr(criterion, f) for f in CRITERION_KEYS},
+        "points": canonical_points(criterion.points),
+        "tags": list(criterion.tags or []),
+    }
+
+
+def criteria_in_order(*, version: RubricVersion) -> list[Criterion]:
+    """The version's criteria by position; sorted in Python so a prefetched `criteria` costs no query."""
+    return sorted(version.criteria.all(), key=lambda c: (c.position, c.id))
+
+
+def rubric_version_content(*, version: RubricVersion) -> dict:
+    """The content that defines a version: its notes and its criteria in order."""
+    return {"notes": version.notes, "criteria": [criterion_as_dict(c) for c in criteria_in_order(version=version)]}
+
+
+def criterion_get(*, version: RubricVersion, criterion_id: int) -> Criterion | None:
+    """One criterion of the version as it is now, or None (deleted meanwhile)."""
+    return version.criteria.filter(pk=criterion_id).first()
+
+
+def criterion_get_or_404(*, version: RubricVersion, criterion_id: int) -> Criterion:
+    criterion = criterion_get(version=version, criterion_id=criterion_id)
+    if criterion is None:
+        raise Http404("No such criterion.")
+    return criterion
+
+
+# --- Versions of a set, as the editor and the API need them --------------------------------------
+
+
+def rubric_version_fresh(*, version: RubricVersion) -> RubricVersion:
+    """The version re-read with its set (after a write, or a refused one)."""
+    return RubricVersion.objects.select_related("rubric_set").get(pk=version.pk)
+
+
+def rubric_version_revision(*, version: RubricVersion) -> int:
+    """The version's revision as stored now (another editor may have moved it on)."""
+    current = RubricVersion.objects.filter(pk=version.pk).values_list("revision", flat=True).first()
+    return current or version.revision
+
+
+def rubric_version_newest_frozen(*, rubric_set: RubricSet) -> RubricVersion | None:
+    """The newest published or archived version: what a new draft copies by default."""
+    return rubric_set.versions.exclude(status=Status.DRAFT).order_by("-number").first()
+
+
+def rubric_version_numbers(*, rubric_set: RubricSet) -> list[tuple[int, str]]:
+    """(number, status) of every version of the set, newest first (for staff)."""
+    return list(rubric_set.versions.order_by("-number").values_list("number", "status"))
+
+
+def changes_since(
+    *, version: RubricVersion, revision: int, exclude_actor: AbstractBaseUser | None = None,
+    criterion_id: int | None = None, criterion_revision: int | None = None,
+) -> list[dict]:
+    """Edits of a draft after `revision` (or, for one criterion, after its `criterion_revision`)."""
+    events = RubricEvent.objects.filter(version=version, action=RubricEvent.Action.EDITED).select_related(
+        "actor", "version")
+    if criterion_id is not None:
+        events = events.filter(detail__criterion_id=criterion_id, detail__criterion_revision__gt=criterion_revision)
+    else:
+        events = events.filter(detail__revision__gt=revision)
+    if exclude_actor is not None and exclude_actor.is_authenticated:
+        events = events.exclude(actor=exclude_actor)
+    out = []
+    for event in events.order_by("id"):
+        data = event_as_dict(event)
+        who = data["actor"] or "someone"
+        data["text"] = f"{who} {event_summary(event)} at {timezone.localtime(event.created_at):%H:%M:%S}"
+        out.append(data)
+    return out
+
+
 def rubric_event_page(*, rubric_set: RubricSet, before_id: int | None = None, limit: int = 30
                       ) -> tuple[list[RubricEvent], int | None]:
     """One page of the set's history, newest first (keyset on id), each with `.summary`; and the
@@ -145,6 +230,28 @@ def rubric_event_page(*, rubric_set: RubricSet, before_id: int | None = None, li
 def rubric_version_diff(*, old: RubricVersion, new: RubricVersion) -> RubricDiff:
     """Criteria added, removed and changed (field by field) from `old` to `new`, lined up by key."""
     return rubric_content_diff(rubric_version_content(version=old), rubric_version_content(version=new))
+
+
+@dataclass
+class RubricExportFile:
+    text: str
+    filename: str
+    content_type: str
+
+
+def rubric_version_export_file(*, version: RubricVersion, syntax: str = "json", form: str = "rubricate"
+                               ) -> RubricExportFile:
+    """A version's export as a download (the page and the API serve the same file)."""
+    if syntax not in ("json", "yaml") or form not in formats.FORMS:
+        raise ApplicationError("Export as syntax=json|yaml and form=" + "|".join(formats.FORMS) + ".",
+                               fields={"syntax": syntax, "form": form})
+    suffix = "" if form == "rubricate" else f".{form}"
+    content_type = "application/json" if syntax == "json" else "application/yaml"
+    return RubricExportFile(
+        text=rubric_version_export(version=version, syntax=syntax, form=form),
+        filename=f"{version.rubric_set.slug}-v{version.number}{suffix}.{syntax}",
+        content_type=f"{content_type}; charset=utf-8",
+    )
 
 
 def rubric_version_export(*, version: RubricVersion, syntax: str = "json", form: str = "rubricate") -> str:

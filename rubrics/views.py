@@ -20,6 +20,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from annotator.access import require_site_admin
 from config.errors import ApplicationError, ConflictError
+from config.htmx import render_htmx
 
 from . import selectors, services
 from .formats import FORMS
@@ -66,11 +67,10 @@ def _oob(request, version: RubricVersion, edit: services.DraftEdit | None, clien
         current, others = edit.version.revision, edit.others
     else:
         # Nothing saved (an error, or no change): still tell the page whether others edited meanwhile.
-        current = RubricVersion.objects.filter(pk=version.pk).values_list("revision", flat=True).first() \
-            or version.revision
+        current = selectors.rubric_version_revision(version=version)
         others = []
         if client_revision is not None and current > client_revision:
-            others = services.changes_since(version=version, revision=client_revision, exclude_actor=request.user)
+            others = selectors.changes_since(version=version, revision=client_revision, exclude_actor=request.user)
     # The page's revision only moves past changes it has been shown; publishing checks it.
     page_revision = client_revision if (others and client_revision is not None) else current
     ctx = {"version": version, "oob": True, "saved_at": timezone.localtime() if edit and edit.changed else None,
@@ -93,8 +93,8 @@ def _respond(request, body: str, *, version: RubricVersion, edit: services.Draft
 
 
 def _criteria_list_html(request, version: RubricVersion, **extra) -> str:
-    version = RubricVersion.objects.select_related("rubric_set").get(pk=version.pk)
-    criteria = list(version.criteria.order_by("position", "id"))
+    version = selectors.rubric_version_fresh(version=version)
+    criteria = selectors.criteria_in_order(version=version)
     return render_to_string(f"{EDITOR}#criteria-list", _editor_context(version, criteria=criteria, **extra),
                             request=request)
 
@@ -104,10 +104,21 @@ def _conflict_box(request, version: RubricVersion, exc: ApplicationError) -> str
                             request=request)
 
 
-def _not_htmx_redirect(request, version: RubricVersion, message: str | None = None):
-    if message:
-        messages.success(request, message)
-    return redirect("rubrics:version_detail", slug=version.rubric_set.slug, number=version.number)
+def _editor_write(request, version: RubricVersion, *, write, done, saved, refused) -> HttpResponse:
+    """Run one editor write. With htmx, answer `saved(edit)` or `refused(exc)` (fragments that keep
+    the user's input); without (a plain form post), go back to the version page with a message:
+    `done(edit)` when saved, the error's message when refused."""
+    try:
+        edit = write()
+    except ApplicationError as exc:
+        if request.htmx:
+            return refused(exc)
+        messages.error(request, exc.message)
+        return redirect("rubrics:version_detail", slug=version.rubric_set.slug, number=version.number)
+    if request.htmx:
+        return saved(edit)
+    messages.success(request, done(edit))
+    return redirect("rubrics:version_detail", slug=edit.version.rubric_set.slug, number=edit.version.number)
 
 
 # --- sets ------------------------------------------------------------------------------------
@@ -158,8 +169,8 @@ def set_history(request, slug: str):
     require_site_admin(request.user, "edit rubrics")
     events, next_before = selectors.rubric_event_page(rubric_set=rubric_set,
                                                      before_id=_int_or_none(request.GET.get("before")))
-    template = "rubrics/set_detail.html#history-rows" if request.htmx else "rubrics/set_history.html"
-    return render(request, template, {"rubric_set": rubric_set, "events": events, "next_before": next_before})
+    return render_htmx(request, "rubrics/set_history.html",
+                       {"rubric_set": rubric_set, "events": events, "next_before": next_before}, partial="history-rows")
 
 
 @login_required
@@ -191,7 +202,7 @@ def set_new_draft(request, slug: str):
     if number is not None:
         base = selectors.rubric_version_get_by_number(user=request.user, slug=slug, number=number)
     else:
-        base = rubric_set.versions.exclude(status=RubricVersion.Status.DRAFT).order_by("-number").first()
+        base = selectors.rubric_version_newest_frozen(rubric_set=rubric_set)
     try:
         version = services.rubric_draft_create(rubric_set=rubric_set, actor=request.user, from_version=base)
     except ConflictError as exc:
@@ -261,8 +272,7 @@ def rubric_import(request):
 def version_detail(request, slug: str, number: int):
     version = _get_version_for_user(request, slug, number)
     criteria = sorted(version.criteria.all(), key=lambda c: (c.position, c.id))
-    siblings = list(version.rubric_set.versions.order_by("-number").values_list("number", "status")) \
-        if request.user.is_staff else []
+    siblings = selectors.rubric_version_numbers(rubric_set=version.rubric_set) if request.user.is_staff else []
     context = _editor_context(version, criteria=criteria, siblings=siblings, page_revision=version.revision,
                               export_forms=FORMS)
     if version.status == RubricVersion.Status.DRAFT and request.user.is_staff:
@@ -274,25 +284,18 @@ def version_detail(request, slug: str, number: int):
 @require_GET
 def version_preview(request, slug: str, number: int):
     version = _get_version_for_user(request, slug, number)
-    template = "rubrics/version_preview.html#preview" if request.htmx else "rubrics/version_preview.html"
-    return render(request, template, {"version": version, "rubric_set": version.rubric_set})
+    return render_htmx(request, "rubrics/version_preview.html", {"version": version, "rubric_set": version.rubric_set},
+                       partial="preview")
 
 
 @login_required
 @require_GET
 def version_export(request, slug: str, number: int):
     version = _get_version_for_user(request, slug, number)
-    syntax = request.GET.get("syntax", "json")
-    form = request.GET.get("form", "rubricate")
-    if syntax not in ("json", "yaml") or form not in FORMS:
-        raise ApplicationError("Export as syntax=json|yaml and form=" + "|".join(FORMS) + ".",
-                               fields={"syntax": syntax, "form": form})
-    text = selectors.rubric_version_export(version=version, syntax=syntax, form=form)
-    suffix = "" if form == "rubricate" else f".{form}"
-    filename = f"{version.rubric_set.slug}-v{version.number}{suffix}.{syntax}"
-    content_type = "application/json" if syntax == "json" else "application/yaml"
-    response = HttpResponse(text, content_type=f"{content_type}; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    export = selectors.rubric_version_export_file(version=version, syntax=request.GET.get("syntax", "json"),
+                                                  form=request.GET.get("form", "rubricate"))
+    response = HttpResponse(export.text, content_type=export.content_type)
+    response["Content-Disposition"] = f'attachment; filename="{export.filename}"'
     return response
 
 
@@ -363,24 +366,25 @@ def version_discard(request, slug: str, number: int):
 def version_notes(request, slug: str, number: int):
     version = _get_version_for_user(request, slug, number, staff=True)
     notes = request.POST.get("notes", "")
-    try:
-        edit = services.rubric_draft_notes_update(
-            version=version, notes=notes, base_notes=request.POST.get("base_notes"), actor=request.user,
-            client_revision=_int_or_none(request.POST.get("client_revision")),
-        )
-    except ApplicationError as exc:
-        if not request.htmx:
-            messages.error(request, exc.message)
-            return _not_htmx_redirect(request, version)
-        fresh = RubricVersion.objects.select_related("rubric_set").get(pk=version.pk)
+
+    def refused(exc):
+        fresh = selectors.rubric_version_fresh(version=version)
         body = render_to_string(f"{EDITOR}#notes-form", _editor_context(
             fresh, notes_value=notes, notes_error=exc, base_notes=fresh.notes if isinstance(exc, ConflictError)
             else request.POST.get("base_notes", "")), request=request)
         return _respond(request, body, version=fresh, edit=None, status=exc.status if exc.status != 400 else 422)
-    if not request.htmx:
-        return _not_htmx_redirect(request, edit.version, "Saved the notes.")
-    body = render_to_string(f"{EDITOR}#notes-form", _editor_context(edit.version, saved=True), request=request)
-    return _respond(request, body, version=edit.version, edit=edit)
+
+    def saved(edit):
+        body = render_to_string(f"{EDITOR}#notes-form", _editor_context(edit.version, saved=True), request=request)
+        return _respond(request, body, version=edit.version, edit=edit)
+
+    return _editor_write(
+        request, version, refused=refused, saved=saved, done=lambda edit: "Saved the notes.",
+        write=lambda: services.rubric_draft_notes_update(
+            version=version, notes=notes, base_notes=request.POST.get("base_notes"), actor=request.user,
+            client_revision=_int_or_none(request.POST.get("client_revision")),
+        ),
+    )
 
 
 @login_required
@@ -388,13 +392,8 @@ def version_notes(request, slug: str, number: int):
 def criterion_add(request, slug: str, number: int):
     version = _get_version_for_user(request, slug, number, staff=True)
     data = criterion_data_from_post(request.POST)
-    try:
-        edit = services.criterion_add(version=version, data=data, actor=request.user,
-                                      client_revision=_int_or_none(request.POST.get("client_revision")))
-    except ApplicationError as exc:
-        if not request.htmx:
-            messages.error(request, exc.message)
-            return _not_htmx_redirect(request, version)
+
+    def refused(exc):
         if request.GET.get("in_place"):
             body = render_to_string(f"{EDITOR}#row-form", _editor_context(
                 version, c=Criterion(id=_int_or_none(request.POST.get("row_id")) or 0, version=version),
@@ -404,27 +403,26 @@ def criterion_add(request, slug: str, number: int):
             body = render_to_string(f"{EDITOR}#add-form", _editor_context(
                 version, values=request.POST, errors=_field_errors(exc), error=exc), request=request)
         return _respond(request, body, version=version, edit=None, status=409 if exc.status == 409 else 422)
-    if not request.htmx:
-        return _not_htmx_redirect(request, edit.version, f"Added “{edit.criterion.title}”.")
-    if request.GET.get("in_place"):
-        # "Add it back" from a conflict form: the new row replaces that form where it stands.
-        body = render_to_string(f"{EDITOR}#row", _editor_context(edit.version, c=edit.criterion, focus=True,
-                                                                    just_saved=True), request=request)
+
+    def saved(edit):
+        if request.GET.get("in_place"):
+            # "Add it back" from a conflict form: the new row replaces that form where it stands.
+            body = render_to_string(f"{EDITOR}#row", _editor_context(edit.version, c=edit.criterion, focus=True,
+                                                                        just_saved=True), request=request)
+            return _respond(request, body, version=edit.version, edit=edit)
+        # The fresh add form is the main swap (its title field takes the focus for the next one);
+        # the new row is appended to the list out of band.
+        body = render_to_string(f"{EDITOR}#add-form", _editor_context(edit.version, values={}, autofocus_new=True),
+                                request=request)
+        body += render_to_string(f"{EDITOR}#row-append", _editor_context(edit.version, c=edit.criterion),
+                                 request=request)
         return _respond(request, body, version=edit.version, edit=edit)
-    # The fresh add form is the main swap (its title field takes the focus for the next one);
-    # the new row is appended to the list out of band.
-    body = render_to_string(f"{EDITOR}#add-form", _editor_context(edit.version, values={}, autofocus_new=True),
-                            request=request)
-    body += render_to_string(f"{EDITOR}#row-append", _editor_context(edit.version, c=edit.criterion),
-                             request=request)
-    return _respond(request, body, version=edit.version, edit=edit)
 
-
-def _criterion_or_404(version: RubricVersion, criterion_id: int) -> Criterion:
-    criterion = version.criteria.filter(pk=criterion_id).first()
-    if criterion is None:
-        raise Http404("No such criterion.")
-    return criterion
+    return _editor_write(
+        request, version, refused=refused, saved=saved, done=lambda edit: f"Added “{edit.criterion.title}”.",
+        write=lambda: services.criterion_add(version=version, data=data, actor=request.user,
+                                             client_revision=_int_or_none(request.POST.get("client_revision"))),
+    )
 
 
 @login_required
@@ -432,7 +430,7 @@ def _criterion_or_404(version: RubricVersion, criterion_id: int) -> Criterion:
 def criterion_row(request, slug: str, number: int, criterion_id: int):
     """A criterion in read mode (also how "Cancel" and "Use theirs" leave the edit form)."""
     version = _get_version_for_user(request, slug, number, staff=True)
-    criterion = version.criteria.filter(pk=criterion_id).first()
+    criterion = selectors.criterion_get(version=version, criterion_id=criterion_id)
     if criterion is None:
         if request.htmx:
             return HttpResponse("")  # deleted meanwhile: the row goes away
@@ -446,25 +444,19 @@ def criterion_row(request, slug: str, number: int, criterion_id: int):
 def criterion_edit(request, slug: str, number: int, criterion_id: int):
     version = _get_version_for_user(request, slug, number, staff=True)
     if request.method == "GET":
-        criterion = _criterion_or_404(version, criterion_id)
+        criterion = selectors.criterion_get_or_404(version=version, criterion_id=criterion_id)
         if not request.htmx:
             return redirect(f"{reverse('rubrics:version_detail', args=[slug, number])}#criterion-{criterion.id}")
         return render(request, f"{EDITOR}#row-form", _editor_context(
-            version, c=criterion, values=services.criterion_as_dict(criterion), base_revision=criterion.revision,
+            version, c=criterion, values=selectors.criterion_as_dict(criterion), base_revision=criterion.revision,
             autofocus="title"))
     if request.method != "POST":
         return HttpResponse(status=405)
     data = criterion_data_from_post(request.POST)
     expected = _int_or_none(request.POST.get("criterion_revision")) or 0
-    try:
-        edit = services.criterion_update(version=version, criterion_id=criterion_id, data=data,
-                                         expected_criterion_revision=expected, actor=request.user,
-                                         client_revision=_int_or_none(request.POST.get("client_revision")))
-    except ApplicationError as exc:
-        if not request.htmx:
-            messages.error(request, exc.message)
-            return _not_htmx_redirect(request, version)
-        current = version.criteria.filter(pk=criterion_id).first()
+
+    def refused(exc):
+        current = selectors.criterion_get(version=version, criterion_id=criterion_id)
         conflict = exc if isinstance(exc, ConflictError) else None
         values = dict(request.POST.items())
         ctx = _editor_context(
@@ -477,55 +469,61 @@ def criterion_edit(request, slug: str, number: int, criterion_id: int):
         )
         body = render_to_string(f"{EDITOR}#row-form", ctx, request=request)
         return _respond(request, body, version=version, edit=None, status=409 if conflict else 422)
-    if not request.htmx:
-        return _not_htmx_redirect(request, edit.version, "Saved.")
-    body = render_to_string(f"{EDITOR}#row", _editor_context(edit.version, c=edit.criterion, focus=True,
-                                                                just_saved=True), request=request)
-    return _respond(request, body, version=edit.version, edit=edit)
+
+    def saved(edit):
+        body = render_to_string(f"{EDITOR}#row", _editor_context(edit.version, c=edit.criterion, focus=True,
+                                                                    just_saved=True), request=request)
+        return _respond(request, body, version=edit.version, edit=edit)
+
+    return _editor_write(
+        request, version, refused=refused, saved=saved, done=lambda edit: "Saved.",
+        write=lambda: services.criterion_update(
+            version=version, criterion_id=criterion_id, data=data, expected_criterion_revision=expected,
+            actor=request.user, client_revision=_int_or_none(request.POST.get("client_revision"))),
+    )
 
 
 @login_required
 @require_POST
 def criterion_delete(request, slug: str, number: int, criterion_id: int):
     version = _get_version_for_user(request, slug, number, staff=True)
-    try:
-        edit = services.criterion_delete(
-            version=version, criterion_id=criterion_id,
-            expected_criterion_revision=_int_or_none(request.POST.get("criterion_revision")),
-            actor=request.user, client_revision=_int_or_none(request.POST.get("client_revision")),
-        )
-    except ApplicationError as exc:
-        if not request.htmx:
-            messages.error(request, exc.message)
-            return _not_htmx_redirect(request, version)
-        current = version.criteria.filter(pk=criterion_id).first()
+
+    def refused(exc):
+        current = selectors.criterion_get(version=version, criterion_id=criterion_id)
         body = render_to_string(f"{EDITOR}#row", _editor_context(version, c=current, row_error=exc),
                                 request=request) if current else ""
         return _respond(request, body, version=version, edit=None, status=409)
-    if not request.htmx:
-        return _not_htmx_redirect(request, edit.version, "Deleted.")
-    return _respond(request, "", version=edit.version, edit=edit)
+
+    return _editor_write(
+        request, version, refused=refused, done=lambda edit: "Deleted.",
+        saved=lambda edit: _respond(request, "", version=edit.version, edit=edit),
+        write=lambda: services.criterion_delete(
+            version=version, criterion_id=criterion_id,
+            expected_criterion_revision=_int_or_none(request.POST.get("criterion_revision")),
+            actor=request.user, client_revision=_int_or_none(request.POST.get("client_revision")),
+        ),
+    )
 
 
 @login_required
 @require_POST
 def criterion_duplicate(request, slug: str, number: int, criterion_id: int):
     version = _get_version_for_user(request, slug, number, staff=True)
-    try:
-        edit = services.criterion_duplicate(version=version, criterion_id=criterion_id, actor=request.user,
-                                            client_revision=_int_or_none(request.POST.get("client_revision")))
-    except ApplicationError as exc:
-        if not request.htmx:
-            messages.error(request, exc.message)
-            return _not_htmx_redirect(request, version)
-        return _respond(request, _conflict_box(request, version, exc), version=version, edit=None, status=409,
-                        reswap="none")
-    if not request.htmx:
-        return _not_htmx_redirect(request, edit.version, "Duplicated.")
-    body = render_to_string(f"{EDITOR}#row-form", _editor_context(
-        edit.version, c=edit.criterion, values=services.criterion_as_dict(edit.criterion),
-        base_revision=edit.criterion.revision, autofocus="title"), request=request)
-    return _respond(request, body, version=edit.version, edit=edit)
+
+    def saved(edit):
+        body = render_to_string(f"{EDITOR}#row-form", _editor_context(
+            edit.version, c=edit.criterion, values=selectors.criterion_as_dict(edit.criterion),
+            base_revision=edit.criterion.revision, autofocus="title"), request=request)
+        return _respond(request, body, version=edit.version, edit=edit)
+
+    return _editor_write(
+        request, version, saved=saved, done=lambda edit: "Duplicated.",
+        refused=lambda exc: _respond(request, _conflict_box(request, version, exc), version=version, edit=None,
+                                     status=409, reswap="none"),
+        write=lambda: services.criterion_duplicate(
+            version=version, criterion_id=criterion_id, actor=request.user,
+            client_revision=_int_or_none(request.POST.get("client_revision"))),
+    )
 
 
 @login_required
@@ -539,19 +537,16 @@ def criteria_reorder(request, slug: str, number: int):
             return None
         return [int(x) for x in raw.split(",") if x.strip().isdigit()]
 
-    order = ids("order") or []
-    try:
-        edit = services.criteria_reorder(version=version, order=order, base_order=ids("base_order"),
-                                         actor=request.user,
-                                         client_revision=_int_or_none(request.POST.get("client_revision")))
-    except ApplicationError as exc:
-        if not request.htmx:
-            messages.error(request, exc.message)
-            return _not_htmx_redirect(request, version)
+    def refused(exc):
         # The list the user saw is stale: show the current order and say why the move was refused.
         body = _criteria_list_html(request, version) + _conflict_box(request, version, exc)
         return _respond(request, body, version=version, edit=None, status=exc.status,
                         retarget="#criteria-list", reswap="outerHTML")
-    if not request.htmx:
-        return _not_htmx_redirect(request, edit.version, "Reordered.")
-    return _respond(request, "", version=edit.version, edit=edit)
+
+    return _editor_write(
+        request, version, refused=refused, done=lambda edit: "Reordered.",
+        saved=lambda edit: _respond(request, "", version=edit.version, edit=edit),
+        write=lambda: services.criteria_reorder(
+            version=version, order=ids("order") or [], base_order=ids("base_order"), actor=request.user,
+            client_revision=_int_or_none(request.POST.get("client_revision"))),
+    )

@@ -18,6 +18,8 @@ worker processes pick them up from their environment.
 | SCORING_JUDGE_CONCURRENCY | 16 | requests a judge keeps in flight per worker, unless the scorer sets its own |
 | SCORING_JUDGE_MAX_RETRY_WAIT | 60 | longest wait (s) before a judge retry, even when Retry-After asks more |
 | SCORING_PROBE_PROMPTS | 16 | project prompts the robustness probe samples |
+| SCORING_JUDGE_KEY_PREFIX | RUBRICATE_JUDGE_KEY_ | a judge's `api_key_env` must start with this prefix… |
+| SCORING_JUDGE_KEY_VARIABLES | "" | …or be one of these names (comma-separated): no other variable leaves a worker |
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ _DEFAULTS: dict[str, object] = {
     "SCORING_JUDGE_CONCURRENCY": 16,
     "SCORING_JUDGE_MAX_RETRY_WAIT": 60.0,
     "SCORING_PROBE_PROMPTS": 16,
+    "SCORING_JUDGE_KEY_PREFIX": "RUBRICATE_JUDGE_KEY_",
+    "SCORING_JUDGE_KEY_VARIABLES": "",
 }
 
 
@@ -77,6 +81,19 @@ def judge_allowed_hosts() -> list[str]:
     if isinstance(value, (list, tuple)):
         return [str(v).strip() for v in value if str(v).strip()]
     return [part.strip() for part in str(value).split(",") if part.strip()]
+
+
+def judge_key_prefix() -> str:
+    return str(_get("SCORING_JUDGE_KEY_PREFIX"))
+
+
+def judge_key_env_allowed(name: str) -> bool:
+    """Whether a judge may send environment variable `name` as its API key. Only names an operator
+    allowed (the prefix, or the explicit list) qualify, so a scorer cannot send SECRET_KEY or
+    DATABASE_URL to its endpoint."""
+    prefix = judge_key_prefix()
+    listed = {part.strip() for part in str(_get("SCORING_JUDGE_KEY_VARIABLES")).split(",") if part.strip()}
+    return name in listed or bool(prefix and name.startswith(prefix) and len(name) > len(prefix))
 
 
 def hf_cache_models() -> int:

@@ -11,7 +11,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from annotator.access import ROLES_STAFF, project_get_for_user, project_ids_for_user
-from annotator.models import Project, ProjectMembership
+from annotator.models import Item, Project, ProjectMembership
 
 from .models import ResponseScore, Scorer, ScoringBatch, ScoringRun
 
@@ -64,6 +64,22 @@ def model_scores_visible(*, project: Project, user: AbstractBaseUser, annotating
     if annotating or membership.role == ProjectMembership.Role.ANNOTATOR:
         return project.show_model_scores
     return True
+
+
+def report_disagreements(*, project: Project, report_rows: list, limit: int = 8) -> list[dict]:
+    """Items where a scorer picks the response the humans rejected (from the accuracy report's
+    examples), with their responses and model scores, for the project's runs page."""
+    wanted: dict[int, list[str]] = {}
+    chosen: dict[int, int] = {}
+    for scorer, report in report_rows:
+        for example in report.examples:
+            wanted.setdefault(example["item_id"], []).append(scorer.name)
+            chosen[example["item_id"]] = example["chosen"]
+    item_ids = list(wanted)[:limit]
+    items = Item.objects.filter(project=project, id__in=item_ids).prefetch_related("responses")
+    scores = response_scores_for_items(item_ids=item_ids)
+    return [{"item": item, "scorers": wanted[item.id], "scores": scores, "chosen": chosen[item.id]}
+            for item in items]
 
 
 # --- scorers and runs ---------------------------------------------------------------------------------

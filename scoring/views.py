@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from annotator.access import ROLES_ADMIN, ROLES_STAFF, project_get_for_user, require_site_admin
-from annotator.models import Item, ProjectMembership
+from annotator.models import ProjectMembership
 from annotator.selectors import project_list_for_user
 from config.errors import ApplicationError
 from config.htmx import render_htmx
@@ -74,21 +74,6 @@ def scorer_edit(request, scorer_id: int):
                   status=400 if form.errors else 200)
 
 
-def _disagreements(project, report_rows, limit: int = 8) -> list[dict]:
-    """Items where a scorer picks the response the humans rejected, with their model scores."""
-    wanted: dict[int, list[str]] = {}
-    chosen: dict[int, int] = {}
-    for scorer, report in report_rows:
-        for example in report.examples:
-            wanted.setdefault(example["item_id"], []).append(scorer.name)
-            chosen[example["item_id"]] = example["chosen"]
-    item_ids = list(wanted)[:limit]
-    items = Item.objects.filter(project=project, id__in=item_ids).prefetch_related("responses")
-    scores = selectors.response_scores_for_items(item_ids=item_ids)
-    return [{"item": item, "scorers": wanted[item.id], "scores": scores, "chosen": chosen[item.id]}
-            for item in items]
-
-
 @login_required
 def project_runs(request, project_id: int):
     project = project_get_for_user(user=request.user, project_id=project_id, roles=ROLES_STAFF)
@@ -101,7 +86,8 @@ def project_runs(request, project_id: int):
         "form": StartRunForm(scorers=selectors.scorer_list(active_only=True)) if can_start else None,
         "can_start": can_start,
         "report_rows": report_rows,
-        "disagreements": _disagreements(project, report_rows),
+        "rubric_rows": reports.rubric_report(project=project),
+        "disagreements": selectors.report_disagreements(project=project, report_rows=report_rows),
         **_probe_context(project),
     }
     return render(request, "scoring/project_runs.html", context)
@@ -179,7 +165,7 @@ def _run_context(run) -> dict:
 def run_detail(request, run_id: int):
     run = _get_run_for_user(request, run_id)
     context = _run_context(run)
-    context["report"] = reports.accuracy_report(project=run.project, scorer=run.scorer)
+    context["report"] = reports.scorer_report(project=run.project, scorer=run.scorer)
     config = run.scorer_config or {}
     shown = {"hf_sequence_classifier": ("model", "revision", "dtype", "max_length", "batch_token_budget",
                                         "trust_remote_code"),

@@ -17,8 +17,9 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from annotator.access import project_get_for_user
-from annotator.imports import FORMATS, import_check_size, items_import
+from annotator.formats import FORMATS, import_check_size
 from annotator.models import ProjectMembership
+from annotator.services import items_import
 from config.errors import ApplicationError
 
 ERROR = OpenApiResponse(description='{"error", "message", "fields"?, "line"?, "field"?}: a bad line names its '

@@ -5,8 +5,11 @@ from django.urls import reverse
 from rest_framework import serializers
 
 from annotator.exports import FORMATS, TIE_POLICIES
-from annotator.models import ApiToken, ExportJob, Item, Judgment, Project
+from annotator.models import ExportJob, Item, Judgment, Project
 from annotator.models import Response as ItemResponse
+
+# annotator/api/export.py (moving to exports/ in parallel work) still imports it from here.
+from config.api_errors import error_responses  # noqa: F401
 
 
 class ProjectOutputSerializer(serializers.ModelSerializer):
@@ -46,16 +49,9 @@ class MessageSerializer(serializers.Serializer):
 
 
 class ResponseOutputSerializer(serializers.ModelSerializer):
-    model_name = serializers.SerializerMethodField(
-        help_text="null for annotators when the project hides model identities."
-    )
-
     class Meta:
         model = ItemResponse
         fields = ["id", "external_id", "position", "model_name", "content"]
-
-    def get_model_name(self, obj) -> str | None:
-        return None if self.context.get("hide_models") else obj.model_name
 
 
 class ItemOutputSerializer(serializers.ModelSerializer):
@@ -252,54 +248,3 @@ class ExportJobOutputSerializer(serializers.ModelSerializer):
 
     def get_download_url(self, obj) -> str | None:
         return self._url("api-export-job-download", obj) if obj.status == ExportJob.Status.DONE else None
-
-
-# --- Tokens and the caller ----------------------------------------------------------------------
-
-class TokenOutputSerializer(serializers.ModelSerializer):
-    status = serializers.SerializerMethodField()
-
-    class Meta:
-        model = ApiToken
-        fields = ["id", "name", "prefix", "created_at", "expires_at", "last_used_at", "revoked_at", "status"]
-
-    def get_status(self, obj) -> str:
-        from annotator.tokens import api_token_status
-
-        return api_token_status(token=obj)
-
-
-class MeOutputSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    username = serializers.CharField()
-    is_staff = serializers.BooleanField()
-    auth = serializers.ChoiceField(choices=["token", "session"])
-    token = TokenOutputSerializer(allow_null=True)
-
-
-# --- Errors -------------------------------------------------------------------------------------
-
-class ErrorSerializer(serializers.Serializer):
-    """Every error of the API: config/api_errors.py."""
-
-    error = serializers.CharField(help_text="A short code: invalid, not_found, not_authenticated, throttled, …")
-    message = serializers.CharField(help_text="What went wrong and what to do, for people.")
-    fields = serializers.DictField(child=serializers.CharField(), required=False,
-                                   help_text='Field paths to messages, e.g. {"min_agreement": "must be …"}.')
-
-
-_ERROR_TEXT = {
-    400: "Invalid parameters; `fields` names each one at fault.",
-    401: "No, an invalid, an expired or a revoked token.",
-    404: "No such object, or not yours: a project you do not belong to (or lack the role for) is a 404.",
-    409: "Not possible in the current state (e.g. the export is not done yet).",
-    429: "Too many exports or imports; `Retry-After` says when to try again.",
-}
-
-
-def error_responses(*codes: int) -> dict:
-    """OpenAPI responses for the given error statuses (401 and 404 always)."""
-    from drf_spectacular.utils import OpenApiResponse
-
-    return {code: OpenApiResponse(ErrorSerializer, description=_ERROR_TEXT[code])
-            for code in sorted({401, 404, *codes})}

@@ -19,7 +19,4 @@ urlpatterns = [
          name="api-export-job-detail"),
     path("projects/<int:project_id>/exports/<int:job_id>/download", export.ExportJobDownloadApi.as_view(),
          name="api-export-job-download"),
-    path("me/", views.MeApi.as_view(), name="api-me"),
-    path("tokens/", views.TokenListApi.as_view(), name="api-token-list"),
-    path("tokens/<int:token_id>/", views.TokenRevokeApi.as_view(), name="api-token-revoke"),
 ]

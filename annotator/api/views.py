@@ -6,17 +6,15 @@ Every project-scoped endpoint fetches the project through project_get_for_user, 
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotator.access import ROLES_STAFF, project_get_for_user
 from annotator.agreement import project_agreement
-from annotator.selectors import project_list_for_user
-from annotator.tokens import api_token_get_for_user, api_token_list_for_user, api_token_revoke
+from annotator.selectors import item_get_for_project, item_list, judgment_get, judgment_list, project_list_for_user
+from config.api_errors import error_responses
 from config.pagination import KeysetPagination
 
-from . import selectors
 from .serializers import (
     AgreementOutputSerializer,
     AgreementQuerySerializer,
@@ -26,10 +24,7 @@ from .serializers import (
     JudgmentListQuerySerializer,
     JudgmentOutputSerializer,
     JudgmentPageSerializer,
-    MeOutputSerializer,
     ProjectOutputSerializer,
-    TokenOutputSerializer,
-    error_responses,
 )
 
 PAGE_PARAMETERS = [
@@ -43,9 +38,6 @@ def _query(serializer_class, request) -> dict:
     serializer.is_valid(raise_exception=True)
     return serializer.validated_data
 
-
-def _hide_models(project) -> bool:
-    return project.hide_model_identities and project.membership.role not in ROLES_STAFF
 
 
 class ProjectListApi(APIView):
@@ -66,27 +58,30 @@ class ProjectDetailApi(APIView):
 
 class ItemListApi(APIView):
     @extend_schema(
-        operation_id="items_list", summary="Items of a project, with their responses (keyset pages)",
+        operation_id="items_list",
+        summary="Items of a project, with their responses (keyset pages; admins and reviewers)",
+        description="Items carry what annotators must not see (gold flags, import ids and positions, model names), "
+                    "so annotators get 403 here as on the item pages; they see items through their queue.",
         parameters=[ItemListQuerySerializer, *PAGE_PARAMETERS], responses={200: ItemPageSerializer,
                                                                             **error_responses(400)},
         tags=["items"],
     )
     def get(self, request, project_id: int):
-        project = project_get_for_user(user=request.user, project_id=project_id)
+        project = project_get_for_user(user=request.user, project_id=project_id, roles=ROLES_STAFF)
         filters = _query(ItemListQuerySerializer, request)
         paginator = KeysetPagination()
-        page = paginator.paginate_queryset(selectors.item_list(project=project, filters=filters), request, view=self)
-        data = ItemOutputSerializer(page, many=True, context={"hide_models": _hide_models(project)}).data
+        page = paginator.paginate_queryset(item_list(project=project, filters=filters), request, view=self)
+        data = ItemOutputSerializer(page, many=True).data
         return paginator.get_paginated_response(data)
 
 
 class ItemDetailApi(APIView):
-    @extend_schema(operation_id="items_retrieve", summary="One item with its responses",
+    @extend_schema(operation_id="items_retrieve", summary="One item with its responses (admins and reviewers)",
                    responses={200: ItemOutputSerializer, **error_responses()}, tags=["items"])
     def get(self, request, project_id: int, item_id: int):
-        project = project_get_for_user(user=request.user, project_id=project_id)
-        item = selectors.item_get(project=project, item_id=item_id)
-        return Response(ItemOutputSerializer(item, context={"hide_models": _hide_models(project)}).data)
+        project = project_get_for_user(user=request.user, project_id=project_id, roles=ROLES_STAFF)
+        item = item_get_for_project(project=project, item_id=item_id)
+        return Response(ItemOutputSerializer(item).data)
 
 
 class JudgmentListApi(APIView):
@@ -100,7 +95,7 @@ class JudgmentListApi(APIView):
         project = project_get_for_user(user=request.user, project_id=project_id)
         filters = _query(JudgmentListQuerySerializer, request)
         paginator = KeysetPagination()
-        qs = selectors.judgment_list(project=project, user=request.user, filters=filters)
+        qs = judgment_list(project=project, user=request.user, filters=filters)
         page = paginator.paginate_queryset(qs, request, view=self)
         return paginator.get_paginated_response(JudgmentOutputSerializer(page, many=True).data)
 
@@ -110,7 +105,7 @@ class JudgmentDetailApi(APIView):
                    responses={200: JudgmentOutputSerializer, **error_responses()}, tags=["judgments"])
     def get(self, request, project_id: int, judgment_id: int):
         project = project_get_for_user(user=request.user, project_id=project_id)
-        judgment = selectors.judgment_get(project=project, user=request.user, judgment_id=judgment_id)
+        judgment = judgment_get(project=project, user=request.user, judgment_id=judgment_id)
         return Response(JudgmentOutputSerializer(judgment).data)
 
 
@@ -127,30 +122,3 @@ class AgreementApi(APIView):
         report = project_agreement(project=project, rubric_version_id=query.get("rubric_version"),
                                    min_pair_items=query["min_pair_items"])
         return Response(AgreementOutputSerializer(report).data)
-
-
-class MeApi(APIView):
-    @extend_schema(operation_id="me_retrieve", summary="Who I am, and the token this request used",
-                   responses={200: MeOutputSerializer, **error_responses()}, tags=["tokens"])
-    def get(self, request):
-        token = request.auth if hasattr(request.auth, "token_hash") else None
-        data = {"id": request.user.pk, "username": request.user.get_username(), "is_staff": request.user.is_staff,
-                "auth": "token" if token is not None else "session",
-                "token": token}
-        return Response(MeOutputSerializer(data).data)
-
-
-class TokenListApi(APIView):
-    @extend_schema(operation_id="tokens_list", summary="My API tokens (secrets are never shown again)",
-                   responses={200: TokenOutputSerializer(many=True), **error_responses()}, tags=["tokens"])
-    def get(self, request):
-        return Response(TokenOutputSerializer(api_token_list_for_user(user=request.user), many=True).data)
-
-
-class TokenRevokeApi(APIView):
-    @extend_schema(operation_id="tokens_revoke", summary="Revoke one of my tokens (idempotent)",
-                   request=None, responses={204: None, **error_responses()}, tags=["tokens"])
-    def delete(self, request, token_id: int):
-        token = api_token_get_for_user(user=request.user, token_id=token_id)
-        api_token_revoke(token=token)
-        return Response(status=status.HTTP_204_NO_CONTENT)

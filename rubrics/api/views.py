@@ -13,13 +13,14 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from annotator.access import require_site_admin
 from config.errors import ApplicationError
+from config.parsers import SafeJSONParser
 from rubrics import selectors, services
 from rubrics.formats import FORMS
 from rubrics.history import event_as_dict
@@ -127,7 +128,7 @@ class RubricVersionCreateApi(APIView):
             number = serializer.validated_data["from_version"]
             base = _version(request, slug, number) if number is not None else None
         else:
-            base = rubric_set.versions.exclude(status=RubricVersion.Status.DRAFT).order_by("-number").first()
+            base = selectors.rubric_version_newest_frozen(rubric_set=rubric_set)
         version = services.rubric_draft_create(rubric_set=rubric_set, actor=request.user, from_version=base)
         return Response(_version_data(request, version), status=status.HTTP_201_CREATED)
 
@@ -210,17 +211,11 @@ class RubricVersionExportApi(APIView):
         description="The version as a document; importing a rubricate export gives the same content hash.",
     )
     def get(self, request, slug: str, number: int):
-        version = _version(request, slug, number)
-        syntax = request.query_params.get("syntax", "json")
-        form = request.query_params.get("form", "rubricate")
-        if syntax not in ("json", "yaml") or form not in FORMS:
-            raise ApplicationError("Export as syntax=json|yaml and form=" + "|".join(FORMS) + ".",
-                                   fields={"syntax": syntax, "form": form})
-        text = selectors.rubric_version_export(version=version, syntax=syntax, form=form)
-        suffix = "" if form == "rubricate" else f".{form}"
-        content_type = "application/json" if syntax == "json" else "application/yaml"
-        response = HttpResponse(text, content_type=f"{content_type}; charset=utf-8")
-        response["Content-Disposition"] = f'attachment; filename="{slug}-v{number}{suffix}.{syntax}"'
+        export = selectors.rubric_version_export_file(
+            version=_version(request, slug, number), syntax=request.query_params.get("syntax", "json"),
+            form=request.query_params.get("form", "rubricate"))
+        response = HttpResponse(export.text, content_type=export.content_type)
+        response["Content-Disposition"] = f'attachment; filename="{export.filename}"'
         return response
 
 
@@ -235,7 +230,7 @@ class RubricVersionDiffApi(APIView):
 
 
 class RubricImportApi(APIView):
-    parser_classes = [JSONParser, MultiPartParser, FormParser]
+    parser_classes = [SafeJSONParser, MultiPartParser, FormParser]
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "import"
 

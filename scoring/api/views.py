@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotator.access import ROLES_ADMIN, ROLES_STAFF, project_get_for_user
-from annotator.api.serializers import error_responses
+from config.api_errors import error_responses
 from config.errors import ApplicationError
 from config.pagination import KeysetPagination
 from scoring import probes, reports, selectors, services
@@ -26,6 +26,7 @@ from .serializers import (
     ProbeReportPageSerializer,
     ProbeRunOutputSerializer,
     ProbeStartInputSerializer,
+    RubricScoreSerializer,
     RunOutputSerializer,
     RunStartInputSerializer,
     ScorerOutputSerializer,
@@ -128,8 +129,9 @@ class ModelScoreListApi(APIView):
 class ScoringReportApi(APIView):
     @extend_schema(tags=TAG, operation_id="scoring_report",
                    responses={200: AccuracySerializer(many=True), **error_responses()},
-                   description="Per scorer: accuracy against the human majority (RewardBench strict, ties apart) "
-                               "and the length-bias diagnostic.")
+                   description="Per scorer: RewardBench accuracy against the human majority (or, without human "
+                               "judgments, the imported gold labels; the other reference in other_reference), per "
+                               "subset and section, RewardBench 2 best-of-N, and the length-bias diagnostic.")
     def get(self, request, project_id: int):
         project = project_get_for_user(user=request.user, project_id=project_id, roles=ROLES_STAFF)
         rows = [{"scorer": {"id": s.id, "name": s.name, "backend": s.backend}, **r.as_dict()}
@@ -162,3 +164,12 @@ class ProbeReportApi(APIView):
         probe_run = probes.probe_run_start(project=project, scorer=scorer, actor=request.user,
                                            prompts=data.validated_data.get("prompts"))
         return Response(ProbeRunOutputSerializer(probe_run).data, status=status.HTTP_202_ACCEPTED)
+class RubricReportApi(APIView):
+    @extend_schema(tags=TAG, operation_id="rubric_score_report",
+                   responses={200: RubricScoreSerializer(many=True), **error_responses()},
+                   description="HealthBench rubric scores per judge (the annotators together, each criteria scorer): "
+                               "the clipped mean of per-response scores with its bootstrap error, per tag, and how "
+                               "many were partial (unparsed criteria left out).")
+    def get(self, request, project_id: int):
+        project = project_get_for_user(user=request.user, project_id=project_id, roles=ROLES_STAFF)
+        return Response(RubricScoreSerializer(reports.rubric_report(project=project), many=True).data)

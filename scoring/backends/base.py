@@ -72,8 +72,8 @@ class CriterionVerdict:
     raw_output: str = ""
     parse_status: str = "ok"  # ok | failed | error
     # From the endpoint's logprobs, when it returns them: probabilities of the rating tokens at the
-    # verdict's position ({"true": .9, "false": .1}, or {"1": …, "5": …}) and the expected score
-    # on the scale of `score` (points × P(met), or Σ n·p(n)).
+    # verdict's position ({"true": .9, "false": .1}, or {"1": …, "5": …}) and its expected value:
+    # P(met) for a true/false verdict, Σ n·p(n) on the scale of `score` (the judge's grade) otherwise.
     distribution: dict[str, float] = field(default_factory=dict)
     expected_score: float | None = None
 
@@ -92,6 +92,10 @@ class ScoreResult:
     error: str = ""
     criteria: list[CriterionVerdict] = field(default_factory=list)
     parse_failures: int = 0
+    # Criteria left out of a rubric score because their verdict did not parse (the score is partial).
+    unparsed_criteria: int = 0
+    # A gated multi-objective RM's per-component gating weights (ArmoRM), by component name.
+    gating: dict[str, float] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:

@@ -19,8 +19,7 @@ from django.db import connection, connections  # noqa: E402
 from django.db.models import Count  # noqa: E402
 
 from annotator.models import Item, Judgment  # noqa: E402
-from annotator.queue import assignment_next_for_user  # noqa: E402
-from annotator.services import judgment_submit  # noqa: E402
+from annotator.services import assignment_next_for_user, judgment_submit  # noqa: E402
 from tests.annotator.conftest import valid_input  # noqa: E402
 from tests.factories import ItemFactory, MembershipFactory, ProjectFactory, UserFactory, published_version  # noqa: E402
 

@@ -7,8 +7,7 @@ import pytest
 from django.test import Client
 
 from annotator.models import Assignment, Judgment
-from annotator.queue import assignment_next_for_user
-from annotator.services import judgment_submit, project_update
+from annotator.services import assignment_next_for_user, judgment_submit, project_update
 from tests.annotator.conftest import valid_input
 from tests.factories import ItemFactory
 

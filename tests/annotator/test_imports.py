@@ -5,9 +5,9 @@ import json
 
 import pytest
 
-from annotator.imports import detect_format, items_import, items_import_text
+from annotator.formats import detect_format
 from annotator.models import Item, Response
-from annotator.queue import assignment_next_for_user
+from annotator.services import assignment_next_for_user, items_import, items_import_text
 from config.errors import ApplicationError, ConflictError, PayloadTooLargeError
 
 

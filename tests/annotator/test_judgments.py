@@ -6,10 +6,10 @@ import pytest
 from django.utils import timezone
 
 from annotator.models import Assignment, CriterionJudgment, Item, Judgment
-from annotator.queue import assignment_next_for_user
 from annotator.selectors import gold_accuracy
 from annotator.services import (
     adjudication_set,
+    assignment_next_for_user,
     item_set_gold,
     judgment_submit,
     judgment_undo,

@@ -8,8 +8,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 
 from annotator.models import Adjudication, Item, Project, ProjectMembership
-from annotator.queue import assignment_next_for_user
-from annotator.services import judgment_submit
+from annotator.services import assignment_next_for_user, judgment_submit
 from tests.annotator.conftest import valid_input
 from tests.factories import ItemFactory, UserFactory, published_version
 

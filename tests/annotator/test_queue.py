@@ -7,13 +7,14 @@ from django.db import connection
 from django.utils import timezone
 
 from annotator.models import Assignment, Item, Judgment, Project
-from annotator.queue import (
+from annotator.selectors import queue_state
+from annotator.services import (
     assignment_heartbeat,
     assignment_next_for_user,
     assignment_skip,
-    queue_state,
+    judgment_submit,
+    project_update,
 )
-from annotator.services import judgment_submit, project_update
 from config.errors import ConflictError
 from tests.annotator.conftest import valid_input
 
@@ -168,7 +169,7 @@ def test_random_order_starts_at_a_random_pivot_and_wraps_around(project, annotat
     items = make_items(3)
     for key, item in zip([100, 200, 300], items, strict=True):
         Item.objects.filter(pk=item.pk).update(queue_key=key)
-    monkeypatch.setattr("annotator.queue.random_queue_key", lambda: 250)
+    monkeypatch.setattr("annotator.services.queue.random_queue_key", lambda: 250)
     first = assignment_next_for_user(project=project, user=annotator)
     assert first.item_id == items[2].id
     _submit(first)

@@ -8,8 +8,7 @@ from django.db import connection, connections
 from django.db.models import Count
 
 from annotator.models import Assignment, Item, Judgment
-from annotator.queue import assignment_next_for_user
-from annotator.services import judgment_submit
+from annotator.services import assignment_next_for_user, judgment_submit
 from tests.annotator.conftest import valid_input
 from tests.factories import ItemFactory, MembershipFactory, ProjectFactory, UserFactory
 

@@ -6,7 +6,7 @@ import time
 import pyarrow.parquet as pq
 import pytest
 
-from annotator.tokens import api_token_create
+from accounts.services import api_token_create
 from tests.integration.conftest import celery_worker_factory  # noqa: F401 - the fixture
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]

@@ -22,7 +22,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from annotator.tokens import api_token_create
+from accounts.services import api_token_create
 from config.wsgi import application
 from tests.api.conftest import make_judgment
 from tests.factories import ItemFactory

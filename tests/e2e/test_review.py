@@ -6,8 +6,7 @@ import pytest
 from django.core.management import call_command
 
 from annotator.models import Adjudication, Project, ProjectMembership
-from annotator.queue import assignment_next_for_user
-from annotator.services import item_set_gold, judgment_submit
+from annotator.services import assignment_next_for_user, item_set_gold, judgment_submit
 from tests.annotator.conftest import valid_input
 from tests.e2e.conftest import login
 from tests.factories import MembershipFactory, UserFactory

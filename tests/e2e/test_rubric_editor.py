@@ -136,7 +136,7 @@ def test_two_admins_editing_the_same_criterion_the_second_sees_the_conflict(brow
 
 
 def test_the_diff_page_lines_criteria_up_by_key(page, live_server, screenshots_dir):
-    from rubrics import services
+    from rubrics import selectors, services
 
     admin = UserFactory(username="differ", is_staff=True)
     v1 = services.rubric_set_create(name="Maths answers", actor=admin, criteria=[
@@ -150,7 +150,7 @@ def test_the_diff_page_lines_criteria_up_by_key(page, live_server, screenshots_d
     v2 = services.rubric_draft_create(rubric_set=v1.rubric_set, actor=admin, from_version=v1)
     work = v2.criteria.get(key="shows_work")
     services.criterion_update(version=v2, criterion_id=work.id, actor=admin, expected_criterion_revision=1, data={
-        **services.criterion_as_dict(work), "points": 4, "scale": "likert5",
+        **selectors.criterion_as_dict(work), "points": 4, "scale": "likert5",
         "guidance": "Each step follows from the previous one.\nUnits are kept and checked at the end."})
     rambles = v2.criteria.get(key="rambles")
     services.criterion_delete(version=v2, criterion_id=rambles.id, expected_criterion_revision=1, actor=admin)

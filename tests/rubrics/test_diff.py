@@ -60,7 +60,7 @@ def test_two_stored_versions_compare_through_the_selector(published, alice):
     draft = services.rubric_draft_create(rubric_set=published.rubric_set, actor=alice, from_version=published)
     clear = draft.criteria.get(key="clear")
     services.criterion_update(version=draft, criterion_id=clear.id,
-                              data={**services.criterion_as_dict(clear), "scale": "binary"},
+                              data={**selectors.criterion_as_dict(clear), "scale": "binary"},
                               expected_criterion_revision=clear.revision, actor=alice)
     services.criterion_add(version=draft, data={"title": "Cites sources", "points": 2}, actor=alice)
     diff = selectors.rubric_version_diff(old=published, new=draft).as_dict()

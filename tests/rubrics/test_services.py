@@ -8,6 +8,7 @@ from django.db import IntegrityError, connection, transaction
 
 from config.errors import ApplicationError, ConflictError
 from rubrics import selectors, services
+from rubrics.history import event_summary
 from rubrics.models import Criterion, RubricEvent, RubricSet, RubricVersion
 from tests.factories import MembershipFactory, ProjectFactory, UserFactory
 
@@ -19,7 +20,7 @@ def crit(version, key):
 
 
 def data_of(criterion, **changes):
-    return {**services.criterion_as_dict(criterion), **changes}
+    return {**selectors.criterion_as_dict(criterion), **changes}
 
 
 # --- publishing ------------------------------------------------------------------------------
@@ -27,7 +28,7 @@ def data_of(criterion, **changes):
 def test_publishing_records_the_content_hash_and_who_published_it(draft, alice):
     version = services.rubric_version_publish(version=draft, actor=alice)
     assert version.status == Status.PUBLISHED and version.published_by == alice and version.published_at
-    assert version.content_hash == services.rubric_content_hash(services.rubric_version_content(version=version))
+    assert version.content_hash == services.rubric_content_hash(selectors.rubric_version_content(version=version))
 
 
 def test_a_published_version_cannot_be_changed_through_the_services(published, alice):
@@ -73,14 +74,14 @@ def test_publishing_twice_is_a_conflict(published, alice):
 def test_editing_a_published_version_makes_a_new_draft_copied_from_it(published, alice):
     draft = services.rubric_draft_create(rubric_set=published.rubric_set, actor=alice, from_version=published)
     assert (draft.number, draft.status, draft.based_on, draft.notes) == (2, Status.DRAFT, published, "")
-    assert services.rubric_version_content(version=draft)["criteria"] == \
-        services.rubric_version_content(version=published)["criteria"]
+    assert selectors.rubric_version_content(version=draft)["criteria"] == \
+        selectors.rubric_version_content(version=published)["criteria"]
     c = crit(draft, "clear")
     services.criterion_update(version=draft, criterion_id=c.id, data=data_of(c, points=4),
                               expected_criterion_revision=c.revision, actor=alice)
     published.refresh_from_db()
     assert crit(published, "clear").points == 3
-    assert published.content_hash == services.rubric_content_hash(services.rubric_version_content(version=published))
+    assert published.content_hash == services.rubric_content_hash(selectors.rubric_version_content(version=published))
 
 
 def test_a_set_has_at_most_one_draft(published, alice):
@@ -148,7 +149,7 @@ def test_reorder_moves_criteria_and_records_which_one_moved(draft, alice):
     edit = services.criteria_reorder(version=draft, order=new, base_order=ids, actor=alice)
     assert list(draft.criteria.order_by("position").values_list("id", flat=True)) == new
     assert edit.event.detail["moved"] == [{"key": "fabricates", "from": 2, "to": 0}]
-    assert services.event_summary(edit.event) == "moved `fabricates` from position 3 to 1 in v1"
+    assert event_summary(edit.event) == "moved `fabricates` from position 3 to 1 in v1"
 
 
 def test_reorder_must_list_every_criterion_once(draft, alice):
@@ -171,7 +172,7 @@ def test_every_edit_bumps_the_revision_and_is_in_the_history(draft, alice):
                                      expected_criterion_revision=c.revision, actor=alice)
     assert edit.version.revision == 2 and edit.criterion.revision == 2
     assert edit.event.detail["changes"] == {"points": [3, 4], "tags": [["axis:communication"], ["a"]]}
-    assert services.event_summary(edit.event) == "changed `clear`: points 3 → 4, tags axis:communication → a in v1"
+    assert event_summary(edit.event) == "changed `clear`: points 3 → 4, tags axis:communication → a in v1"
 
 
 def test_saving_without_changes_records_nothing(draft, alice):
@@ -183,7 +184,7 @@ def test_saving_without_changes_records_nothing(draft, alice):
 
 def test_replace_matches_criteria_by_key_and_keeps_their_rows(draft, alice):
     clear = crit(draft, "clear")
-    content = services.rubric_version_content(version=draft)
+    content = selectors.rubric_version_content(version=draft)
     criteria = [dict(content["criteria"][1], points=2), {"key": "new", "title": "New one", "points": 1}]
     edit = services.rubric_draft_replace(version=draft, notes="Second pass", criteria=criteria, expected_revision=1,
                                          actor=alice)
@@ -291,12 +292,12 @@ def test_replacing_the_content_from_an_old_revision_is_a_conflict_and_saves_noth
     c = crit(draft, "clear")
     services.criterion_update(version=draft, criterion_id=c.id, data=data_of(c, points=4),
                               expected_criterion_revision=c.revision, actor=alice)
-    before = services.rubric_version_content(version=draft)
+    before = selectors.rubric_version_content(version=draft)
     with pytest.raises(ConflictError) as info:
         services.rubric_draft_replace(version=draft, notes="", criteria=[], expected_revision=1, actor=bob)
     assert info.value.extra["current_revision"] == 2
     assert info.value.extra["changes"][0]["actor"] == "alice"
-    assert services.rubric_version_content(version=draft) == before
+    assert selectors.rubric_version_content(version=draft) == before
 
 
 @pytest.mark.django_db(transaction=True)

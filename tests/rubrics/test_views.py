@@ -5,7 +5,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from rubrics import services
+from rubrics import selectors, services
 from rubrics.models import RubricVersion
 from tests.factories import published_version
 
@@ -125,7 +125,7 @@ def test_edit_on_a_published_version_creates_a_draft_and_opens_it(staff, publish
 def test_the_compare_page_shows_changes_field_by_field(staff, published, alice):
     draft = services.rubric_draft_create(rubric_set=published.rubric_set, actor=alice, from_version=published)
     c = draft.criteria.get(key="clear")
-    services.criterion_update(version=draft, criterion_id=c.id, data={**services.criterion_as_dict(c), "points": 2},
+    services.criterion_update(version=draft, criterion_id=c.id, data={**selectors.criterion_as_dict(c), "points": 2},
                               expected_criterion_revision=c.revision, actor=alice)
     body = staff.get(url("set_compare", "quality") + "?from=1&to=2").content.decode()
     assert "v1 → v2: 1 changed" in body and 'id="diff-changed"' in body and "+3" in body and "+2" in body
@@ -193,7 +193,7 @@ def test_editing_a_criterion_saves_and_returns_its_row(staff, draft):
     c = draft.criteria.get(key="clear")
     form = staff.get(row_url(draft, "criterion_edit", c), **HX)
     assert 'name="criterion_revision" value="1"' in form.content.decode()
-    data = {**services.criterion_as_dict(c), "points": "4", "tags": "axis:communication", "criterion_revision": "1",
+    data = {**selectors.criterion_as_dict(c), "points": "4", "tags": "axis:communication", "criterion_revision": "1",
             "client_revision": "1"}
     response = staff.post(row_url(draft, "criterion_edit", c), data, **HX)
     assert response.status_code == 200 and f'id="criterion-{c.id}"' in response.content.decode()
@@ -203,7 +203,7 @@ def test_editing_a_criterion_saves_and_returns_its_row(staff, draft):
 
 def test_a_stale_edit_gets_a_conflict_with_both_versions_and_keeps_the_input(staff, client_for, bob, draft):
     c = draft.criteria.get(key="clear")
-    data = {**services.criterion_as_dict(c), "tags": "axis:communication", "criterion_revision": "1"}
+    data = {**selectors.criterion_as_dict(c), "tags": "axis:communication", "criterion_revision": "1"}
     assert client_for(bob).post(row_url(draft, "criterion_edit", c), {**data, "points": "5"}, **HX).status_code == 200
     response = staff.post(row_url(draft, "criterion_edit", c), {**data, "title": "Alice's title"}, **HX)
     body = response.content.decode()
@@ -217,10 +217,10 @@ def test_a_stale_edit_gets_a_conflict_with_both_versions_and_keeps_the_input(sta
 
 def test_a_stale_page_is_told_about_other_admins_changes(staff, client_for, bob, draft):
     a, b = draft.criteria.get(key="accurate"), draft.criteria.get(key="clear")
-    client_for(bob).post(row_url(draft, "criterion_edit", a), {**services.criterion_as_dict(a), "tags": "",
+    client_for(bob).post(row_url(draft, "criterion_edit", a), {**selectors.criterion_as_dict(a), "tags": "",
                                                                 "points": "6", "criterion_revision": "1"}, **HX)
     response = staff.post(row_url(draft, "criterion_edit", b),
-                          {**services.criterion_as_dict(b), "tags": "", "points": "2", "criterion_revision": "1",
+                          {**selectors.criterion_as_dict(b), "tags": "", "points": "2", "criterion_revision": "1",
                            "client_revision": "1"}, **HX)
     body = response.content.decode()
     assert response.status_code == 200
@@ -230,7 +230,7 @@ def test_a_stale_page_is_told_about_other_admins_changes(staff, client_for, bob,
 
 def test_a_failed_save_keeps_the_page_revision_and_still_reports_others(staff, client_for, bob, draft):
     a = draft.criteria.get(key="accurate")
-    client_for(bob).post(row_url(draft, "criterion_edit", a), {**services.criterion_as_dict(a), "tags": "",
+    client_for(bob).post(row_url(draft, "criterion_edit", a), {**selectors.criterion_as_dict(a), "tags": "",
                                                                 "points": "6", "criterion_revision": "1"}, **HX)
     response = staff.post(url("criterion_add", "quality", 1), {"title": "", "points": "1", "client_revision": "1"},
                           **HX)

@@ -4,8 +4,9 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from annotator.imports import FORMATS, import_check_size, items_import
+from annotator.formats import FORMATS, import_check_size
 from annotator.models import Project
+from annotator.services import items_import
 from config.errors import ApplicationError
 
 

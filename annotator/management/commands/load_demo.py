@@ -29,7 +29,7 @@ class Command(BaseCommand):
 
     @transaction.atomic
     def handle(self, *args, member, superusers, **options):
-        from annotator.imports import items_import
+        from annotator.services import items_import
 
         document = json.loads(DEMO_RUBRIC.read_text(encoding="utf-8"))
         rubric_set = RubricSet.objects.filter(slug=document["rubric_set"]["slug"]).first()

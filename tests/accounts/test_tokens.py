@@ -8,8 +8,8 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from annotator.models import ApiToken
-from annotator.tokens import api_token_authenticate, api_token_create, api_token_revoke
+from accounts.models import ApiToken
+from accounts.services import api_token_authenticate, api_token_create, api_token_revoke
 from config.errors import ApplicationError
 from tests.factories import UserFactory
 
@@ -104,7 +104,8 @@ def test_a_token_request_is_not_subject_to_csrf(annotator, project, rubric_versi
     _, raw = api_token_create(user=annotator, name="script")
     client = Client(enforce_csrf_checks=True)
     response = client.post(f"/api/v1/projects/{project.id}/exports/", {"format": "trl"}, **bearer(raw))
-    assert response.status_code == 403  # an annotator may not export: 403 (a member without the role), not a CSRF failure
+    # An annotator may not export: 403 (a member without the role), not a CSRF failure.
+    assert response.status_code == 403
 
 
 def test_a_session_write_without_csrf_is_refused(project_admin, project):

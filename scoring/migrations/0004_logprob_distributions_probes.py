@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('annotator', '0003_drop_redundant_fk_indexes'),
-        ('scoring', '0002_batch_leases_pairwise_scores'),
+        ('scoring', '0003_rubric_partial_gating'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

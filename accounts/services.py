@@ -1,4 +1,5 @@
-"""Personal API tokens: created (secret shown once), stored as a sha256, expired, revoked."""
+"""Writes for personal API tokens: created (secret shown once), stored as a sha256, revoked; the
+Bearer lookup stamps the last use."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from django.utils import timezone
 from config.errors import ApplicationError
 
 from .models import ApiToken
+from .selectors import api_token_status
 
 TOKEN_PREFIX = "rbk"  # noqa: S105 - a public marker, not a secret
 
@@ -48,7 +50,7 @@ def api_token_revoke(*, token: ApiToken) -> ApiToken:
 
 
 def api_token_authenticate(*, raw: str) -> ApiToken | None:
-    """The live token matching `raw` (`rbk_<prefix>_<secret>`), or None."""
+    """The live token matching `raw` (`rbk_<prefix>_<secret>`), or None. Stamps its last use."""
     parts = raw.split("_", 2)
     if len(parts) != 3 or parts[0] != TOKEN_PREFIX:
         return None
@@ -56,37 +58,9 @@ def api_token_authenticate(*, raw: str) -> ApiToken | None:
     if token is None or not hmac.compare_digest(token.token_hash, _token_hash(parts[2])):
         return None
     now = timezone.now()
-    if token.revoked_at is not None or (token.expires_at is not None and token.expires_at <= now):
-        return None
-    if not token.user.is_active:
+    if api_token_status(token=token, now=now) != "active" or not token.user.is_active:
         return None
     # Coarse last-use stamp: one write a minute at most per token.
     if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
-    return token
-
-
-def api_token_status(*, token: ApiToken, now: datetime | None = None) -> str:
-    """active | expired | revoked."""
-    if token.revoked_at is not None:
-        return "revoked"
-    if token.expires_at is not None and token.expires_at <= (now or timezone.now()):
-        return "expired"
-    return "active"
-
-
-def api_token_list_for_user(*, user: AbstractBaseUser):
-    """The user's own tokens, newest first (nobody lists another user's tokens)."""
-    if not user.is_authenticated:
-        return ApiToken.objects.none()
-    return ApiToken.objects.filter(user=user).order_by("-created_at", "-id")
-
-
-def api_token_get_for_user(*, user: AbstractBaseUser, token_id: int) -> ApiToken:
-    """The user's own token, else 404 (another user's token id is indistinguishable from none)."""
-    from django.http import Http404
-
-    token = api_token_list_for_user(user=user).filter(pk=token_id).first()
-    if token is None:
-        raise Http404("No such token.")
     return token

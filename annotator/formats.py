@@ -1,4 +1,4 @@
-"""Item import: JSONL, one item a line, all-or-nothing per file.
+"""Item files: JSONL, one item a line, read within the limits and parsed into ParsedItems.
 
 Formats (DESIGN.md), detected from the first item line or named explicitly:
 
@@ -12,32 +12,24 @@ Formats (DESIGN.md), detected from the first item line or named explicitly:
 - ``rewardbench2``: ``prompt``, ``chosen``/``rejected`` lists of completions, ``models``, ``subset``
 
 Every line is read within the size limits, parsed and validated before anything is written; the
-first bad line raises an ApplicationError naming the line number and the field. Re-importing the
-same external ids updates changed items in place and reports new / updated / unchanged counts.
-Writes are bulk (COPY on PostgreSQL) inside one transaction, so a 100k-item file takes seconds.
+first bad line raises an ApplicationError naming the line number and the field. Nothing here
+writes: the import service (annotator/services/imports.py) stores a parsed file.
 """
 
 from __future__ import annotations
 
-import gc
 import hashlib
-import io
 import json
 import re
-import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import IO
 
 from django.conf import settings
-from django.db import IntegrityError, connection, models, transaction
-from django.utils import timezone
 
-from config.errors import ApplicationError, ConflictError, PayloadTooLargeError
-
-from .models import Item, Project, Response
+from config import jsonsafe
+from config.errors import ApplicationError, PayloadTooLargeError
 
 ROLES = {"system", "user", "assistant", "developer", "tool"}
 FORMATS = ("native", "trl", "helpsteer2", "rewardbench", "rewardbench2")
@@ -53,7 +45,6 @@ FORMAT_CHOICES = [
 _HS2_TURN = re.compile(r"\n?<extra_id_1>(User|Assistant)\n")
 _JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
 _BRACKETS = re.compile(r"[\[\]{}]")
-_WRITE_BATCH = 5000
 
 
 @dataclass
@@ -105,23 +96,11 @@ class ParsedFile:
     items: list[ParsedItem]
 
 
-@dataclass
-class ImportReport:
-    format: str = ""
-    total: int = 0
-    created: int = 0
-    updated: int = 0
-    unchanged: int = 0
-
-    def as_dict(self) -> dict:
-        return {"format": self.format, "total": self.total, "created": self.created,
-                "updated": self.updated, "unchanged": self.unchanged}
-
-
 # --- Errors ---------------------------------------------------------------------------------
 
 
-def _fail(line: int, path: str, message: str, error=ApplicationError):
+def fail_at_line(line: int, path: str, message: str, error=ApplicationError):
+    """Raise `error` naming the line and the field path (`line 7: responses[1].content: required`)."""
     raise error(f"line {line}: {path}: {message}", fields={f"line {line}.{path}": message},
                 extra={"line": line, "field": path})
 
@@ -157,7 +136,7 @@ def _check_depth(text: str, line: int, limit: int) -> None:
         if match.group() in "[{":
             depth += 1
             if depth > limit:
-                _fail(line, "(line)", f"JSON nested deeper than {limit} levels (IMPORT_MAX_JSON_DEPTH)")
+                fail_at_line(line, "(line)", f"JSON nested deeper than {limit} levels (IMPORT_MAX_JSON_DEPTH)")
         else:
             depth -= 1
 
@@ -184,7 +163,7 @@ def _read_lines(stream: IO) -> Iterator[tuple[int, dict]]:
             )
         body = raw.rstrip(b"\r\n")
         if len(body) > max_line:
-            _fail(number, "(line)", f"longer than {_human_bytes(max_line)} (IMPORT_MAX_LINE_BYTES)",
+            fail_at_line(number, "(line)", f"longer than {_human_bytes(max_line)} (IMPORT_MAX_LINE_BYTES)",
                   error=PayloadTooLargeError)
         if number == 1 and body.startswith(b"\xef\xbb\xbf"):
             body = body[3:]
@@ -193,16 +172,16 @@ def _read_lines(stream: IO) -> Iterator[tuple[int, dict]]:
         try:
             text = body.decode("utf-8")
         except UnicodeDecodeError as exc:
-            _fail(number, "(line)", f"not valid UTF-8 (byte {exc.start + 1})")
+            fail_at_line(number, "(line)", f"not valid UTF-8 (byte {exc.start + 1})")
         _check_depth(text, number, max_depth)
         try:
-            obj = json.loads(text)
+            obj = jsonsafe.loads(text, max_depth=max_depth)
         except json.JSONDecodeError as exc:
-            _fail(number, "(line)", f"invalid JSON: {exc.msg} at column {exc.colno}")
-        except RecursionError:
-            _fail(number, "(line)", "JSON nested too deeply")
+            fail_at_line(number, "(line)", f"invalid JSON: {exc.msg} at column {exc.colno}")
+        except jsonsafe.JSONValueError as exc:
+            fail_at_line(number, exc.path or "(line)", exc.message)
         if not isinstance(obj, dict):
-            _fail(number, "(line)", "must be a JSON object")
+            fail_at_line(number, "(line)", "must be a JSON object")
         yield number, obj
 
 
@@ -221,27 +200,27 @@ def _text_content(value, line: int, path: str) -> str:
             elif isinstance(part, dict) and part.get("type") == "text" and isinstance(part.get("text"), str):
                 texts.append(part["text"])
             else:
-                _fail(line, f"{path}[{i}]", 'only text parts are supported ({"type": "text", "text": …})')
+                fail_at_line(line, f"{path}[{i}]", 'only text parts are supported ({"type": "text", "text": …})')
         return "\n\n".join(texts)
-    _fail(line, path, "must be a string")
+    fail_at_line(line, path, "must be a string")
 
 
 def parse_messages(value, line: int, path: str) -> list[dict]:
     """A prompt as a plain string or a chat message list → a validated message list."""
     if isinstance(value, str):
         if not value.strip():
-            _fail(line, path, "must not be empty")
+            fail_at_line(line, path, "must not be empty")
         return [{"role": "user", "content": value}]
     if not isinstance(value, list) or not value:
-        _fail(line, path, "must be a string or a non-empty list of messages")
+        fail_at_line(line, path, "must be a string or a non-empty list of messages")
     messages = []
     for i, m in enumerate(value):
         if not isinstance(m, dict):
-            _fail(line, f"{path}[{i}]", "must be an object with role and content")
+            fail_at_line(line, f"{path}[{i}]", "must be an object with role and content")
         if m.get("role") not in ROLES:
-            _fail(line, f"{path}[{i}].role", f"must be one of {', '.join(sorted(ROLES))}")
+            fail_at_line(line, f"{path}[{i}].role", f"must be one of {', '.join(sorted(ROLES))}")
         if "content" not in m:
-            _fail(line, f"{path}[{i}].content", "required")
+            fail_at_line(line, f"{path}[{i}].content", "required")
         messages.append({"role": m["role"], "content": _text_content(m["content"], line, f"{path}[{i}].content")})
     return messages
 
@@ -252,10 +231,10 @@ def _completion(value, line: int, path: str) -> str:
         messages = parse_messages(value, line, path)
         for i, m in enumerate(messages):
             if m["role"] != "assistant":
-                _fail(line, f"{path}[{i}].role", "a completion holds assistant messages only")
+                fail_at_line(line, f"{path}[{i}].role", "a completion holds assistant messages only")
         value = "\n\n".join(m["content"] for m in messages)
     if not isinstance(value, str) or not value.strip():
-        _fail(line, path, "required: a non-empty string")
+        fail_at_line(line, path, "required: a non-empty string")
     return value
 
 
@@ -265,12 +244,12 @@ def _external_id(obj: dict, line: int, keys=("id",), required=False, fallback: o
         if value is None:
             continue
         if isinstance(value, bool) or not isinstance(value, (str, int)) or str(value).strip() == "":
-            _fail(line, key, "must be a non-empty string or integer")
+            fail_at_line(line, key, "must be a non-empty string or integer")
         if len(str(value)) > 255:
-            _fail(line, key, "longer than 255 characters")
+            fail_at_line(line, key, "longer than 255 characters")
         return str(value)
     if required:
-        _fail(line, keys[0], "required: a non-empty string")
+        fail_at_line(line, keys[0], "required: a non-empty string")
     # No id in the file: a stable id from the content, so re-importing the same file is a no-op.
     digest = hashlib.sha256(json.dumps(fallback, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
     return f"sha256:{digest[:24]}"
@@ -278,7 +257,7 @@ def _external_id(obj: dict, line: int, keys=("id",), required=False, fallback: o
 
 def _strength(value, line: int, path: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value) or not -3 <= value <= 3:
-        _fail(line, path, "must be an integer from -3 to 3")
+        fail_at_line(line, path, "must be an integer from -3 to 3")
     return int(value)
 
 
@@ -286,7 +265,7 @@ def _model_name(value, line: int, path: str) -> str:
     if value is None:
         return ""
     if not isinstance(value, str):
-        _fail(line, path, "must be a string")
+        fail_at_line(line, path, "must be a string")
     return value[:255]
 
 
@@ -305,33 +284,33 @@ def _parse_native(obj: dict, line: int) -> ParsedItem:
     elif "prompt" in obj:
         prompt = parse_messages(obj["prompt"], line, "prompt")
     else:
-        _fail(line, "prompt", "required (or messages)")
+        fail_at_line(line, "prompt", "required (or messages)")
     responses = obj.get("responses")
     if not isinstance(responses, list) or len(responses) < 2:
-        _fail(line, "responses", "must be a list of at least 2 responses")
+        fail_at_line(line, "responses", "must be a list of at least 2 responses")
     parsed, seen = [], set()
     for i, r in enumerate(responses):
         if not isinstance(r, dict):
-            _fail(line, f"responses[{i}]", "must be an object")
+            fail_at_line(line, f"responses[{i}]", "must be an object")
         if not isinstance(r.get("content"), str) or not r["content"].strip():
-            _fail(line, f"responses[{i}].content", "required: a non-empty string")
+            fail_at_line(line, f"responses[{i}].content", "required: a non-empty string")
         rid = r.get("id")
         if rid is not None and (isinstance(rid, bool) or not isinstance(rid, (str, int)) or str(rid) == ""):
-            _fail(line, f"responses[{i}].id", "must be a non-empty string or integer")
+            fail_at_line(line, f"responses[{i}].id", "must be a non-empty string or integer")
         rid = str(rid) if rid is not None else f"{ext}-{i}"
         if len(rid) > 255:
-            _fail(line, f"responses[{i}].id", "longer than 255 characters")
+            fail_at_line(line, f"responses[{i}].id", "longer than 255 characters")
         if rid in seen:
-            _fail(line, f"responses[{i}].id", f"duplicate response id {rid!r}")
+            fail_at_line(line, f"responses[{i}].id", f"duplicate response id {rid!r}")
         seen.add(rid)
         meta = r.get("metadata", {})
         if not isinstance(meta, dict):
-            _fail(line, f"responses[{i}].metadata", "must be an object")
+            fail_at_line(line, f"responses[{i}].metadata", "must be an object")
         parsed.append(ParsedResponse(rid, _model_name(r.get("model"), line, f"responses[{i}].model"),
                                      r["content"], meta))
     metadata = obj.get("metadata", {})
     if not isinstance(metadata, dict):
-        _fail(line, "metadata", "must be an object")
+        fail_at_line(line, "metadata", "must be an object")
     gold = _native_gold(obj.get("gold"), line, [r.external_id for r in parsed])
     return ParsedItem(line, ext, prompt, parsed, metadata, gold)
 
@@ -341,23 +320,23 @@ def _native_gold(value, line: int, response_ids: list[str]) -> Gold | None:
     if value is None:
         return None
     if not isinstance(value, dict):
-        _fail(line, "gold", "must be an object with preference, both_bad or ranking")
+        fail_at_line(line, "gold", "must be an object with preference, both_bad or ranking")
     gold = Gold()
     if value.get("preference") is not None:
         if len(response_ids) != 2:
-            _fail(line, "gold.preference", "only for items with exactly 2 responses (use gold.ranking)")
+            fail_at_line(line, "gold.preference", "only for items with exactly 2 responses (use gold.ranking)")
         gold.preference = _strength(value["preference"], line, "gold.preference")
     if "both_bad" in value:
         if not isinstance(value["both_bad"], bool):
-            _fail(line, "gold.both_bad", "must be true or false")
+            fail_at_line(line, "gold.both_bad", "must be true or false")
         gold.both_bad = value["both_bad"]
     if value.get("ranking") is not None:
         ranking = value["ranking"]
         if not isinstance(ranking, list) or sorted(map(str, ranking)) != sorted(response_ids):
-            _fail(line, "gold.ranking", "must list every response id of the item exactly once")
+            fail_at_line(line, "gold.ranking", "must list every response id of the item exactly once")
         gold.ranking = [str(r) for r in ranking]
     if gold.preference is None and not gold.both_bad and not gold.ranking:
-        _fail(line, "gold", "needs preference, both_bad or ranking")
+        fail_at_line(line, "gold", "needs preference, both_bad or ranking")
     return gold
 
 
@@ -372,7 +351,7 @@ def _split_implicit_prompt(chosen: list, rejected: list, line: int) -> tuple[lis
     while n > 0 and chosen_msgs[n - 1]["role"] == "assistant":
         n -= 1
     if n == 0:
-        _fail(line, "prompt", "required (chosen and rejected share no prompt prefix)")
+        fail_at_line(line, "prompt", "required (chosen and rejected share no prompt prefix)")
     return chosen_msgs[:n], chosen[n:], rejected[n:]
 
 
@@ -387,14 +366,14 @@ def _labelled_pair(line: int, chosen, rejected, models=("", "")) -> list[ParsedR
 def _parse_trl(obj: dict, line: int) -> ParsedItem:
     for key in ("chosen", "rejected"):
         if key not in obj:
-            _fail(line, key, "required")
+            fail_at_line(line, key, "required")
     chosen, rejected = obj["chosen"], obj["rejected"]
     if "prompt" in obj:
         prompt = parse_messages(obj["prompt"], line, "prompt")
     elif isinstance(chosen, list) and isinstance(rejected, list):
         prompt, chosen, rejected = _split_implicit_prompt(chosen, rejected, line)
     else:
-        _fail(line, "prompt", "required (or chosen/rejected conversations that share the prompt)")
+        fail_at_line(line, "prompt", "required (or chosen/rejected conversations that share the prompt)")
     responses = _labelled_pair(line, chosen, rejected)
     ext = _external_id(obj, line, keys=("id", "prompt_id"), fallback=[prompt, obj["chosen"], obj["rejected"]])
     metadata = _rest(obj, {"id", "prompt_id", "prompt", "chosen", "rejected"})
@@ -417,11 +396,11 @@ def _parse_helpsteer2(obj: dict, line: int) -> ParsedItem:
     prompt_key = "context" if "context" in obj and "prompt" not in obj else "prompt"
     strength_key = "overall_preference" if "overall_preference" in obj else "preference_strength"
     if prompt_key not in obj:
-        _fail(line, "prompt", "required")
+        fail_at_line(line, "prompt", "required")
     prompt = _hs2_prompt(obj[prompt_key], line, prompt_key)
     for key in (r1_key, r2_key):
         if key not in obj:
-            _fail(line, key, "required")
+            fail_at_line(line, key, "required")
     responses = [
         ParsedResponse("response_1", "", _completion(obj[r1_key], line, r1_key)),
         ParsedResponse("response_2", "", _completion(obj[r2_key], line, r2_key)),
@@ -436,13 +415,13 @@ def _parse_helpsteer2(obj: dict, line: int) -> ParsedItem:
 
 def _parse_rewardbench(obj: dict, line: int) -> ParsedItem:
     if "prompt" not in obj:
-        _fail(line, "prompt", "required")
+        fail_at_line(line, "prompt", "required")
     prompt = parse_messages(obj["prompt"], line, "prompt")
     for key in ("chosen", "rejected"):
         if key not in obj:
-            _fail(line, key, "required")
+            fail_at_line(line, key, "required")
         if not isinstance(obj[key], str):
-            _fail(line, key, "must be a string (lists of completions are RewardBench 2)")
+            fail_at_line(line, key, "must be a string (lists of completions are RewardBench 2)")
     models = (_model_name(obj.get("chosen_model"), line, "chosen_model"),
               _model_name(obj.get("rejected_model"), line, "rejected_model"))
     responses = _labelled_pair(line, obj["chosen"], obj["rejected"], models)
@@ -453,17 +432,17 @@ def _parse_rewardbench(obj: dict, line: int) -> ParsedItem:
 
 def _parse_rewardbench2(obj: dict, line: int) -> ParsedItem:
     if "prompt" not in obj:
-        _fail(line, "prompt", "required")
+        fail_at_line(line, "prompt", "required")
     prompt = parse_messages(obj["prompt"], line, "prompt")
     lists = {}
     for key in ("chosen", "rejected"):
         value = obj.get(key)
         if not isinstance(value, list) or not value:
-            _fail(line, key, "required: a non-empty list of completions")
+            fail_at_line(line, key, "required: a non-empty list of completions")
         lists[key] = [_completion(v, line, f"{key}[{i}]") for i, v in enumerate(value)]
     models = obj.get("models") or []
     if not isinstance(models, list):
-        _fail(line, "models", "must be a list of model names")
+        fail_at_line(line, "models", "must be a list of model names")
     n = len(lists["chosen"]) + len(lists["rejected"])
     names = [_model_name(m, line, f"models[{i}]") for i, m in enumerate(models)] if len(models) == n else [""] * n
     responses = [
@@ -507,6 +486,37 @@ def detect_format(obj: dict) -> str | None:
 # --- Parse a whole file -------------------------------------------------------------------------
 
 
+def _metadata_bytes(metadata: dict) -> int:
+    return len(json.dumps(metadata, ensure_ascii=False, separators=(",", ":")).encode("utf-8")) if metadata else 0
+
+
+def check_sizes(item: ParsedItem) -> None:
+    """The documented caps (IMPORT_MAX_*): 413 naming the line and field of the first one exceeded."""
+    line = item.line
+
+    def too_large(path: str, message: str):
+        fail_at_line(line, path, message, error=PayloadTooLargeError)
+
+    if len(item.responses) > settings.IMPORT_MAX_RESPONSES:
+        too_large("responses", f"{len(item.responses)} responses; at most {settings.IMPORT_MAX_RESPONSES} "
+                               "per item (IMPORT_MAX_RESPONSES)")
+    if len(item.prompt) > settings.IMPORT_MAX_TURNS:
+        too_large("prompt", f"{len(item.prompt)} turns; at most {settings.IMPORT_MAX_TURNS} (IMPORT_MAX_TURNS)")
+    max_chars = settings.IMPORT_MAX_MESSAGE_CHARS
+    for i, message in enumerate(item.prompt):
+        if len(message.get("content", "")) > max_chars:
+            too_large(f"prompt[{i}].content", f"longer than {max_chars:,} characters (IMPORT_MAX_MESSAGE_CHARS)")
+    max_meta = settings.IMPORT_MAX_METADATA_BYTES
+    if _metadata_bytes(item.metadata) > max_meta:
+        too_large("metadata", f"more than {_human_bytes(max_meta)} of JSON (IMPORT_MAX_METADATA_BYTES)")
+    for i, response in enumerate(item.responses):
+        if len(response.content) > max_chars:
+            too_large(f"responses[{i}].content", f"longer than {max_chars:,} characters (IMPORT_MAX_MESSAGE_CHARS)")
+        if _metadata_bytes(response.metadata) > max_meta:
+            too_large(f"responses[{i}].metadata",
+                      f"more than {_human_bytes(max_meta)} of JSON (IMPORT_MAX_METADATA_BYTES)")
+
+
 def items_parse(stream: IO, file_format: str = "auto", *, gold: bool = False) -> ParsedFile:
     """Parse and validate a whole file; raises on the first bad line.
 
@@ -525,253 +535,17 @@ def items_parse(stream: IO, file_format: str = "auto", *, gold: bool = False) ->
         if parser is None:
             file_format = detect_format(obj)
             if file_format is None:
-                _fail(number, "(line)", "unrecognised format: expected responses (native), chosen/rejected "
+                fail_at_line(number, "(line)", "unrecognised format: expected responses (native), chosen/rejected "
                       "(TRL, RewardBench, RewardBench 2) or response_1/response_2 (HelpSteer2)")
             parser = PARSERS[file_format]
         item = parser(obj, number)
+        check_sizes(item)
         if file_format in LABELLED and not gold:
             item.gold = None
         if item.external_id in seen:
-            _fail(number, "id", f"duplicate id {item.external_id!r} (first on line {seen[item.external_id]})")
+            fail_at_line(number, "id", f"duplicate id {item.external_id!r} (first on line {seen[item.external_id]})")
         seen[item.external_id] = number
         items.append(item)
     if not items:
         raise ApplicationError("The file holds no items.", fields={"file": "empty"})
     return ParsedFile(file_format if file_format != "auto" else "native", items)
-
-
-# --- Write ------------------------------------------------------------------------------------
-
-
-def _gold_fields(parsed: ParsedItem, response_ids: dict[str, int] | None) -> dict:
-    g = parsed.gold
-    if g is None:
-        return {"is_gold": False, "gold_preference": None, "gold_both_bad": False, "gold_ranking": []}
-    ranking = [response_ids[r] for r in g.ranking] if (g.ranking and response_ids is not None) else []
-    return {"is_gold": True, "gold_preference": g.preference, "gold_both_bad": g.both_bad, "gold_ranking": ranking}
-
-
-def _converters(model, attnames: list[str]):
-    """Per column: how to turn a row value into what COPY takes (JSON as text, timestamps as now)."""
-    now = timezone.now()
-    out = []
-    for name in attnames:
-        f = model._meta.get_field(name) if name != "id" else model._meta.pk
-        default = f.get_default
-        if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False):
-            out.append((name, lambda row, now=now: now))
-        elif isinstance(f, models.JSONField):
-            out.append((name, lambda row, name=name, default=default: json.dumps(
-                row[name] if name in row else default(), ensure_ascii=False)))
-        else:
-            out.append((name, lambda row, name=name, default=default: row[name] if name in row else default()))
-    return out
-
-
-def _bulk_insert(model, rows: list[dict]) -> list[int]:
-    """Insert rows (attname → value; missing ones take the field default); return their new ids in
-    order. PostgreSQL: ids from the sequence, then one COPY. Elsewhere: bulk_create."""
-    if not rows:
-        return []
-    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
-    if connection.vendor != "postgresql":
-        objs = model.objects.bulk_create([model(**row) for row in rows], batch_size=1000)
-        return [o.pk for o in objs]
-    table, pk = model._meta.db_table, model._meta.pk
-    attnames = [f.attname for f in fields]
-    convert = _converters(model, attnames)
-    columns = ", ".join(connection.ops.quote_name(c) for c in [pk.column, *(f.column for f in fields)])
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
-                       [table, pk.column, len(rows)])
-        ids = [row[0] for row in cursor.fetchall()]
-        with cursor.cursor.copy(f"COPY {connection.ops.quote_name(table)} ({columns}) FROM STDIN") as copy:
-            for new_id, row in zip(ids, rows, strict=True):
-                copy.write_row([new_id, *(fn(row) for _, fn in convert)])
-    return ids
-
-
-def _bulk_update(model, rows: list[dict], attnames: list[str]) -> None:
-    """Set `attnames` on many rows by id. PostgreSQL: COPY into a temporary table, then one
-    UPDATE … FROM (bulk_update's CASE per row grows quadratically). Elsewhere: bulk_update."""
-    if not rows:
-        return
-    if connection.vendor != "postgresql":
-        objs = [model(pk=row["id"], **{a: row[a] for a in attnames}) for row in rows]
-        model.objects.bulk_update(objs, attnames, batch_size=500)
-        return
-    q = connection.ops.quote_name
-    table = q(model._meta.db_table)
-    columns = [model._meta.get_field(a).column for a in attnames]
-    tmp = q(f"import_{uuid.uuid4().hex[:16]}")
-    convert = _converters(model, attnames)
-    with connection.cursor() as cursor:
-        cursor.execute(f"CREATE TEMPORARY TABLE {tmp} ON COMMIT DROP AS "
-                       f"SELECT id, {', '.join(q(c) for c in columns)} FROM {table} WITH NO DATA")
-        with cursor.cursor.copy(f"COPY {tmp} (id, {', '.join(q(c) for c in columns)}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row([row["id"], *(fn(row) for _, fn in convert)])
-        assignments = ", ".join(f"{q(c)} = u.{q(c)}" for c in columns)
-        cursor.execute(f"UPDATE {table} AS t SET {assignments} FROM {tmp} AS u WHERE t.id = u.id")
-        cursor.execute(f"DROP TABLE {tmp}")
-
-
-@transaction.atomic
-def items_write(*, project: Project, items: list[ParsedItem]) -> ImportReport:
-    """Upsert parsed items by external id (bulk); responses are matched by their external id.
-
-    An item that annotators already worked on keeps its conversation: changing its prompt or a
-    response text is refused (the file names the line); its metadata and gold label may change.
-    """
-    # One import per project at a time: a second waits here instead of failing on the unique key.
-    Project.objects.select_for_update().filter(pk=project.pk).first()
-    report = ImportReport(total=len(items))
-    existing: dict[str, tuple] = {}
-    ids = [p.external_id for p in items]
-    for start in range(0, len(ids), _WRITE_BATCH):
-        rows = Item.objects.filter(project=project, external_id__in=ids[start:start + _WRITE_BATCH]).values_list(
-            "external_id", "id", "content_hash", "is_gold", "gold_preference", "gold_both_bad", "gold_ranking")
-        for ext, *rest in rows:
-            existing[ext] = tuple(rest)
-
-    new: list[ParsedItem] = []
-    changed: list[tuple[ParsedItem, int]] = []
-    gold_only: list[tuple[ParsedItem, int]] = []
-    for parsed in items:
-        current = existing.get(parsed.external_id)
-        if current is None:
-            new.append(parsed)
-        elif current[1] != parsed.content_hash:
-            changed.append((parsed, current[0]))
-        elif parsed.gold is not None and _gold_differs(parsed, current):
-            gold_only.append((parsed, current[0]))
-        else:
-            report.unchanged += 1
-
-    _create_items(project, new)
-    report.created = len(new)
-    _update_items(changed)
-    if gold_only:
-        response_ids: dict[int, dict[str, int]] = {}
-        for item_id, ext, rid in Response.objects.filter(item_id__in=[pk for _, pk in gold_only]).values_list(
-                "item_id", "external_id", "id"):
-            response_ids.setdefault(item_id, {})[ext] = rid
-        _bulk_update(Item, [{"id": pk, "updated_at": None, **_gold_fields(p, response_ids.get(pk, {}))}
-                            for p, pk in gold_only], [*GOLD_FIELDS, "updated_at"])
-    report.updated = len(changed) + len(gold_only)
-    return report
-
-
-GOLD_FIELDS = ["is_gold", "gold_preference", "gold_both_bad", "gold_ranking"]
-
-
-def _gold_differs(parsed: ParsedItem, current: tuple) -> bool:
-    _, _, is_gold, preference, both_bad, ranking = current
-    wanted = _gold_fields(parsed, None)
-    return (not is_gold or preference != wanted["gold_preference"] or both_bad != wanted["gold_both_bad"]
-            or bool(parsed.gold.ranking) != bool(ranking))
-
-
-def _response_row(item_id: int, position: int, r: ParsedResponse) -> dict:
-    return {"item_id": item_id, "external_id": r.external_id, "model_name": r.model_name, "content": r.content,
-            "position": position, "metadata": r.metadata}
-
-
-def _create_items(project: Project, new: list[ParsedItem]) -> None:
-    for start in range(0, len(new), 4 * _WRITE_BATCH):
-        batch = new[start:start + 4 * _WRITE_BATCH]
-        try:
-            item_ids = _bulk_insert(Item, [
-                {"project_id": project.pk, "external_id": p.external_id, "prompt": p.prompt, "metadata": p.metadata,
-                 "content_hash": p.content_hash, **_gold_fields(p, None)}
-                for p in batch
-            ])
-        except IntegrityError:
-            raise ConflictError("Some of these items were added at the same time by someone else; import again.")
-        response_rows = [_response_row(item_id, pos, r) for item_id, p in zip(item_ids, batch, strict=True)
-                         for pos, r in enumerate(p.responses)]
-        response_ids = _bulk_insert(Response, response_rows)
-        ranked = [(item_id, p) for item_id, p in zip(item_ids, batch, strict=True) if p.gold and p.gold.ranking]
-        if ranked:
-            by_item: dict[int, dict[str, int]] = {}
-            for row, rid in zip(response_rows, response_ids, strict=True):
-                by_item.setdefault(row["item_id"], {})[row["external_id"]] = rid
-            _bulk_update(Item, [{"id": item_id, "gold_ranking": [by_item[item_id][e] for e in p.gold.ranking]}
-                                for item_id, p in ranked], ["gold_ranking"])
-
-
-def _update_items(changed: list[tuple[ParsedItem, int]]) -> None:
-    if not changed:
-        return
-    pks = [pk for _, pk in changed]
-    # Items someone has leased, judged or skipped: their conversation is frozen.
-    judged_prompts = dict(
-        Item.objects.filter(pk__in=pks, assignments__isnull=False).values_list("pk", "prompt").distinct())
-    old_responses: dict[int, dict[str, dict]] = {}
-    for row in Response.objects.filter(item_id__in=pks).values(
-            "id", "item_id", "external_id", "model_name", "content", "position", "metadata"):
-        old_responses.setdefault(row["item_id"], {})[row["external_id"]] = row
-    item_rows, resp_update, resp_create, resp_delete = [], [], [], []
-    for parsed, pk in changed:
-        olds = old_responses.get(pk, {})
-        if pk in judged_prompts:
-            old_conv = json.dumps(
-                [judged_prompts[pk], [(r["external_id"], r["content"])
-                                      for r in sorted(olds.values(), key=lambda r: r["position"])]],
-                separators=(",", ":"), ensure_ascii=False)
-            if hashlib.sha256(old_conv.encode()).hexdigest() != parsed.conversation_hash:
-                _fail(parsed.line, "id", f"item {parsed.external_id!r} has already been annotated; its prompt "
-                      "and responses can no longer change (import it under a new id)", error=ConflictError)
-        item_rows.append({"id": pk, "prompt": parsed.prompt, "metadata": parsed.metadata,
-                          "content_hash": parsed.content_hash, "updated_at": None})
-        new_ids = {r.external_id for r in parsed.responses}
-        for pos, r in enumerate(parsed.responses):
-            old = olds.get(r.external_id)
-            wanted = _response_row(pk, pos, r)
-            if old is None:
-                resp_create.append(wanted)
-            elif any(old[k] != wanted[k] for k in ("model_name", "content", "position", "metadata")):
-                resp_update.append({**wanted, "id": old["id"], "updated_at": None})
-        resp_delete.extend(o["id"] for ext, o in olds.items() if ext not in new_ids)
-    Response.objects.filter(pk__in=resp_delete).delete()
-    _bulk_update(Response, resp_update, ["model_name", "content", "position", "metadata", "updated_at"])
-    _bulk_insert(Response, resp_create)
-    _bulk_update(Item, item_rows, ["prompt", "metadata", "content_hash", "updated_at"])
-    with_gold = [(p, pk) for p, pk in changed if p.gold is not None]
-    if with_gold:
-        response_ids: dict[int, dict[str, int]] = {}
-        for item_id, ext, rid in Response.objects.filter(item_id__in=[pk for _, pk in with_gold]).values_list(
-                "item_id", "external_id", "id"):
-            response_ids.setdefault(item_id, {})[ext] = rid
-        _bulk_update(Item, [{"id": pk, **_gold_fields(p, response_ids.get(pk, {}))} for p, pk in with_gold],
-                     GOLD_FIELDS)
-
-
-@contextmanager
-def _gc_paused():
-    """Pause the cyclic garbage collector during a bulk import: the hundreds of thousands of small
-    objects a big file becomes (and which reference counting frees anyway) would otherwise trigger
-    full collections over and over, costing a third of the import time."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
-def items_import(
-    *, project: Project, stream: IO, file_format: str = "auto", gold: bool = False
-) -> ImportReport:
-    """Parse the whole file, then write it in one transaction: nothing is stored if a line is bad."""
-    with _gc_paused():
-        parsed = items_parse(stream, file_format, gold=gold)
-        report = items_write(project=project, items=parsed.items)
-    report.format = parsed.format
-    return report
-
-
-def items_import_text(*, project: Project, text: str, file_format: str = "auto", gold: bool = False) -> ImportReport:
-    """items_import for a string (tests, small API bodies)."""
-    return items_import(project=project, stream=io.BytesIO(text.encode("utf-8")), file_format=file_format, gold=gold)

@@ -1,7 +1,7 @@
-"""Writes for projects, memberships, judgments, review and gold. Every write goes through a service.
+"""Writes for judgments (submit, undo), the disagreement they leave, review and gold answers.
 
-The queue (leases, heartbeats, skips) lives in queue.py; judgments here follow its locking rule:
-lock the item row first (`item_lock`), then the assignment.
+Judgments follow the queue's locking rule (services/queue.py): lock the item row first
+(`item_lock`), then the assignment.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Max, Min
 from django.utils import timezone
 
-from config.errors import ApplicationError, ConflictError, NotFoundError
+from config.errors import ApplicationError, ConflictError
 from rubrics.models import Criterion
 
-from .models import (
+from ..models import (
     Adjudication,
     Assignment,
     CriterionJudgment,
@@ -33,92 +33,7 @@ from .queue import assignment_renew_locked, item_lock
 Status = Assignment.Status
 Role = ProjectMembership.Role
 UNDO_SECONDS = 60
-PROJECT_FIELDS = {
-    "name", "description", "rubric_version", "overlap", "guidelines", "rationale_required", "randomize_order",
-    "hide_model_identities", "show_model_scores", "queue_order", "lease_minutes",
-}
 LETTERS = string.ascii_uppercase
-
-
-# --- Projects and members ------------------------------------------------------------------
-
-
-def _check_rubric_version(version) -> None:
-    if version is not None and version.status != "published":
-        raise ApplicationError(
-            "A project can only pin a published rubric version (not a draft or an archived one).",
-            fields={"rubric_version": "not published"},
-        )
-
-
-@transaction.atomic
-def project_create(*, name: str, created_by: AbstractBaseUser | None, **fields) -> Project:
-    """Create a project; its creator becomes an admin member."""
-    unknown = set(fields) - PROJECT_FIELDS
-    if unknown:
-        raise ApplicationError(f"Unknown project fields: {', '.join(sorted(unknown))}.")
-    _check_rubric_version(fields.get("rubric_version"))
-    project = Project.objects.create(name=name, created_by=created_by, **fields)
-    if created_by is not None:
-        ProjectMembership.objects.create(project=project, user=created_by, role=Role.ADMIN)
-    return project
-
-
-@transaction.atomic
-def project_update(*, project: Project, **fields) -> Project:
-    """Change a project's settings. A new overlap re-opens or closes items at once (the queue reads
-    `Item.is_open`); a new rubric version applies to judgments submitted from now on."""
-    unknown = set(fields) - PROJECT_FIELDS
-    if unknown:
-        raise ApplicationError(f"Unknown project fields: {', '.join(sorted(unknown))}.")
-    if "rubric_version" in fields and fields["rubric_version"] != project.rubric_version:
-        _check_rubric_version(fields["rubric_version"])
-    locked = Project.objects.select_for_update().get(pk=project.pk)
-    old_overlap = locked.overlap
-    for key, value in fields.items():
-        setattr(locked, key, value)
-    locked.full_clean(exclude=["created_by", "rubric_version"])
-    locked.save()
-    if locked.overlap != old_overlap:
-        Item.objects.filter(project=locked, is_open=True, submitted_count__gte=locked.overlap).update(is_open=False)
-        Item.objects.filter(project=locked, is_open=False, submitted_count__lt=locked.overlap).update(is_open=True)
-    for key in fields:
-        setattr(project, key, getattr(locked, key))
-    project.updated_at = locked.updated_at
-    return locked
-
-
-def _admin_count(project: Project) -> int:
-    return ProjectMembership.objects.filter(project=project, role=Role.ADMIN).count()
-
-
-@transaction.atomic
-def membership_set(*, project: Project, user: AbstractBaseUser, role: str) -> ProjectMembership:
-    """Add the user to the project with `role`, or change their role (idempotent).
-    The last admin of a project cannot be demoted."""
-    if role not in Role.values:
-        raise ApplicationError(f"Unknown role {role!r}.", fields={"role": "unknown role"})
-    Project.objects.select_for_update().filter(pk=project.pk).first()
-    current = ProjectMembership.objects.filter(project=project, user=user).first()
-    if current is not None and current.role == Role.ADMIN and role != Role.ADMIN and _admin_count(project) == 1:
-        raise ConflictError("A project needs at least one admin; make someone else admin first.",
-                            fields={"role": "last admin"})
-    membership, _ = ProjectMembership.objects.update_or_create(project=project, user=user, defaults={"role": role})
-    return membership
-
-
-@transaction.atomic
-def membership_remove(*, project: Project, user: AbstractBaseUser) -> None:
-    """Take the user off the project. Their judgments stay (they are data); open leases are released."""
-    Project.objects.select_for_update().filter(pk=project.pk).first()
-    current = ProjectMembership.objects.filter(project=project, user=user).first()
-    if current is None:
-        raise NotFoundError("Not a member of this project.")
-    if current.role == Role.ADMIN and _admin_count(project) == 1:
-        raise ConflictError("A project needs at least one admin; make someone else admin first.")
-    current.delete()
-    Assignment.objects.filter(item__project=project, annotator=user, status=Status.LEASED).update(
-        status=Status.EXPIRED, lease_expires_at=timezone.now())
 
 
 # --- Judgments -------------------------------------------------------------------------------
@@ -401,17 +316,3 @@ def item_set_gold(*, item: Item, is_gold: bool, preference: int | None = None, b
     )
     item.refresh_from_db(fields=["is_gold", "gold_preference", "gold_both_bad", "gold_ranking", "updated_at"])
     return item
-
-
-def gold_correct(*, item: Item, preference: int | None, both_bad: bool, ranking: list) -> bool:
-    """Does a judgment match the item's gold answer? Pairs: the same side (sign) or both bad;
-    rankings: the same response on top."""
-    if item.gold_both_bad:
-        return both_bad
-    if both_bad:
-        return False
-    if item.gold_ranking:
-        return bool(ranking) and ranking[0] == item.gold_ranking[0]
-    if item.gold_preference is None or preference is None:
-        return False
-    return (preference > 0) - (preference < 0) == (item.gold_preference > 0) - (item.gold_preference < 0)

@@ -1,7 +1,5 @@
 """/account/tokens/: personal API tokens. A new token's secret is shown once, in the answer to the
 POST that created it (never stored, never redirected through a session), with no-store caching.
-
-The URL patterns live here too (config/urls.py includes this module under account/).
 """
 
 from datetime import timedelta
@@ -9,20 +7,14 @@ from datetime import timedelta
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
-from django.urls import path
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from config.errors import ApplicationError
 
-from .tokens import (
-    api_token_create,
-    api_token_get_for_user,
-    api_token_list_for_user,
-    api_token_revoke,
-    api_token_status,
-)
+from .selectors import api_token_get_for_user, api_token_list_for_user, api_token_status
+from .services import api_token_create, api_token_revoke
 
 EXPIRY_CHOICES = [("7", "7 days"), ("30", "30 days"), ("90", "90 days"), ("365", "1 year"), ("never", "Never")]
 DEFAULT_EXPIRY = "90"
@@ -41,19 +33,19 @@ def _context(request, **extra) -> dict:
 @require_http_methods(["GET", "POST"])
 def tokens(request):
     if request.method == "GET":
-        return render(request, "account/tokens.html", _context(request))
+        return render(request, "accounts/tokens.html", _context(request))
     name = request.POST.get("name", "")
     expiry = request.POST.get("expires_in", DEFAULT_EXPIRY)
     if expiry not in dict(EXPIRY_CHOICES):
         error = ApplicationError("Pick an expiry from the list.", fields={"expires_in": "unknown choice"})
-        return render(request, "account/tokens.html", _context(request, error=error, name=name), status=400)
+        return render(request, "accounts/tokens.html", _context(request, error=error, name=name), status=400)
     expires_at = None if expiry == "never" else timezone.now() + timedelta(days=int(expiry))
     try:
         token, secret = api_token_create(user=request.user, name=name, expires_at=expires_at)
     except ApplicationError as error:
-        return render(request, "account/tokens.html",
+        return render(request, "accounts/tokens.html",
                       _context(request, error=error, name=name, expiry=expiry), status=400)
-    return render(request, "account/tokens.html", _context(request, created=token, secret=secret))
+    return render(request, "accounts/tokens.html", _context(request, created=token, secret=secret))
 
 
 @login_required
@@ -64,9 +56,3 @@ def token_revoke(request, token_id: int):
     messages.success(request, f"Token “{token.name}” revoked: requests with it now get 401.")
     return redirect("account:tokens")
 
-
-app_name = "account"
-urlpatterns = [
-    path("tokens/", tokens, name="tokens"),
-    path("tokens/<int:token_id>/revoke/", token_revoke, name="token_revoke"),
-]

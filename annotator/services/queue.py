@@ -1,0 +1,254 @@
+"""The assignment queue: which item an annotator gets next, leases, heartbeats, skips.
+
+Invariant: for every item, submitted judgments + live leases <= project.overlap, so an item ends with
+exactly `overlap` judgments and nobody works on an item that cannot use their judgment.
+
+How it holds under concurrency:
+
+- Every change to an item's assignments or judgments (lease, renew, skip, submit, undo) runs in a
+  transaction that first locks the item row (`item_lock`), then re-reads the counts with fresh
+  statements. Lock order is always item, then assignment, so two operations never deadlock.
+- "Next item" picks a candidate with `SELECT … FOR UPDATE SKIP LOCKED` on PostgreSQL: annotators
+  racing for the same item do not wait on each other, each takes the next unlocked one.
+- SQLite has no row locks. There the transaction starts with a write, which takes SQLite's single
+  database write lock, so queue transactions run one at a time: correct, only slower.
+
+A lease is live while `status = leased` and `lease_expires_at > now`. Expired leases stop counting at
+once; they are marked `expired` when someone else takes the item (reclaimed) and may be renewed by
+their holder if the item still has room.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import connection, transaction
+from django.db.models import Count, Exists, F, OuterRef, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from config.errors import ConflictError, NotFoundError
+
+from ..models import Assignment, Item, Project, Response, random_queue_key
+from ..selectors import live_lease_filter
+
+Status = Assignment.Status
+# A candidate can lose a race between being picked and being locked; try the next one.
+MAX_ATTEMPTS = 50
+
+
+def _uses_row_locks() -> bool:
+    return connection.features.has_select_for_update
+
+
+def _serialize_on_sqlite(project_id: int) -> None:
+    """SQLite: take the database write lock now, so the reads below see what the writes will act on."""
+    if not _uses_row_locks():
+        Project.objects.filter(pk=project_id).update(overlap=F("overlap"))
+
+
+def item_lock(*, item_id: int) -> Item:
+    """Lock one item row for the rest of the transaction (waits for the holder) and return it fresh."""
+    if not _uses_row_locks():
+        Item.objects.filter(pk=item_id).update(submitted_count=F("submitted_count"))
+    try:
+        return Item.objects.select_for_update(of=("self",)).select_related("project").get(pk=item_id)
+    except Item.DoesNotExist:
+        raise NotFoundError("No such item.")
+
+
+def live_leases_of_others(*, item: Item, user: AbstractBaseUser | int, now: datetime) -> int:
+    return Assignment.objects.filter(item=item, **live_lease_filter(now)).exclude(annotator=user).count()
+
+
+def _lease_expiry(project: Project, now: datetime) -> datetime:
+    return now + timedelta(minutes=project.lease_minutes)
+
+
+def _shown_order(item: Item, project: Project) -> list[int]:
+    ids = list(Response.objects.filter(item=item).order_by("position", "id").values_list("id", flat=True))
+    if project.randomize_order:
+        random.shuffle(ids)
+    return ids
+
+
+def _has_room(item: Item, project: Project, user: AbstractBaseUser | int, now: datetime) -> bool:
+    if not item.is_open or item.submitted_count >= project.overlap:
+        return False
+    return item.submitted_count + live_leases_of_others(item=item, user=user, now=now) < project.overlap
+
+
+def assignment_renew_locked(*, assignment: Assignment, item: Item, now: datetime, extend: bool = True) -> bool:
+    """Extend a lease (the item row must be locked). An expired lease is renewed only if the item
+    still has room; otherwise it is marked expired and False is returned. With extend=False a live
+    lease is only checked (a submission is about to end it anyway)."""
+    project = item.project
+    if assignment.status == Status.LEASED and assignment.lease_expires_at > now:
+        if extend:
+            assignment.lease_expires_at = _lease_expiry(project, now)
+            assignment.save(update_fields=["lease_expires_at", "updated_at"])
+        return True
+    if assignment.status not in (Status.LEASED, Status.EXPIRED):
+        return False
+    if not _has_room(item, project, assignment.annotator_id, now):
+        if assignment.status != Status.EXPIRED:
+            assignment.status = Status.EXPIRED
+            assignment.save(update_fields=["status", "updated_at"])
+        return False
+    assignment.status = Status.LEASED
+    assignment.lease_expires_at = _lease_expiry(project, now)
+    assignment.save(update_fields=["status", "lease_expires_at", "updated_at"])
+    return True
+
+
+def _current_lease(project: Project, user: AbstractBaseUser, now: datetime) -> Assignment | None:
+    """The user's oldest live lease in the project, extended; None if they hold none."""
+    candidates = (
+        Assignment.objects.filter(annotator=user, item__project=project, **live_lease_filter(now))
+        .order_by("leased_at", "id")
+        .values_list("pk", "item_id")[:3]
+    )
+    for pk, item_id in candidates:
+        with transaction.atomic():
+            item = item_lock(item_id=item_id)
+            assignment = Assignment.objects.select_for_update().get(pk=pk)
+            if assignment_renew_locked(assignment=assignment, item=item, now=now):
+                assignment.item = item
+                return assignment
+    return None
+
+
+def _candidates(project: Project, user: AbstractBaseUser, now: datetime, exclude: list[int]) -> QuerySet[Item]:
+    """Open items the user has neither judged nor skipped, with room for one more lease."""
+    done_by_me = Assignment.objects.filter(
+        item=OuterRef("pk"), annotator=user, status__in=[Status.SUBMITTED, Status.SKIPPED]
+    )
+    live_others = (
+        Assignment.objects.filter(item=OuterRef("pk"), **live_lease_filter(now))
+        .exclude(annotator=user)
+        .order_by()
+        .values("item")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    qs = (
+        Item.objects.filter(project=project, is_open=True, submitted_count__lt=project.overlap)
+        .filter(~Exists(done_by_me))
+        .annotate(live=Coalesce(Subquery(live_others), Value(0)))
+        .filter(live__lt=Value(project.overlap) - F("submitted_count"))
+    )
+    if exclude:
+        qs = qs.exclude(pk__in=exclude)
+    return qs
+
+
+def _lock_first(qs: QuerySet[Item]) -> Item | None:
+    """The first candidate, locked (skipping rows others hold), fetched whole with its project."""
+    if connection.features.has_select_for_update_skip_locked:
+        qs = qs.select_for_update(skip_locked=True, of=("self",))
+    return qs.select_related("project").first()
+
+
+def _pick_and_lock(project: Project, user: AbstractBaseUser, now: datetime, exclude: list[int]) -> Item | None:
+    qs = _candidates(project, user, now, exclude)
+    if project.queue_order == Project.QueueOrder.RANDOM:
+        # A random pivot on an index of fixed random keys: O(log n), unlike ORDER BY random().
+        pivot = random_queue_key()
+        return (_lock_first(qs.filter(queue_key__gte=pivot).order_by("queue_key", "id"))
+                or _lock_first(qs.filter(queue_key__lt=pivot).order_by("queue_key", "id")))
+    return _lock_first(qs.order_by("id"))
+
+
+def _lease_locked(item: Item, project: Project, user: AbstractBaseUser, now: datetime) -> Assignment | None:
+    """With the item row locked: re-check with one fresh read of the item's assignments, then lease it
+    to the user. (Every writer of an item's assignments holds this lock, so no row locks are needed.)"""
+    assignments = list(Assignment.objects.filter(item=item))
+    own = next((a for a in assignments if a.annotator_id == user.pk), None)
+    if own is not None and own.status in (Status.SUBMITTED, Status.SKIPPED):
+        return None
+    if own is not None and own.status == Status.LEASED and own.lease_expires_at > now:
+        return own  # leased by another request of the same user a moment ago
+    others = [a for a in assignments if a.annotator_id != user.pk]
+    live = sum(1 for a in others if a.status == Status.LEASED and a.lease_expires_at > now)
+    if not item.is_open or item.submitted_count + live >= project.overlap:
+        return None
+    # Reclaim: leases that ran out stop counting at once; record that they are gone.
+    stale = [a.pk for a in others if a.status == Status.LEASED and a.lease_expires_at <= now]
+    if stale:
+        Assignment.objects.filter(pk__in=stale).update(status=Status.EXPIRED, updated_at=now)
+    expires = _lease_expiry(project, now)
+    if own is not None:
+        own.status, own.leased_at, own.lease_expires_at = Status.LEASED, now, expires
+        own.shown_order = own.shown_order or _shown_order(item, project)
+        own.save(update_fields=["status", "leased_at", "lease_expires_at", "shown_order", "updated_at"])
+        return own
+    return Assignment.objects.create(
+        item=item, annotator=user, status=Status.LEASED, leased_at=now, lease_expires_at=expires,
+        shown_order=_shown_order(item, project),
+    )
+
+
+def assignment_next_for_user(
+    *, project: Project, user: AbstractBaseUser, now: datetime | None = None
+) -> Assignment | None:
+    """The item the user should work on now: their live lease if they hold one (extended), else a
+    new lease on the next open item (oldest first or random, per project). None: queue empty.
+
+    Never an item the user judged or skipped, nor one with `overlap` submitted judgments or live
+    leases. Safe to call from any number of threads and processes at once.
+    """
+    now = now or timezone.now()
+    current = _current_lease(project, user, now)
+    if current is not None:
+        return current
+    tried: list[int] = []
+    for _ in range(MAX_ATTEMPTS):
+        with transaction.atomic():
+            _serialize_on_sqlite(project.pk)
+            item = _pick_and_lock(project, user, now, tried)  # locked: the row and its counter are fresh
+            if item is None:
+                return None
+            assignment = _lease_locked(item, item.project, user, now)
+            if assignment is not None:
+                assignment.item = item
+                return assignment
+            tried.append(item.pk)
+    raise ConflictError("The queue is very busy right now; try again in a moment.")
+
+
+@transaction.atomic
+def assignment_heartbeat(*, assignment: Assignment, now: datetime | None = None) -> Assignment:
+    """The open page is still in use: extend the lease. ConflictError if it ran out and the item went
+    to someone else (or was submitted/skipped meanwhile)."""
+    now = now or timezone.now()
+    item = item_lock(item_id=assignment.item_id)
+    fresh = Assignment.objects.select_for_update().get(pk=assignment.pk)
+    if fresh.status == Status.SUBMITTED:
+        raise ConflictError("This item is already submitted.", code="submitted")
+    if fresh.status == Status.SKIPPED:
+        raise ConflictError("You skipped this item.", code="skipped")
+    if not assignment_renew_locked(assignment=fresh, item=item, now=now):
+        raise ConflictError(
+            "Your time on this item ran out and it went to someone else. Load the next item.", code="expired"
+        )
+    fresh.item = item
+    return fresh
+
+
+@transaction.atomic
+def assignment_skip(*, assignment: Assignment, now: datetime | None = None) -> Assignment:
+    """Skip: the item never comes back to this user, and its slot is free for someone else at once.
+    Skipping twice is a no-op; a submitted item cannot be skipped."""
+    now = now or timezone.now()
+    item_lock(item_id=assignment.item_id)
+    fresh = Assignment.objects.select_for_update().get(pk=assignment.pk)
+    if fresh.status == Status.SKIPPED:
+        return fresh
+    if fresh.status == Status.SUBMITTED:
+        raise ConflictError("This item is already submitted; undo it first to skip it.", code="submitted")
+    fresh.status = Status.SKIPPED
+    fresh.submitted_at = now
+    fresh.save(update_fields=["status", "submitted_at", "updated_at"])
+    return fresh
