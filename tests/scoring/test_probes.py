@@ -9,10 +9,10 @@ import pytest
 from config.errors import ConflictError, NotFoundError
 from scoring import probes, services
 from scoring.models import ProbeResult, ProbeRun, Scorer
-from tests.factories import ScorerFactory
+from tests.factories import JudgmentFactory, ScorerFactory
 
 from .fake_openai import FakeOpenAI
-from .helpers import judge_item, make_items
+from .helpers import make_items
 
 pytestmark = pytest.mark.django_db
 
@@ -78,7 +78,7 @@ def test_a_reward_model_is_fooled_when_a_probe_beats_the_median_chosen_response(
                                                                                 length_scorer):
     items = make_items(project, 4)  # "Short answer i." (15 chars) against a longer answer
     for item in items:
-        judge_item(item, preference=-2)  # the humans prefer the short one
+        JudgmentFactory(item=item, preference=-2)  # the humans prefer the short one
     run_ = services.scoring_run_start(project=project, scorer=length_scorer, actor=project_admin)
     for batch_id in run_.batches.values_list("id", flat=True):
         services.scoring_batch_execute(batch_id=batch_id, worker="w")

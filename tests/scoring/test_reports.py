@@ -116,17 +116,17 @@ def test_a_judges_expected_score_decides_ties_apart_and_its_p_met_is_calibrated(
 
     judge = ScorerFactory(name="judge", backend=Scorer.Backend.OPENAI_JUDGE)
     a, b = make_items(project, 2)
-    ja = judge_item(a, preference=-2)  # the first response of a is chosen
-    judge_item(b, preference=2)  # the second response of b is chosen
+    criterion = Criterion.objects.get(version=project.rubric_version, key="c0")  # binary
+    first_a, second_a = two(a)
+    # The first response of a is chosen (and meets c0, the second does not); the second of b.
+    JudgmentFactory(item=a, preference=-2, scores={(first_a, criterion): 1, (second_a, criterion): 0})
+    JudgmentFactory(item=b, preference=2)
     for item, (e_first, e_second) in ((a, (0.9, 0.4)), (b, (0.8, 0.3))):
         first, second = two(item)
         for response, expected in ((first, e_first), (second, e_second)):
             ResponseScore.objects.create(response=response, scorer=judge, input_hash=f"h{response.pk}", value=1.0,
                                          components={"expected": expected})
-    criterion = Criterion.objects.get(version=project.rubric_version, key="c0")  # binary
-    first_a, second_a = two(a)
-    for response, human, p_met, met in ((first_a, 1, 0.8, True), (second_a, 0, 0.4, False)):
-        CriterionJudgment.objects.create(judgment=ja, response=response, criterion=criterion, value=human)
+    for response, p_met, met in ((first_a, 0.8, True), (second_a, 0.4, False)):
         CriterionScore.objects.create(response=response, criterion=criterion, scorer=judge, met=met, score=3 * met,
                                       distribution={"true": p_met, "false": 1 - p_met})
     report = scorer_report(project=project, scorer=judge)
