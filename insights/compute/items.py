@@ -1,6 +1,6 @@
 """One item with everything the figures need: its responses, judgments, label and model scores.
 
-The label (winner, margin, agreement) is the exports' label, imported from the one module that
+The label (winner, margin, agreement) is imported from exports/labels.py, the one module that
 defines it, so an item's label means the same on the Insights pages and in every exported file.
 """
 
@@ -10,8 +10,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from types import SimpleNamespace
 
-from annotator.agreement import judgment_label
-from annotator.exports import ItemLabel, JudgmentRow, item_label
+from exports.labels import AdjudicationRow, ItemLabel, JudgmentRow, item_label, judgment_label, top_index
 
 from .streams import id_list
 
@@ -77,7 +76,7 @@ def build_item(item: tuple, responses: list[tuple], judgments: list[tuple]) -> I
     views, rows = [], []
     for _item, jid, annotator_id, preference, both_bad, ranking, time_ms, submitted_on, first_shown in judgments:
         ranking = id_list(ranking)
-        top = next((positions[r] for r in ranking if r in positions), None) if many else None
+        top = top_index(ranking, positions) if many else None
         label = judgment_label(preference=preference, both_bad=both_bad, top_position=top)
         winner = int(label) - 1 if label is not None and label.isdigit() else None
         views.append(
@@ -86,7 +85,9 @@ def build_item(item: tuple, responses: list[tuple], judgments: list[tuple]) -> I
             )
         )
         rows.append(JudgmentRow(jid, str(annotator_id), None, preference, both_bad, ranking))
-    adjudication = (adj_preference, adj_both_bad, id_list(adj_ranking)) if adjudication_id is not None else None
+    adjudication = None
+    if adjudication_id is not None:
+        adjudication = AdjudicationRow(adj_preference, adj_both_bad, id_list(adj_ranking))
     gold = None
     if is_gold:
         gold = SimpleNamespace(

@@ -15,10 +15,10 @@ from django.urls.resolvers import RoutePattern, URLResolver
 from django.utils import timezone
 
 from accounts.services import api_token_create
-from annotator.models import Adjudication, ExportJob, ProjectMembership
+from annotator.models import Adjudication, ProjectMembership
+from exports.models import ExportJob
 from rubrics.models import RubricSet
 from scoring.models import CriterionScore, ResponseScore, ScoringRun
-from tests.api.conftest import make_judgment
 from tests.factories import (
     ItemFactory,
     MembershipFactory,
@@ -27,6 +27,7 @@ from tests.factories import (
     UserFactory,
     published_version,
 )
+from tests.helpers import make_judgment
 
 pytestmark = pytest.mark.django_db
 
