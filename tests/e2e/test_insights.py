@@ -11,6 +11,8 @@ from tests.insights.builders import showcase_project
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 # What the pages must work under: no inline script, no inline style, no eval, nothing from elsewhere.
+# The app sends such a policy itself (django-csp, config/settings.py); the test pins its own, so the
+# pages keep working under it whatever the settings say.
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
 PAGES = [("overview", ""), ("agreement", "agreement/"), ("annotators", "annotators/"),
