@@ -254,7 +254,9 @@ def item_disagreement(*, item: Item) -> list[str]:
     if len(rows) < 2:
         return []
     reasons = []
-    if len({judgment_winner(preference=p, both_bad=b, ranking=r) for p, b, r in rows}) > 1:
+    # Judgments without a verdict (ratings only, e.g. HelpSteer2's attributes) take no side.
+    winners = {judgment_winner(preference=p, both_bad=b, ranking=r) for p, b, r in rows} - {"none"}
+    if len(winners) > 1:
         reasons.append("winner")
     prefs = [p for p, _, _ in rows if p is not None]
     if prefs and max(prefs) - min(prefs) >= 3:
