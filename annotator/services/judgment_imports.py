@@ -321,10 +321,12 @@ def _update(changed: list[tuple[_Resolved, Judgment]]) -> None:
          "updated_at"])
     CriterionJudgment.objects.filter(judgment_id__in=[j.pk for _, j in changed]).delete()
     bulk_insert(CriterionJudgment, [row for r, j in changed for row in _score_rows(j.pk, r.scores)])
-    # A changed verdict can change the item's disagreement.
-    for item in Item.objects.filter(pk__in={j.item_id for _, j in changed}, submitted_count__gte=2):
+    # A changed verdict can change the item's disagreement; the stamp tells incremental exports.
+    item_ids = {j.item_id for _, j in changed}
+    Item.objects.filter(pk__in=item_ids).update(updated_at=now)
+    for item in Item.objects.filter(pk__in=item_ids, submitted_count__gte=2):
         reasons = item_disagreement(item=item)
-        Item.objects.filter(pk=item.pk).update(disagreement=reasons, has_disagreement=bool(reasons), updated_at=now)
+        Item.objects.filter(pk=item.pk).update(disagreement=reasons, has_disagreement=bool(reasons))
 
 
 def _recount(item_pks: list[int], project: Project) -> None:

@@ -295,12 +295,19 @@ def adjudication_set(*, item: Item, reviewer: AbstractBaseUser, preference: int 
         defaults={"reviewer": reviewer, "preference": preference, "both_bad": both_bad, "ranking": ranking,
                   "rationale": rationale.strip()},
     )
+    _label_changed(item)
     return adjudication
 
 
 @transaction.atomic
 def adjudication_clear(*, item: Item) -> None:
-    Adjudication.objects.filter(item=item).delete()
+    if Adjudication.objects.filter(item=item).delete()[0]:
+        _label_changed(item)
+
+
+def _label_changed(item: Item) -> None:
+    """Stamp the item: incremental exports find the items whose label may have changed by it."""
+    Item.objects.filter(pk=item.pk).update(updated_at=timezone.now())
 
 
 @transaction.atomic
