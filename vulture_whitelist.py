@@ -29,6 +29,7 @@ _.status_url, _.download_url, _.criterion_count, _.version_count, _.latest_publi
 _.elapsed_s, _.responses_per_s, _.tokens_per_s, _.eta_s, _.response_external_id, _.scorer_name
 _.score_length_spearman, _.missing_scores, _.length_bias, _.api_key_env, _.extra_options, _.weights_preset
 _.split_orders, _.rewardbench, _.rewardbench2, _.other_reference, _.ci95, _.unscored
+_.lease_seconds, _.submit_url, _.skip_url, _.heartbeat_url  # annotator/api/annotate.py outputs
 
 # TextChoices members: stored and compared as their string values
 _.ESSENTIAL, _.OPTIONAL, _.LIKERT5, _.POINTS, _.FLOAT32, _.BFLOAT16, _.FLOAT16, _.A, _.B, _.TIE, _.NONE

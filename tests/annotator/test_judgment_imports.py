@@ -93,7 +93,7 @@ def test_a_bad_helpsteer2_row_stores_nothing_and_names_line_and_field(project, r
 @pytest.mark.django_db
 def test_a_human_rating_an_imported_item_is_not_a_disagreement_with_the_ratings(project, annotator):
     from annotator.services import judgment_submit
-    from tests.annotator.conftest import valid_input
+    from tests.helpers import valid_input
 
     items_import_text(project=project, text=jsonl(*HELPSTEER2_ROWS[:2]))
     assignment = assignment_next_for_user(project=project, user=annotator)

@@ -131,7 +131,7 @@ def test_the_same_role_rules_as_the_page(project, client, outsider, annotator):
 @pytest.mark.django_db
 def test_a_script_and_a_browser_annotator_share_one_queue_without_breaking_the_overlap(
         project, client, client_for, annotator):
-    from tests.annotator.conftest import valid_input
+    from tests.helpers import valid_input
 
     project.overlap, project.randomize_order = 2, True
     project.save()

@@ -9,7 +9,7 @@ import pytest
 
 from annotator.models import Item
 from annotator.services import items_import_text
-from tests.api.conftest import make_judgment
+from tests.helpers import make_judgment
 
 trl_data_utils = pytest.importorskip("trl.data_utils")
 
