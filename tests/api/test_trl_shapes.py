@@ -90,7 +90,7 @@ def trl_rows(client, project) -> list[dict]:
 @pytest.mark.django_db
 def test_every_accepted_trl_shape_exports_as_a_row_trl_takes(project, project_admin, annotator, client_for,
                                                              tokenizer):
-    for i, (name, row) in enumerate(TRL_SHAPES.items()):
+    for row in TRL_SHAPES.values():
         items_import_text(project=project, text=json.dumps(row) + "\n", file_format="trl")
     for row in OTHER_FORMATS:
         items_import_text(project=project, text=json.dumps(row) + "\n")
