@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
-from django.db.models import Count, Exists, F, OuterRef, QuerySet, Subquery, Value
+from django.db.models import Count, Prefetch, prefetch_related_objects, Exists, F, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -68,7 +68,9 @@ def _lease_expiry(project: Project, now: datetime) -> datetime:
 
 
 def _shown_order(item: Item, project: Project) -> list[int]:
-    ids = list(Response.objects.filter(item=item).order_by("position", "id").values_list("id", flat=True))
+    # The responses are read whole once: the page that shows this lease renders them next.
+    prefetch_related_objects([item], Prefetch("responses", queryset=Response.objects.order_by("position", "id")))
+    ids = [r.id for r in item.responses.all()]
     if project.randomize_order:
         random.shuffle(ids)
     return ids
