@@ -145,6 +145,8 @@ def test_judgments_are_imported_by_named_external_annotators(project, items):
     assert ranked.ranking == [x.pk, z.pk, y.pk]
     q1 = Item.objects.get(pk=items["q1"].pk)
     assert (q1.submitted_count, q1.is_open) == (2, False)  # overlap 2 reached: the queue is done with it
+    project.refresh_from_db()
+    assert project.judgment_count == 5  # the progress counters count them too
     assert not Item.objects.get(pk=items["q3"].pk).has_disagreement  # both rank x first
     # Agreement reads them like any judgment: q1 agree (response 1), q3 agree (x on top).
     assert project_agreement(project=project)["winner"]["percent_agreement"] == 1.0
