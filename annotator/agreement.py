@@ -22,7 +22,6 @@ from insights.agreement import (  # noqa: F401 - re-exported for the callers of 
     pairwise_agreement,
 )
 
-
 # --- The project report ----------------------------------------------------------------------
 
 def judgment_label(*, preference: int | None, both_bad: bool, top_position: int | None) -> str | None:

@@ -101,6 +101,7 @@ def victim(rubric_version):
         "token_id": token.id, "run_id": run.id, "slug": rubric_set.slug, "number": version.number,
         "other": version.number, "scorer_id": scorer.id, "version_id": version.id, "response_id": response.id,
         "user_id": owner.id, "criterion_id": version.criteria.first().id, "table": "leaderboard",
+        "assignment_id": judgment.assignment_id,
     }
     return project, values
 
