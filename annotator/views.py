@@ -8,18 +8,24 @@ import json
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
+from accounts.selectors import account_statuses, invite_latest, is_pending
+from accounts.services import invite_reissue
+from accounts.views import invite_deliver
 from config.errors import ApplicationError, PayloadTooLargeError
 from config.htmx import render_htmx
 
-from .access import ROLES_ADMIN, ROLES_STAFF, project_get_for_user, require_site_admin
+from .access import ROLES_ADMIN, ROLES_STAFF, is_site_admin, project_get_for_user, require_site_admin
 from .forms import (
     PREFERENCE_LABELS,
     ImportForm,
     MemberAddForm,
+    MemberInviteForm,
     MemberRoleForm,
     ProjectForm,
     label_from_post,
@@ -42,6 +48,7 @@ from .selectors import (
     project_progress,
 )
 from .services import item_set_gold, items_import, membership_remove, membership_set, project_create, project_update
+from .services import member_invite as member_invite_service
 
 Role = ProjectMembership.Role
 
@@ -114,6 +121,23 @@ def project_settings(request, project_id: int):
 # --- Members ----------------------------------------------------------------------------------
 
 
+def _members_page(request, project, *, add_form=None, invite_form=None, created: dict | None = None,
+                  status: int = 200):
+    members = member_list(project=project)
+    statuses = account_statuses(users=[m.user for m in members])
+    for m in members:
+        m.account_status, invite = statuses[m.user_id]
+        # Who may hand out a new link for an account that has not joined: a site admin, or whoever
+        # created the account (another project's admin could otherwise take it over).
+        m.can_reissue = is_pending(m.user) and (
+            is_site_admin(request.user) or (invite is not None and invite.created_by_id == request.user.pk))
+    context = {"project": project, "form": add_form or MemberAddForm(), "members": members, "roles": Role.choices,
+               "invite_form": invite_form or MemberInviteForm(), "created": created,
+               "invite_days": settings.INVITE_LINK_DAYS}
+    return render(request, "annotator/project_members.html", context, status=status)
+
+
+@never_cache
 @login_required
 def project_members(request, project_id: int):
     project = project_get_for_user(user=request.user, project_id=project_id, roles=ROLES_ADMIN)
@@ -126,9 +150,50 @@ def project_members(request, project_id: int):
         else:
             messages.success(request, f"{form.cleaned_data['username']} is now {form.cleaned_data['role']}.")
             return redirect("annotator:project_members", project_id=project.id)
-    members = member_list(project=project)
-    context = {"project": project, "form": form, "members": members, "roles": Role.choices}
-    return render(request, "annotator/project_members.html", context)
+    invite_form = None
+    if getattr(form, "unknown_username", None):
+        # The answer to an unknown name is the invite form, filled in.
+        invite_form = MemberInviteForm(initial={"username": form.unknown_username, "role": request.POST.get("role")})
+    return _members_page(request, project, add_form=form if request.method == "POST" else None,
+                         invite_form=invite_form)
+
+
+@never_cache
+@login_required
+@require_POST
+def member_invite(request, project_id: int):
+    """Invite someone new: the answer shows the one-time link (and says whether it was emailed)."""
+    project = project_get_for_user(user=request.user, project_id=project_id, roles=ROLES_ADMIN)
+    form = MemberInviteForm(request.POST)
+    if form.is_valid():
+        try:
+            link = member_invite_service(
+                project=project, username=form.cleaned_data["username"], email=form.cleaned_data["email"],
+                role=form.cleaned_data["role"], actor=request.user,
+                landing_url=reverse("annotator:project_detail", args=[project.id]))
+        except ApplicationError as exc:
+            form.add_error("username" if "username" in exc.fields else None, exc.message)
+        else:
+            return _members_page(request, project, created=invite_deliver(request, link, project_name=project.name))
+    return _members_page(request, project, invite_form=form, status=400)
+
+
+@never_cache
+@login_required
+@require_POST
+def member_invite_link(request, project_id: int, user_id: int):
+    """A new invitation link for a member who has not joined yet; the old link stops working."""
+    project = project_get_for_user(user=request.user, project_id=project_id, roles=ROLES_ADMIN)
+    user = member_user_get(project=project, user_id=user_id)
+    invite = invite_latest(user=user)
+    if not is_site_admin(request.user) and (invite is None or invite.created_by_id != request.user.pk):
+        raise PermissionDenied("Only a site admin or whoever invited this person can issue a new link.")
+    try:
+        link = invite_reissue(user=user, actor=request.user)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+        return redirect("annotator:project_members", project_id=project.id)
+    return _members_page(request, project, created=invite_deliver(request, link, project_name=project.name))
 
 
 @login_required

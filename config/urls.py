@@ -4,6 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from annotator import views as annotator_views
+from config import views as config_views
 
 api_v1 = [
     path("", include("accounts.api.urls")),
@@ -24,6 +25,8 @@ urlpatterns = [
     path("account/", include("accounts.urls")),
     path("api/v1/", include(api_v1)),
     path("admin/", admin.site.urls),
+    # Browsers ask for /favicon.ico whatever the page links; the icon itself is a static file.
+    path("favicon.ico", config_views.favicon),
 ]
 
 handler404 = "config.views.not_found"

@@ -24,7 +24,14 @@ from .judgments import (
     preference_to_shown,
     shown_labels,
 )
-from .projects import PROJECT_FIELDS, membership_remove, membership_set, project_create, project_update
+from .projects import (
+    PROJECT_FIELDS,
+    member_invite,
+    membership_remove,
+    membership_set,
+    project_create,
+    project_update,
+)
 from .queue import (
     assignment_heartbeat,
     assignment_next_for_user,
@@ -56,6 +63,7 @@ __all__ = [
     "judgment_undo",
     "judgment_validate",
     "judgment_winner",
+    "member_invite",
     "membership_remove",
     "membership_set",
     "preference_to_canonical",

@@ -1,4 +1,4 @@
-"""Writes for projects and their members."""
+"""Writes for projects and their members (and invitations into a project)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.services import InviteLink, user_invite
 from config.errors import ApplicationError, ConflictError, NotFoundError
 
 from ..models import Assignment, Item, Project, ProjectMembership
@@ -94,3 +95,16 @@ def membership_remove(*, project: Project, user: AbstractBaseUser) -> None:
     current.delete()
     Assignment.objects.filter(item__project=project, annotator=user, status=Status.LEASED).update(
         status=Status.EXPIRED, lease_expires_at=timezone.now())
+
+
+@transaction.atomic
+def member_invite(*, project: Project, username: str, email: str = "", role: str,
+                  actor: AbstractBaseUser | None, landing_url: str = "") -> InviteLink:
+    """Invite someone new into the project: an inactive account with a one-time set-password
+    link (accounts.services.user_invite) and a membership with `role`, all or nothing. Once the
+    password is set they land at `landing_url` (the project page)."""
+    if role not in Role.values:
+        raise ApplicationError(f"Unknown role {role!r}.", fields={"role": "unknown role"})
+    link = user_invite(username=username, email=email, actor=actor, landing_url=landing_url)
+    membership_set(project=project, user=link.invite.user, role=role)
+    return link
