@@ -98,3 +98,11 @@ def score(value) -> str:
     if value.is_integer() and abs(value) < 1e9:
         return f"{int(value)}"
     return f"{value:.3f}"
+
+
+@register.filter
+def counted(number, noun: str) -> str:
+    """{{ n|counted:"words" }}: "1 word", "12 words" (the noun is given in the plural)."""
+    shown = score(number)
+    singular = noun[:-1] if noun.endswith("s") else noun
+    return f"{shown} {singular if shown == '1' else noun}"
