@@ -16,7 +16,8 @@ User = get_user_model()
 def test_the_users_page_is_for_site_admins_only(client_for, project_admin, annotator):
     assert client_for(project_admin).get("/account/users/").status_code == 403
     assert client_for(annotator).post("/account/users/", {"username": "x"}).status_code == 403
-    assert client_for(annotator).post(f"/account/users/{annotator.id}/site-admin/", {"site_admin": "1"}).status_code == 403
+    grant = client_for(annotator).post(f"/account/users/{annotator.id}/site-admin/", {"site_admin": "1"})
+    assert grant.status_code == 403
     assert not User.objects.get(pk=annotator.pk).is_staff
     assert Client().get("/account/users/").status_code == 302  # to the login page
 
@@ -34,7 +35,7 @@ def test_a_site_admin_lists_accounts_with_their_status(client_for, staff_admin, 
 
 def test_the_list_filters_by_username_or_email(client_for, staff_admin, annotator, reviewer):
     body = client_for(staff_admin).get("/account/users/?q=reviewer@").content.decode()
-    assert 'id="user-%d"' % reviewer.id in body and 'id="user-%d"' % annotator.id not in body
+    assert f'id="user-{reviewer.id}"' in body and f'id="user-{annotator.id}"' not in body
 
 
 def test_a_site_admin_invites_a_site_admin_who_lands_home(client_for, staff_admin):
