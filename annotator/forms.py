@@ -82,6 +82,8 @@ class ProjectForm(forms.ModelForm):
             "guidelines": "Markdown. Annotators open it from the comparison page (G).",
             "overlap": "Exactly this many different annotators judge every item.",
             "lease_minutes": "How long an opened item stays reserved; the open page keeps extending it.",
+            "rubric_version": "Judgments already made keep the version they were made with; judgments submitted "
+            "from now on use the one chosen here.",
         }
 
     def __init__(self, *args, **kwargs):

@@ -6,6 +6,7 @@ app_name = "annotator"
 
 urlpatterns = [
     path("new/", views.project_new, name="project_new"),
+    path("rubric/<slug:slug>/v/<int:number>/move/", views.rubric_switch, name="rubric_switch"),
     path("<int:project_id>/", views.project_detail, name="project_detail"),
     path("<int:project_id>/settings/", views.project_settings, name="project_settings"),
     path("<int:project_id>/members/", views.project_members, name="project_members"),

@@ -12,7 +12,7 @@ from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.selectors import account_statuses, invite_latest, is_pending
 from accounts.services import invite_reissue
@@ -46,8 +46,19 @@ from .selectors import (
     member_user_get,
     project_list_for_user,
     project_progress,
+    rubric_switch_candidates,
+    rubric_switch_version_get,
+    rubric_version_newer,
 )
-from .services import item_set_gold, items_import, membership_remove, membership_set, project_create, project_update
+from .services import (
+    item_set_gold,
+    items_import,
+    membership_remove,
+    membership_set,
+    project_create,
+    project_update,
+    projects_rubric_version_switch,
+)
 from .services import member_invite as member_invite_service
 
 Role = ProjectMembership.Role
@@ -76,12 +87,13 @@ def home(request):
 def project_detail(request, project_id: int):
     project = project_get_for_user(user=request.user, project_id=project_id)
     progress = project_progress(project=project, user=request.user)
+    is_admin = project.membership.role == Role.ADMIN
     return render(
         request,
         "annotator/project_detail.html",
-        {"project": project, "membership": project.membership, "progress": progress,
-         "is_admin": project.membership.role == Role.ADMIN,
-         "is_staff_role": project.membership.role in ROLES_STAFF},
+        {"project": project, "membership": project.membership, "progress": progress, "is_admin": is_admin,
+         "is_staff_role": project.membership.role in ROLES_STAFF,
+         "newer_version": rubric_version_newer(project=project) if is_admin else None},
     )
 
 
@@ -116,6 +128,42 @@ def project_settings(request, project_id: int):
             messages.success(request, "Settings saved.")
             return redirect("annotator:project_detail", project_id=project.id)
     return render(request, "annotator/project_form.html", {"form": form, "project": project})
+
+
+# --- Moving projects to a newer rubric version ----------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def rubric_switch(request, slug: str, number: int):
+    """The offer that follows publishing a rubric version: move the projects you administer that
+    pin an older version of the set. The page says what happens to existing judgments."""
+    version = rubric_switch_version_get(user=request.user, slug=slug, number=number)
+    candidates = rubric_switch_candidates(user=request.user, version=version)
+    error = None
+    if request.method == "POST":
+        ids = [int(v) for v in request.POST.getlist("project") if v.isdigit()]
+        try:
+            moved = projects_rubric_version_switch(user=request.user, version=version, project_ids=ids)
+        except ApplicationError as exc:
+            error = exc
+        else:
+            kept = sum(p.judgments_on_pinned for p in candidates if p.pk in set(ids))
+            names = ", ".join(f"“{p.name}”" for p in moved)
+            messages.success(request, f"Moved {names} to {version.rubric_set.name} v{version.number}: judgments from "
+                                      f"now on use it; the {kept} made before keep the version they were made with.")
+            if len(moved) == 1:
+                return redirect("annotator:project_detail", project_id=moved[0].id)
+            if is_site_admin(request.user):
+                return redirect("rubrics:set_detail", slug=version.rubric_set.slug)
+            return redirect("home")
+    chosen = {int(v) for v in (request.POST.getlist("project") if error else request.GET.getlist("project"))
+              if v.isdigit()}
+    for p in candidates:
+        p.chosen = p.pk in chosen if chosen else True
+    context = {"version": version, "rubric_set": version.rubric_set, "candidates": candidates, "error": error,
+               "can_read_versions": is_site_admin(request.user)}
+    return render(request, "annotator/rubric_switch.html", context, status=error.status if error else 200)
 
 
 # --- Members ----------------------------------------------------------------------------------

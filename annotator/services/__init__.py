@@ -31,6 +31,7 @@ from .projects import (
     membership_set,
     project_create,
     project_update,
+    projects_rubric_version_switch,
 )
 from .queue import (
     assignment_heartbeat,
@@ -70,5 +71,6 @@ __all__ = [
     "preference_to_shown",
     "project_create",
     "project_update",
+    "projects_rubric_version_switch",
     "shown_labels",
 ]
