@@ -28,6 +28,7 @@ from typing import IO
 
 from django.conf import settings
 
+from config import jsonsafe
 from config.errors import ApplicationError, PayloadTooLargeError
 
 ROLES = {"system", "user", "assistant", "developer", "tool"}
@@ -174,11 +175,11 @@ def _read_lines(stream: IO) -> Iterator[tuple[int, dict]]:
             fail_at_line(number, "(line)", f"not valid UTF-8 (byte {exc.start + 1})")
         _check_depth(text, number, max_depth)
         try:
-            obj = json.loads(text)
+            obj = jsonsafe.loads(text, max_depth=max_depth)
         except json.JSONDecodeError as exc:
             fail_at_line(number, "(line)", f"invalid JSON: {exc.msg} at column {exc.colno}")
-        except RecursionError:
-            fail_at_line(number, "(line)", "JSON nested too deeply")
+        except jsonsafe.JSONValueError as exc:
+            fail_at_line(number, exc.path or "(line)", exc.message)
         if not isinstance(obj, dict):
             fail_at_line(number, "(line)", "must be a JSON object")
         yield number, obj
@@ -505,6 +506,37 @@ def detect_format(obj: dict) -> str | None:
 # --- Parse a whole file -------------------------------------------------------------------------
 
 
+def _metadata_bytes(metadata: dict) -> int:
+    return len(json.dumps(metadata, ensure_ascii=False, separators=(",", ":")).encode("utf-8")) if metadata else 0
+
+
+def check_sizes(item: ParsedItem) -> None:
+    """The documented caps (IMPORT_MAX_*): 413 naming the line and field of the first one exceeded."""
+    line = item.line
+
+    def too_large(path: str, message: str):
+        fail_at_line(line, path, message, error=PayloadTooLargeError)
+
+    if len(item.responses) > settings.IMPORT_MAX_RESPONSES:
+        too_large("responses", f"{len(item.responses)} responses; at most {settings.IMPORT_MAX_RESPONSES} "
+                               "per item (IMPORT_MAX_RESPONSES)")
+    if len(item.prompt) > settings.IMPORT_MAX_TURNS:
+        too_large("prompt", f"{len(item.prompt)} turns; at most {settings.IMPORT_MAX_TURNS} (IMPORT_MAX_TURNS)")
+    max_chars = settings.IMPORT_MAX_MESSAGE_CHARS
+    for i, message in enumerate(item.prompt):
+        if len(message.get("content", "")) > max_chars:
+            too_large(f"prompt[{i}].content", f"longer than {max_chars:,} characters (IMPORT_MAX_MESSAGE_CHARS)")
+    max_meta = settings.IMPORT_MAX_METADATA_BYTES
+    if _metadata_bytes(item.metadata) > max_meta:
+        too_large("metadata", f"more than {_human_bytes(max_meta)} of JSON (IMPORT_MAX_METADATA_BYTES)")
+    for i, response in enumerate(item.responses):
+        if len(response.content) > max_chars:
+            too_large(f"responses[{i}].content", f"longer than {max_chars:,} characters (IMPORT_MAX_MESSAGE_CHARS)")
+        if _metadata_bytes(response.metadata) > max_meta:
+            too_large(f"responses[{i}].metadata",
+                      f"more than {_human_bytes(max_meta)} of JSON (IMPORT_MAX_METADATA_BYTES)")
+
+
 def items_parse(stream: IO, file_format: str = "auto", *, gold: bool = False) -> ParsedFile:
     """Parse and validate a whole file; raises on the first bad line.
 
@@ -527,6 +559,7 @@ def items_parse(stream: IO, file_format: str = "auto", *, gold: bool = False) ->
                       "(TRL, RewardBench, RewardBench 2) or response_1/response_2 (HelpSteer2)")
             parser = PARSERS[file_format]
         item = parser(obj, number)
+        check_sizes(item)
         if file_format in LABELLED and not gold:
             item.gold = None
         if item.external_id in seen:

@@ -5,6 +5,7 @@ server (kombu's filesystem transport), so `make run` works on a machine with onl
 Setting DATABASE_URL / REDIS_URL switches to PostgreSQL / Redis. See .env.example.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -45,6 +46,7 @@ INSTALLED_APPS = [
     "rubrics",
     "annotator",
     "scoring",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -52,10 +54,13 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    "config.request_guard.RejectNulMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a lockout raised during authentication into a 429.
+    "axes.middleware.AxesMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "config.errors.ApplicationErrorMiddleware",
 ]
@@ -109,6 +114,20 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "login"
+
+# Login throttling (django-axes): after LOGIN_FAILURE_LIMIT failed logins for one username (from any
+# address) or from one address (for any username), logins from there are refused for
+# LOGIN_LOCKOUT_MINUTES with a 429, a clear message and Retry-After. `manage.py axes_reset` unlocks.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "config.lockout.lockout_response"
+AXES_VERBOSE = False
+# Failed Bearer tokens from one address (accounts/api/authentication.py): at most this many per window.
+API_TOKEN_FAILURE_LIMIT = env.int("API_TOKEN_FAILURE_LIMIT", default=20)
+API_TOKEN_FAILURE_WINDOW_SECONDS = env.int("API_TOKEN_FAILURE_WINDOW_SECONDS", default=600)
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
@@ -139,6 +158,8 @@ SECURE_HSTS_PRELOAD = HTTPS
 SECURE_PROXY_SSL_HEADER = (
     ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("BEHIND_TLS_PROXY", default=False) else None
 )
+# Behind the proxy, the client's address is the last one it appended to X-Forwarded-For (login throttling).
+AXES_IPWARE_PROXY_COUNT = 1 if env.bool("BEHIND_TLS_PROXY", default=False) else None
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
@@ -167,6 +188,14 @@ INVITE_LINK_DAYS = env.int("INVITE_LINK_DAYS", default=7)
 IMPORT_MAX_FILE_BYTES = env.int("IMPORT_MAX_FILE_BYTES", default=512 * 1024 * 1024)
 IMPORT_MAX_LINE_BYTES = env.int("IMPORT_MAX_LINE_BYTES", default=4 * 1024 * 1024)
 IMPORT_MAX_JSON_DEPTH = env.int("IMPORT_MAX_JSON_DEPTH", default=32)
+# Sizes are part of the domain: an item's responses, its prompt's turns, one message's or response's
+# characters, and its metadata (JSON bytes, per item and per response). Refused at import (413).
+IMPORT_MAX_RESPONSES = env.int("IMPORT_MAX_RESPONSES", default=32)
+IMPORT_MAX_TURNS = env.int("IMPORT_MAX_TURNS", default=100)
+IMPORT_MAX_MESSAGE_CHARS = env.int("IMPORT_MAX_MESSAGE_CHARS", default=200_000)
+IMPORT_MAX_METADATA_BYTES = env.int("IMPORT_MAX_METADATA_BYTES", default=16 * 1024)
+# Nesting accepted in an API request body (config/parsers.py).
+API_MAX_JSON_DEPTH = env.int("API_MAX_JSON_DEPTH", default=32)
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=10 * 1024 * 1024)
 FILE_UPLOAD_MAX_MEMORY_SIZE = env.int("FILE_UPLOAD_MAX_MEMORY_SIZE", default=10 * 1024 * 1024)
 ASSIGNMENT_LEASE_MINUTES = env.int("ASSIGNMENT_LEASE_MINUTES", default=30)
@@ -219,6 +248,11 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "config.api_errors.api_exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": [
+        "config.parsers.SafeJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_THROTTLE_RATES": {
         "export": env.str("THROTTLE_EXPORT", default="60/hour"),
         "import": env.str("THROTTLE_IMPORT", default="60/hour"),
@@ -252,5 +286,6 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    # django-axes logs every login at INFO; failures and lockouts come as WARNING.
+    "loggers": {"django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }

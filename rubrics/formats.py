@@ -25,6 +25,7 @@ from typing import Any
 import yaml
 from django.conf import settings
 
+from config import jsonsafe
 from config.errors import ApplicationError, PayloadTooLargeError
 
 from .models import Criterion
@@ -92,19 +93,6 @@ _Loader.yaml_implicit_resolvers = {
 }
 
 
-def _depth_ok(value: Any, limit: int) -> bool:
-    stack = [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if depth > limit:
-            return False
-        if isinstance(node, Mapping):
-            stack.extend((v, depth + 1) for v in node.values())
-        elif isinstance(node, list):
-            stack.extend((v, depth + 1) for v in node)
-    return True
-
-
 def looks_like_openrubrics_text(text: str) -> bool:
     lines = [line for line in text.splitlines() if line.strip()]
     return bool(lines) and sum(bool(OPENRUBRICS_LINE.match(line)) for line in lines) >= max(1, len(lines) // 2)
@@ -132,9 +120,9 @@ def document_parse(content: str | bytes, *, syntax: str = "auto") -> Any:
         return content
     if syntax in ("auto", "json"):
         try:
-            value = json.loads(content)
-        except RecursionError as exc:
-            raise ApplicationError("The document is nested too deeply.", fields={"document": "too deep"}) from exc
+            value = jsonsafe.loads(content, max_depth=settings.IMPORT_MAX_JSON_DEPTH)
+        except jsonsafe.JSONValueError as exc:
+            raise _value_error(exc) from None
         except json.JSONDecodeError as exc:
             if syntax == "json" or content.lstrip()[:1] in "{[":
                 # It meant to be JSON; YAML would only blur the error.
@@ -143,11 +131,13 @@ def document_parse(content: str | bytes, *, syntax: str = "auto") -> Any:
                     raise ApplicationError(f"Invalid JSON at {message}.", fields={"document": message}) from exc
             value = None
         else:
-            return _checked_depth(value)
+            return value
     try:
         value = yaml.load(content, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
     except RecursionError as exc:
         raise ApplicationError("The document is nested too deeply.", fields={"document": "too deep"}) from exc
+    except ValueError as exc:  # e.g. an integer of more than 4,300 digits
+        raise ApplicationError(f"Invalid YAML: {exc}.", fields={"document": str(exc)}) from exc
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
@@ -159,15 +149,22 @@ def document_parse(content: str | bytes, *, syntax: str = "auto") -> Any:
 def _parses_as_yaml(content: str) -> bool:
     try:
         yaml.load(content, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
-    except (yaml.YAMLError, RecursionError):
+    except (yaml.YAMLError, RecursionError, ValueError):
         return False
     return True
 
 
+def _value_error(exc: jsonsafe.JSONValueError) -> ApplicationError:
+    where = "document" + ("" if not exc.path else exc.path if exc.path.startswith("[") else f".{exc.path}")
+    return ApplicationError(f"{where}: {exc.message}.", fields={where: exc.message})
+
+
 def _checked_depth(value: Any) -> Any:
-    if not _depth_ok(value, settings.IMPORT_MAX_JSON_DEPTH):
-        raise ApplicationError("The document is nested too deeply.",
-                               fields={"document": f"nested deeper than {settings.IMPORT_MAX_JSON_DEPTH} levels"})
+    """A YAML document gets the same checks as JSON (depth, NUL, lone surrogates, finite numbers)."""
+    try:
+        jsonsafe.check(value, max_depth=settings.IMPORT_MAX_JSON_DEPTH)
+    except jsonsafe.JSONValueError as exc:
+        raise _value_error(exc) from None
     return value
 
 

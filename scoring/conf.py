@@ -12,6 +12,8 @@ worker processes pick them up from their environment.
 | SCORING_JUDGE_RESPONSES_PER_BATCH | 16 | responses per Celery task (judge backend) |
 | SCORING_JUDGE_ALLOWED_HOSTS | "" | host names, IPs or CIDRs (comma-separated) a judge may reach though private |
 | SCORING_HF_CACHE_MODELS | 1 | models a worker process keeps loaded |
+| SCORING_JUDGE_KEY_PREFIX | RUBRICATE_JUDGE_KEY_ | a judge's `api_key_env` must start with this prefix… |
+| SCORING_JUDGE_KEY_VARIABLES | "" | …or be one of these names (comma-separated): no other variable leaves a worker |
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ _DEFAULTS: dict[str, object] = {
     "SCORING_JUDGE_RESPONSES_PER_BATCH": 16,
     "SCORING_JUDGE_ALLOWED_HOSTS": "",
     "SCORING_HF_CACHE_MODELS": 1,
+    "SCORING_JUDGE_KEY_PREFIX": "RUBRICATE_JUDGE_KEY_",
+    "SCORING_JUDGE_KEY_VARIABLES": "",
 }
 
 
@@ -61,6 +65,19 @@ def judge_allowed_hosts() -> list[str]:
     if isinstance(value, (list, tuple)):
         return [str(v).strip() for v in value if str(v).strip()]
     return [part.strip() for part in str(value).split(",") if part.strip()]
+
+
+def judge_key_prefix() -> str:
+    return str(_get("SCORING_JUDGE_KEY_PREFIX"))
+
+
+def judge_key_env_allowed(name: str) -> bool:
+    """Whether a judge may send environment variable `name` as its API key. Only names an operator
+    allowed (the prefix, or the explicit list) qualify, so a scorer cannot send SECRET_KEY or
+    DATABASE_URL to its endpoint."""
+    prefix = judge_key_prefix()
+    listed = {part.strip() for part in str(_get("SCORING_JUDGE_KEY_VARIABLES")).split(",") if part.strip()}
+    return name in listed or bool(prefix and name.startswith(prefix) and len(name) > len(prefix))
 
 
 def hf_cache_models() -> int:

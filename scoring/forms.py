@@ -9,9 +9,9 @@ from django import forms
 from .models import Scorer, ScoringRun
 
 _BACKEND_OPTION_FIELDS = {
-    Scorer.Backend.HF_SEQUENCE_CLASSIFIER: ("input_format", "main_component"),
+    Scorer.Backend.HF_SEQUENCE_CLASSIFIER: ("input_format", "pooling", "main_component", "weights_preset"),
     Scorer.Backend.OPENAI_JUDGE: ("base_url", "api_key_env", "mode", "temperature", "timeout", "max_retries",
-                                  "concurrency"),
+                                  "concurrency", "unparsed_policy"),
     Scorer.Backend.LENGTH: ("unit",),
 }
 _NUMERIC = {"temperature": float, "timeout": float, "max_retries": int, "concurrency": int}
@@ -40,9 +40,20 @@ class ScorerForm(forms.Form):
         choices=[("chat_template", "Chat template (decoder RMs)"), ("pair", "Question/answer pair (cross-encoders)")],
         initial="chat_template", required=False,
     )
+    pooling = forms.ChoiceField(
+        choices=[("last_token", "Last real token (from the attention mask)"),
+                 ("hf", "The model's own (transformers; as TRL and RewardBench read it)")],
+        initial="last_token", required=False,
+        help_text="They differ only when the pad token is also the end-of-sequence token the template writes.",
+    )
     main_component = forms.CharField(
         max_length=100, required=False,
         help_text="Multi-head models: the label used as the main score (default: the first).",
+    )
+    weights_preset = forms.ChoiceField(
+        choices=[("", "None"), ("helpsteer2", "HelpSteer2 attributes (Nemotron-4-340B-Reward's weights)")],
+        required=False, label="Weighted main score",
+        help_text='Main score = Σ weight × component. Custom weights: {"weights": {"name": 1.0}} below.',
     )
     # openai_judge
     base_url = forms.CharField(
@@ -62,6 +73,12 @@ class ScorerForm(forms.Form):
     max_retries = forms.IntegerField(required=False, min_value=0, max_value=10, initial=2)
     concurrency = forms.IntegerField(required=False, min_value=1, max_value=64, initial=4,
                                      help_text="Requests in flight per worker.")
+    unparsed_policy = forms.ChoiceField(
+        choices=[("exclude", "Leave out of the score; mark it partial"), ("unmet", "Count as not met"),
+                 ("fail", "No score for the response")],
+        initial="exclude", required=False, label="Unparsed verdicts",
+        help_text="Criteria mode: what a criterion whose verdict never parsed does to the rubric score.",
+    )
     # length
     unit = forms.ChoiceField(choices=[("chars", "Characters"), ("words", "Words")], initial="chars", required=False)
     extra_options = forms.CharField(

@@ -158,6 +158,11 @@ class ResponseScore(models.Model):
     input_hash = models.CharField(max_length=64)
     value = models.FloatField()
     components = models.JSONField(default=dict, blank=True, help_text="Named heads of multi-objective RMs.")
+    # A gated multi-objective RM's gating weights per component (ArmoRM), for this input.
+    gating = models.JSONField(default=dict, blank=True)
+    # Rubric scores (criteria judges): criteria whose verdict did not parse. Under the default
+    # policy they are left out of numerator and denominator and the score is partial.
+    unparsed_criteria = models.PositiveSmallIntegerField(default=0)
     token_count = models.PositiveIntegerField(default=0)
     truncated = models.BooleanField(default=False)
     model_revision = models.CharField(max_length=200, blank=True)
@@ -185,6 +190,8 @@ class CriterionScore(models.Model):
     criterion = models.ForeignKey("rubrics.Criterion", on_delete=models.PROTECT, related_name="model_scores")
     scorer = models.ForeignKey(Scorer, on_delete=models.CASCADE, related_name="criterion_scores")
     met = models.BooleanField(null=True, blank=True)
+    # The judge's native grade when it gives one (Prometheus 1–5, a JSON "score"); null for a yes/no
+    # verdict. Never the criterion's points (those are the criterion's).
     score = models.FloatField(null=True, blank=True)
     explanation = models.TextField(blank=True)
     raw_output = models.TextField(blank=True)

@@ -28,6 +28,7 @@ from config.errors import ApplicationError, ConflictError, NotFoundError
 from . import conf
 from .backends import BackendError, ScorerSpec, backend_for
 from .backends.base import CriterionSpec, ScoredChunk, ScoreInput, ScoringContext
+from .definitions import DEFAULT_UNPARSED_POLICY, UNPARSED_POLICIES
 from .models import CriterionScore, PairwiseScore, ResponseScore, Scorer, ScoringBatch, ScoringRun
 
 log = logging.getLogger(__name__)
@@ -38,10 +39,10 @@ ACTIVE = (Status.QUEUED, Status.RUNNING)
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 _JUDGE_OPTION_KEYS = {
     "base_url", "api_key_env", "mode", "temperature", "max_tokens", "timeout", "max_retries", "retry_backoff",
-    "concurrency", "parse_retries", "result_pass_threshold", "extra_body",
+    "concurrency", "parse_retries", "result_pass_threshold", "extra_body", "unparsed_policy",
 }
 _HF_OPTION_KEYS = {"input_format", "main_component", "component_names", "device", "local_files_only",
-                   "batch_overhead_tokens"}
+                   "batch_overhead_tokens", "pooling", "weights", "weights_preset"}
 
 
 
@@ -74,6 +75,19 @@ def _validate_scorer(*, backend: str, model: str, dtype: str, max_length: int, b
         names = options.get("component_names")
         if names is not None and (not isinstance(names, list) or not all(isinstance(n, str) for n in names)):
             fields["options.component_names"] = "a list of names"
+        from .backends.hf import POOLINGS, WEIGHT_PRESETS
+
+        if options.get("pooling", POOLINGS[0]) not in POOLINGS:
+            fields["options.pooling"] = " or ".join(POOLINGS)
+        weights = options.get("weights")
+        if weights is not None and (not isinstance(weights, dict) or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in weights.values())):
+            fields["options.weights"] = 'an object of component name → number, e.g. {"helpfulness": 0.5}'
+        preset = options.get("weights_preset") or ""
+        if preset and preset not in WEIGHT_PRESETS:
+            fields["options.weights_preset"] = " or ".join(WEIGHT_PRESETS)
+        if sum(bool(options.get(k)) for k in ("weights", "weights_preset", "main_component")) > 1:
+            fields["options.weights"] = "one of main_component, weights or weights_preset"
     elif backend == Scorer.Backend.OPENAI_JUDGE:
         from .ssrf import check_judge_url
 
@@ -84,9 +98,15 @@ def _validate_scorer(*, backend: str, model: str, dtype: str, max_length: int, b
             fields["options"] = f"unknown option(s) for this backend: {', '.join(sorted(unknown))}"
         if options.get("mode", "criteria") not in ("criteria", "pairwise"):
             fields["options.mode"] = "criteria or pairwise"
+        if options.get("unparsed_policy", DEFAULT_UNPARSED_POLICY) not in UNPARSED_POLICIES:
+            fields["options.unparsed_policy"] = " or ".join(UNPARSED_POLICIES)
         key_env = str(options.get("api_key_env", "") or "")
         if key_env and not _ENV_NAME.match(key_env):
             fields["options.api_key_env"] = "the NAME of an environment variable (letters, digits, _)"
+        elif key_env and not conf.judge_key_env_allowed(key_env):
+            fields["options.api_key_env"] = (
+                f"must start with {conf.judge_key_prefix()} or be listed in SCORING_JUDGE_KEY_VARIABLES"
+                " (an operator's setting): no other variable is sent to a judge")
         for key, low, high in (("temperature", 0, 2), ("timeout", 1, 600), ("max_retries", 0, 10),
                                ("concurrency", 1, 64), ("max_tokens", 1, 131072), ("parse_retries", 0, 5)):
             if key in options:
@@ -392,8 +412,9 @@ def _write_chunk(*, chunk: ScoredChunk, run: ScoringRun, scorer_id: int) -> None
     """Bulk upserts on the unique keys: writing the same chunk twice changes nothing."""
     scores = [
         ResponseScore(response_id=r.response_id, scorer_id=scorer_id, input_hash=r.input_hash, value=r.value,
-                      components=r.components, token_count=r.token_count, truncated=r.truncated,
-                      model_revision=r.model_revision[:200], run=run)
+                      components=r.components, gating=r.gating, unparsed_criteria=r.unparsed_criteria,
+                      token_count=r.token_count, truncated=r.truncated, model_revision=r.model_revision[:200],
+                      run=run)
         for r in chunk.results if r.ok
     ]
     criteria = [
@@ -414,7 +435,8 @@ def _write_chunk(*, chunk: ScoredChunk, run: ScoringRun, scorer_id: int) -> None
         if scores:
             ResponseScore.objects.bulk_create(
                 scores, update_conflicts=True, unique_fields=["response", "scorer", "input_hash"],
-                update_fields=["value", "components", "token_count", "truncated", "model_revision", "run"],
+                update_fields=["value", "components", "gating", "unparsed_criteria", "token_count", "truncated",
+                               "model_revision", "run"],
             )
         if criteria:
             CriterionScore.objects.bulk_create(

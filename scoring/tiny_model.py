@@ -51,6 +51,15 @@ def train_tokenizer(*, vocab_size: int = 512, corpus: list[str] | None = None):
     return fast
 
 
+def pad_is_eos_tokenizer(tokenizer=None):
+    """The tiny tokenizer the way many decoder RMs ship: no pad token of its own (pad = eos) and a
+    chat template that ends every conversation with eos, so a real sequence ends with the pad id."""
+    tokenizer = tokenizer or train_tokenizer()
+    tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.chat_template = CHAT_TEMPLATE + "{{ eos_token }}"
+    return tokenizer
+
+
 def build_reward_model(
     path: str | Path, *, arch: str = "llama", layers: int = 2, hidden: int = 64, heads: int = 4,
     kv_heads: int = 2, intermediate: int = 128, vocab_size: int | None = None, max_positions: int = 2048,
@@ -81,6 +90,87 @@ def build_reward_model(
     with torch.no_grad():
         # Random init gives near-zero, near-identical rewards; a larger head spreads them out.
         model.score.weight.normal_(0, 0.3)
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+GATED_MODELING = '''"""A tiny ArmoRM-style gated multi-objective reward model (remote code, for tests)."""
+
+from dataclasses import dataclass
+
+import torch
+from transformers import LlamaConfig, LlamaModel, LlamaPreTrainedModel
+from transformers.utils import ModelOutput
+
+
+class TinyGatedConfig(LlamaConfig):
+    model_type = "tiny_gated_rm"
+
+    def __init__(self, num_objectives=5, objective_names=None, **kwargs):
+        self.num_objectives = num_objectives
+        self.objective_names = objective_names
+        super().__init__(**kwargs)
+
+
+@dataclass
+class GatedOutput(ModelOutput):
+    rewards: torch.FloatTensor = None
+    gating_output: torch.FloatTensor = None
+    score: torch.FloatTensor = None
+    logits: torch.FloatTensor = None
+
+
+class TinyGatedRM(LlamaPreTrainedModel):
+    config_class = TinyGatedConfig
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.model = LlamaModel(config)
+        self.regression_layer = torch.nn.Linear(config.hidden_size, config.num_objectives, bias=False)
+        self.gating = torch.nn.Linear(config.hidden_size, config.num_objectives)
+        self.post_init()
+
+    def forward(self, input_ids=None, attention_mask=None, **kwargs):
+        hidden = self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        rows = torch.arange(input_ids.shape[0], device=input_ids.device)
+        last = hidden[rows, attention_mask.sum(-1) - 1]
+        rewards = self.regression_layer(last)
+        gating = torch.softmax(self.gating(hidden[:, 0]), dim=-1)  # ArmoRM gates on the prompt
+        score = (gating * rewards).sum(-1, keepdim=True)
+        return GatedOutput(rewards=rewards, gating_output=gating, score=score, logits=score)
+'''
+
+
+def build_gated_reward_model(path: str | Path, *, objectives: int = 5, objective_names: list[str] | None = None,
+                             tokenizer=None, seed: int = 0) -> Path:
+    """An ArmoRM-shaped model: per-objective `rewards`, softmax `gating_output`, gated `score`, in
+    remote code (`modeling_tiny_gated.py` + `auto_map`), so it loads only with trust_remote_code."""
+    import importlib.util
+
+    import torch
+
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "modeling_tiny_gated.py").write_text(GATED_MODELING)
+    spec = importlib.util.spec_from_file_location(f"tiny_gated_{seed}_{id(path)}", path / "modeling_tiny_gated.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    tokenizer = tokenizer or train_tokenizer()
+    config = module.TinyGatedConfig(
+        num_objectives=objectives, objective_names=objective_names, vocab_size=len(tokenizer), hidden_size=64,
+        intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+        max_position_embeddings=2048, pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id, tie_word_embeddings=False,
+    )
+    config.auto_map = {"AutoConfig": "modeling_tiny_gated.TinyGatedConfig",
+                       "AutoModelForSequenceClassification": "modeling_tiny_gated.TinyGatedRM"}
+    torch.manual_seed(seed)
+    model = module.TinyGatedRM(config)
+    with torch.no_grad():
+        model.regression_layer.weight.normal_(0, 0.3)
     model.save_pretrained(path)
     tokenizer.save_pretrained(path)
     return path

@@ -85,6 +85,7 @@ def project_runs(request, project_id: int):
         "form": StartRunForm(scorers=selectors.scorer_list(active_only=True)) if can_start else None,
         "can_start": can_start,
         "report_rows": report_rows,
+        "rubric_rows": reports.rubric_report(project=project),
         "disagreements": selectors.report_disagreements(project=project, report_rows=report_rows),
     }
     return render(request, "scoring/project_runs.html", context)
@@ -126,7 +127,7 @@ def _run_context(run) -> dict:
 def run_detail(request, run_id: int):
     run = _get_run_for_user(request, run_id)
     context = _run_context(run)
-    context["report"] = reports.accuracy_report(project=run.project, scorer=run.scorer)
+    context["report"] = reports.scorer_report(project=run.project, scorer=run.scorer)
     config = run.scorer_config or {}
     shown = {"hf_sequence_classifier": ("model", "revision", "dtype", "max_length", "batch_token_budget",
                                         "trust_remote_code"),

@@ -49,16 +49,9 @@ class MessageSerializer(serializers.Serializer):
 
 
 class ResponseOutputSerializer(serializers.ModelSerializer):
-    model_name = serializers.SerializerMethodField(
-        help_text="null for annotators when the project hides model identities."
-    )
-
     class Meta:
         model = ItemResponse
         fields = ["id", "external_id", "position", "model_name", "content"]
-
-    def get_model_name(self, obj) -> str | None:
-        return None if self.context.get("hide_models") else obj.model_name
 
 
 class ItemOutputSerializer(serializers.ModelSerializer):

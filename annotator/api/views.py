@@ -39,9 +39,6 @@ def _query(serializer_class, request) -> dict:
     return serializer.validated_data
 
 
-def _hide_models(project) -> bool:
-    return project.hide_model_identities and project.membership.role not in ROLES_STAFF
-
 
 class ProjectListApi(APIView):
     @extend_schema(responses={200: ProjectOutputSerializer(many=True), **error_responses()},
@@ -61,27 +58,30 @@ class ProjectDetailApi(APIView):
 
 class ItemListApi(APIView):
     @extend_schema(
-        operation_id="items_list", summary="Items of a project, with their responses (keyset pages)",
+        operation_id="items_list",
+        summary="Items of a project, with their responses (keyset pages; admins and reviewers)",
+        description="Items carry what annotators must not see (gold flags, import ids and positions, model names), "
+                    "so annotators get 403 here as on the item pages; they see items through their queue.",
         parameters=[ItemListQuerySerializer, *PAGE_PARAMETERS], responses={200: ItemPageSerializer,
                                                                             **error_responses(400)},
         tags=["items"],
     )
     def get(self, request, project_id: int):
-        project = project_get_for_user(user=request.user, project_id=project_id)
+        project = project_get_for_user(user=request.user, project_id=project_id, roles=ROLES_STAFF)
         filters = _query(ItemListQuerySerializer, request)
         paginator = KeysetPagination()
         page = paginator.paginate_queryset(item_list(project=project, filters=filters), request, view=self)
-        data = ItemOutputSerializer(page, many=True, context={"hide_models": _hide_models(project)}).data
+        data = ItemOutputSerializer(page, many=True).data
         return paginator.get_paginated_response(data)
 
 
 class ItemDetailApi(APIView):
-    @extend_schema(operation_id="items_retrieve", summary="One item with its responses",
+    @extend_schema(operation_id="items_retrieve", summary="One item with its responses (admins and reviewers)",
                    responses={200: ItemOutputSerializer, **error_responses()}, tags=["items"])
     def get(self, request, project_id: int, item_id: int):
-        project = project_get_for_user(user=request.user, project_id=project_id)
+        project = project_get_for_user(user=request.user, project_id=project_id, roles=ROLES_STAFF)
         item = item_get_for_project(project=project, item_id=item_id)
-        return Response(ItemOutputSerializer(item, context={"hide_models": _hide_models(project)}).data)
+        return Response(ItemOutputSerializer(item).data)
 
 
 class JudgmentListApi(APIView):

@@ -13,13 +13,14 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from annotator.access import require_site_admin
 from config.errors import ApplicationError
+from config.parsers import SafeJSONParser
 from rubrics import selectors, services
 from rubrics.formats import FORMS
 from rubrics.history import event_as_dict
@@ -229,7 +230,7 @@ class RubricVersionDiffApi(APIView):
 
 
 class RubricImportApi(APIView):
-    parser_classes = [JSONParser, MultiPartParser, FormParser]
+    parser_classes = [SafeJSONParser, MultiPartParser, FormParser]
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "import"
 

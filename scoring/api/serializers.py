@@ -80,18 +80,71 @@ class LengthBiasSerializer(serializers.Serializer):
     score_length_spearman = serializers.FloatField(allow_null=True)
 
 
-class AccuracySerializer(serializers.Serializer):
-    scorer = serializers.DictField()
-    human_pairs = serializers.IntegerField(help_text="Pairs with a human majority.")
-    human_undecided = serializers.IntegerField(help_text="Pairs whose human votes are even.")
-    compared = serializers.IntegerField(help_text="Decided pairs with a model score on both sides.")
+class SubsetAccuracySerializer(serializers.Serializer):
+    compared = serializers.IntegerField()
+    correct = serializers.IntegerField()
+    ties = serializers.IntegerField()
+    failures = serializers.IntegerField()
+    accuracy = serializers.FloatField(allow_null=True)
+
+
+class RewardBenchSerializer(serializers.Serializer):
+    sections = serializers.DictField(child=serializers.FloatField(),
+                                     help_text="Chat, Chat Hard, Safety, Reasoning: subset accuracies weighted by "
+                                               "RewardBench's example counts.")
+    score = serializers.FloatField(allow_null=True, help_text="Mean of the sections present.")
+
+
+class RewardBench2Serializer(serializers.Serializer):
+    best_of_n = serializers.DictField(child=SubsetAccuracySerializer(),
+                                      help_text="Per subset: items whose chosen beats every rejected completion.")
+    ties = serializers.FloatField(allow_null=True, help_text="The Ties subset's score (process_single_model).")
+    score = serializers.FloatField(allow_null=True, help_text="Mean of the subset scores.")
+
+
+class ReferenceAccuracySerializer(serializers.Serializer):
+    reference = serializers.ChoiceField(choices=["human", "gold"],
+                                        help_text="human: the judgments' majority; gold: the items' gold labels.")
+    human_pairs = serializers.IntegerField(help_text="Decided pairs of this reference.")
+    human_undecided = serializers.IntegerField(help_text="Pairs this reference leaves undecided (even votes, ties).")
+    compared = serializers.IntegerField(help_text="Decided pairs with a model score (or verdict) on both sides.")
     correct = serializers.IntegerField()
     incorrect = serializers.IntegerField()
-    ties = serializers.IntegerField(help_text="Equal model scores (count as misses).")
-    accuracy = serializers.FloatField(allow_null=True, help_text="RewardBench strict: correct / compared.")
+    ties = serializers.IntegerField(help_text="Equal rewards (0) or a judge's tie (½).")
+    parse_failures = serializers.IntegerField(help_text="Judge verdicts that did not parse (½ each order).")
+    split_orders = serializers.IntegerField(help_text="A judge's A/B and B/A verdicts disagree (½).")
+    accuracy = serializers.FloatField(allow_null=True,
+                                      help_text="RewardBench: Σ outcomes / compared (reward ties 0, judge ties ½).")
+    strict_accuracy = serializers.FloatField(allow_null=True, help_text="correct / compared.")
     tie_rate = serializers.FloatField(allow_null=True)
     missing_scores = serializers.IntegerField()
     length_bias = LengthBiasSerializer()
     scored_responses = serializers.IntegerField()
     position_consistency = serializers.FloatField(allow_null=True)
     pairwise_judged = serializers.IntegerField()
+    subsets = serializers.DictField(child=SubsetAccuracySerializer(), help_text="By the items' metadata.subset.")
+    rewardbench = RewardBenchSerializer()
+    rewardbench2 = RewardBench2Serializer()
+
+
+class AccuracySerializer(ReferenceAccuracySerializer):
+    scorer = serializers.DictField()
+    other_reference = ReferenceAccuracySerializer(allow_null=True,
+                                                  help_text="The same scorer against the other reference.")
+
+
+class AggregateSerializer(serializers.Serializer):
+    mean = serializers.FloatField(allow_null=True, help_text="Mean of per-example scores, clipped to [0, 1].")
+    n = serializers.IntegerField()
+    bootstrap_std = serializers.FloatField(allow_null=True, help_text="Std of 1000 bootstrap means (HealthBench).")
+    ci95 = serializers.ListField(child=serializers.FloatField(), allow_null=True)
+
+
+class RubricScoreSerializer(serializers.Serializer):
+    judge = serializers.CharField(help_text='"humans" (every annotator) or a scorer\'s name.')
+    scorer = serializers.IntegerField(allow_null=True)
+    overall = AggregateSerializer()
+    tags = serializers.DictField(child=AggregateSerializer(), help_text="Per criterion tag (e.g. axis:accuracy).")
+    examples = serializers.IntegerField(help_text="Responses graded (per grader).")
+    partial = serializers.IntegerField(help_text="Scored without their unparsed criteria.")
+    unscored = serializers.IntegerField()

@@ -23,6 +23,7 @@ from .serializers import (
     AccuracySerializer,
     ModelScoreOutputSerializer,
     ModelScorePageSerializer,
+    RubricScoreSerializer,
     RunOutputSerializer,
     RunStartInputSerializer,
     ScorerOutputSerializer,
@@ -125,10 +126,22 @@ class ModelScoreListApi(APIView):
 class ScoringReportApi(APIView):
     @extend_schema(tags=TAG, operation_id="scoring_report",
                    responses={200: AccuracySerializer(many=True), **error_responses()},
-                   description="Per scorer: accuracy against the human majority (RewardBench strict, ties apart) "
-                               "and the length-bias diagnostic.")
+                   description="Per scorer: RewardBench accuracy against the human majority (or, without human "
+                               "judgments, the imported gold labels; the other reference in other_reference), per "
+                               "subset and section, RewardBench 2 best-of-N, and the length-bias diagnostic.")
     def get(self, request, project_id: int):
         project = project_get_for_user(user=request.user, project_id=project_id, roles=ROLES_STAFF)
         rows = [{"scorer": {"id": s.id, "name": s.name, "backend": s.backend}, **r.as_dict()}
                 for s, r in reports.project_report(project=project)]
         return Response(AccuracySerializer(rows, many=True).data)
+
+
+class RubricReportApi(APIView):
+    @extend_schema(tags=TAG, operation_id="rubric_score_report",
+                   responses={200: RubricScoreSerializer(many=True), **error_responses()},
+                   description="HealthBench rubric scores per judge (the annotators together, each criteria scorer): "
+                               "the clipped mean of per-response scores with its bootstrap error, per tag, and how "
+                               "many were partial (unparsed criteria left out).")
+    def get(self, request, project_id: int):
+        project = project_get_for_user(user=request.user, project_id=project_id, roles=ROLES_STAFF)
+        return Response(RubricScoreSerializer(reports.rubric_report(project=project), many=True).data)

@@ -87,6 +87,10 @@ class ScoreResult:
     error: str = ""
     criteria: list[CriterionVerdict] = field(default_factory=list)
     parse_failures: int = 0
+    # Criteria left out of a rubric score because their verdict did not parse (the score is partial).
+    unparsed_criteria: int = 0
+    # A gated multi-objective RM's per-component gating weights (ArmoRM), by component name.
+    gating: dict[str, float] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:

@@ -32,6 +32,33 @@ from .batching import plan_token_budget_batches
 
 log = logging.getLogger(__name__)
 
+POOLINGS = ("last_token", "hf")
+POOLING_DEFAULT = "last_token"
+# Config attributes custom multi-objective RMs use to name their heads (checked after id2label).
+_CONFIG_NAME_LISTS = ("objective_names", "reward_names", "attributes", "label_names")
+# Nemotron-4-340B-Reward's model card: "[0, 0, 0, 0, 0.3, 0.74, 0.46, 0.47, -0.33]" over its nine
+# outputs, the last five being HelpSteer2's attributes (the first four are not trained or used).
+WEIGHT_PRESETS = {
+    "helpsteer2": {"helpfulness": 0.3, "correctness": 0.74, "coherence": 0.46, "complexity": 0.47,
+                   "verbosity": -0.33},
+}
+
+
+def component_weights(options: dict) -> dict[str, float]:
+    """{component: weight} for a weighted main score: options.weights, else a preset, else {}."""
+    weights = options.get("weights") or {}
+    preset = options.get("weights_preset") or ""
+    if weights and preset:
+        raise BackendError("Set weights or weights_preset, not both.")
+    if preset:
+        if preset not in WEIGHT_PRESETS:
+            raise BackendError(f"Unknown weights_preset {preset!r} (one of {', '.join(WEIGHT_PRESETS)}).")
+        return dict(WEIGHT_PRESETS[preset])
+    if not isinstance(weights, dict) or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                 for v in weights.values()):
+        raise BackendError("weights must map component names to numbers.")
+    return {str(k): float(v) for k, v in weights.items()}
+
 # Word joiner: breaks a control-token string inside untrusted text without changing what a reader
 # sees. Only used with tokenizers too old for apply_chat_template(sanitize_control_tokens=True).
 _NEUTRAL = "\u2060"
@@ -147,10 +174,22 @@ class HFSequenceClassifier(Backend):
             raise BackendError(
                 f"main_component {self.main_component!r} is not one of the model's labels {self.label_names}."
             )
+        # "last_token": the logit at the last real token (attention mask); "hf": the model's own
+        # pooling (transformers: the last token that is not pad_token_id), as TRL and RewardBench read it.
+        self.pooling = spec.options.get("pooling") or POOLING_DEFAULT
+        if self.pooling not in POOLINGS:
+            raise BackendError(f"pooling must be one of {', '.join(POOLINGS)}, not {self.pooling!r}.")
+        self.weights = component_weights(spec.options)
+        if self.weights and self.main_component:
+            raise BackendError("Set main_component or weights, not both.")
+        unknown = [n for n in self.weights if n not in self.label_names]
+        if unknown and len(self.label_names) == self._head_count():
+            raise BackendError(f"weights name {', '.join(unknown)}, not among the model's labels {self.label_names}.")
         self._sanitize_supported = "sanitize_control_tokens" in inspect.signature(
             self.tokenizer.apply_chat_template
         ).parameters
         self._captured = None
+        self.last_gating: list[dict[str, float]] | None = None
         self._pair_truncated = False
         # Decoder RMs pool inside forward() by comparing ids with pad_token_id, which goes wrong when a
         # sequence really ends with the pad id (pad = eos). Capture the per-token head output and
@@ -163,12 +202,32 @@ class HFSequenceClassifier(Backend):
 
     # --- setup helpers ---------------------------------------------------------------------
     def _label_names(self) -> list[str]:
+        """Component names: options.component_names, else the config's labels (id2label, or a list
+        such as `objective_names` on custom multi-objective configs), else LABEL_i."""
         names = self.spec.options.get("component_names")
         if names:
             return [str(n) for n in names]
-        id2label = getattr(self.model.config, "id2label", None) or {}
-        n = int(getattr(self.model.config, "num_labels", 1) or 1)
-        return [str(id2label.get(i, id2label.get(str(i), f"LABEL_{i}"))) for i in range(n)]
+        config = self.model.config
+        id2label = getattr(config, "id2label", None) or {}
+        n = int(getattr(config, "num_labels", 1) or 1)
+        labels = [str(id2label.get(i, id2label.get(str(i), f"LABEL_{i}"))) for i in range(n)]
+        heads = self._head_count()
+        if heads != n or all(label == f"LABEL_{i}" for i, label in enumerate(labels)):
+            for attr in _CONFIG_NAME_LISTS:
+                listed = getattr(config, attr, None)
+                if (isinstance(listed, (list, tuple)) and len(listed) == heads
+                        and all(isinstance(x, str) for x in listed)):
+                    return list(listed)
+        return labels
+
+    def _head_count(self) -> int:
+        """Outputs of the reward head: num_labels, or a custom config's objective count (ArmoRM)."""
+        config = self.model.config
+        for attr in ("num_objectives", "num_rewards"):
+            value = getattr(config, attr, None)
+            if isinstance(value, int) and value > 0:
+                return value
+        return int(getattr(config, "num_labels", 1) or 1)
 
     def _capture(self, module, args, output):
         self._captured = output
@@ -253,9 +312,11 @@ class HFSequenceClassifier(Backend):
                 ids = [ids[0]] + ids[len(ids) - self.max_length + 1:]
             else:
                 ids = ids[len(ids) - self.max_length:]
+        # Pooling and weights enter the hash only when set, so scores from before they existed keep theirs.
+        extra = ([self.pooling] if self.pooling != POOLING_DEFAULT else []) + ([self.weights] if self.weights else [])
         digest = stable_hash(
             self.name, self.spec.model, self.spec.revision, self.spec.dtype, self.main_component,
-            self.label_names, array("l", ids).tobytes().hex(),
+            self.label_names, array("l", ids).tobytes().hex(), *extra,
         )
         return Encoded(ids=ids, truncated=truncated, input_hash=digest)
 
@@ -273,11 +334,13 @@ class HFSequenceClassifier(Backend):
         return input_ids.to(self.device), attention.to(self.device), lengths.to(self.device)
 
     def forward(self, sequences: list[list[int]]) -> tuple[list[float], list[dict[str, float]]]:
-        """Main scores and named components for a batch of token-id lists."""
+        """Main scores and named components for a batch of token-id lists (gating weights of a
+        gated model are left in `self.last_gating`, one dict per sequence)."""
         torch = self.torch
         input_ids, attention, lengths = self.collate(sequences)
         kwargs = {"use_cache": False} if self._accepts_use_cache else {}
         self._captured = None
+        gating = None
         with torch.inference_mode():
             out = self.model(input_ids=input_ids, attention_mask=attention, **kwargs)
             captured, self._captured = self._captured, None
@@ -286,8 +349,9 @@ class HFSequenceClassifier(Backend):
                 # ArmoRM-style custom heads: per-objective rewards plus a gated preference score.
                 main = out.score.reshape(len(sequences), -1)[:, 0]
                 heads = out.rewards.reshape(len(sequences), -1)
+                gating = getattr(out, "gating_output", None)
             else:
-                if isinstance(captured, torch.Tensor) and captured.dim() == 3:
+                if self.pooling == "last_token" and isinstance(captured, torch.Tensor) and captured.dim() == 3:
                     heads = captured[rows, lengths - 1]
                 else:
                     heads = out.logits
@@ -296,11 +360,23 @@ class HFSequenceClassifier(Backend):
                 main = heads[:, main_index]
             main = main.float().cpu().tolist()
             heads = heads.float().cpu().tolist()
+            gating = gating.reshape(len(sequences), -1).float().cpu().tolist() if gating is not None else None
         names = self.label_names
         components = [
-            {names[j] if j < len(names) else f"LABEL_{j}": v for j, v in enumerate(row)} if len(row) > 1 else {}
+            {names[j] if j < len(names) and len(names) == len(row) else f"LABEL_{j}": v for j, v in enumerate(row)}
+            if len(row) > 1 else {}
             for row in heads
         ]
+        if self.weights:
+            missing = [n for n in self.weights if n not in components[0]] if components else []
+            if missing:
+                raise BackendError(
+                    f"weights name {', '.join(missing)}, not among the components {list(components[0])}."
+                )
+            main = [sum(w * comps[n] for n, w in self.weights.items()) for comps in components]
+        self.last_gating = [
+            {(names[j] if len(names) == len(row) else f"gate_{j}"): v for j, v in enumerate(row)} for row in gating
+        ] if gating is not None else [{} for _ in sequences]
         return main, components
 
     def _free_cuda(self) -> None:
@@ -329,6 +405,7 @@ class HFSequenceClassifier(Backend):
             if context.should_stop():
                 return
             batch = queue.popleft()
+            self.last_gating = None
             try:
                 values, components = self.forward([encoded[i].ids for i in batch])
             except Exception as exc:
@@ -355,12 +432,13 @@ class HFSequenceClassifier(Backend):
                                                             batch_overhead=self.batch_overhead)])
                 continue
             results = []
-            for i, value, comps in zip(batch, values, components, strict=True):
+            gating = self.last_gating if self.last_gating and len(self.last_gating) == len(batch) else [{}] * len(batch)
+            for i, value, comps, gates in zip(batch, values, components, gating, strict=True):
                 enc = encoded[i]
                 results.append(ScoreResult(
                     response_id=inputs[i].response_id, value=float(value), input_hash=enc.input_hash,
                     components=comps, token_count=len(enc.ids), truncated=enc.truncated,
-                    model_revision=self.model_revision,
+                    model_revision=self.model_revision, gating=gates,
                 ))
             yield ScoredChunk(results=results, tokens=sum(r.token_count for r in results))
 

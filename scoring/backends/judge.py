@@ -17,15 +17,18 @@ parses is counted, not fatal.
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import combinations
 
+from .. import conf
+from ..definitions import DEFAULT_UNPARSED_POLICY, Grade, credit_from_verdict, rubric_score
+
+# The verdict parsers live in scoring.verdicts (every judge output format in one place).
+from ..verdicts import CriterionParse, parse_criterion_verdict, parse_pairwise_verdict  # noqa: F401
 from .base import (
     Backend,
     BackendError,
@@ -90,113 +93,6 @@ PAIRWISE_USER = """[The Start of the Conversation]
 [The End of Assistant B's Answer]"""
 
 
-# --- verdict parsing ---------------------------------------------------------------------------
-_FENCE = re.compile(r"```(?:json|JSON)?\s*(.*?)```", re.S)
-_TRUE = {"true", "yes", "1", "met", "pass", "y"}
-_FALSE = {"false", "no", "0", "not met", "unmet", "fail", "n"}
-
-
-def _as_bool(value) -> bool | None:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, (int, float)) and value in (0, 1):
-        return bool(value)
-    if isinstance(value, str):
-        v = value.strip().strip(".").lower()
-        if v in _TRUE:
-            return True
-        if v in _FALSE:
-            return False
-    return None
-
-
-def _json_objects(text: str) -> list[dict]:
-    """Every JSON object embedded in `text` (fenced blocks first, then any {...} that decodes)."""
-    found: list[dict] = []
-    decoder = json.JSONDecoder()
-    for candidate in [*_FENCE.findall(text), text]:
-        i = candidate.find("{")
-        while i != -1:
-            try:
-                obj, end = decoder.raw_decode(candidate, i)
-            except json.JSONDecodeError:
-                i = candidate.find("{", i + 1)
-                continue
-            if isinstance(obj, dict):
-                found.append(obj)
-            i = candidate.find("{", end)
-    return found
-
-
-@dataclass
-class CriterionParse:
-    met: bool | None
-    score: float | None = None
-    explanation: str = ""
-
-    @property
-    def ok(self) -> bool:
-        return self.met is not None
-
-
-def parse_criterion_verdict(text: str, *, result_pass_threshold: float = 3) -> CriterionParse:
-    """{"explanation", "criteria_met"} in JSON (fenced or not, single quotes tolerated), else
-    "criteria_met": true in broken JSON, "<answer>yes</answer>", "[RESULT] yes", or a Prometheus
-    "[RESULT] n" score (met when n ≥ result_pass_threshold)."""
-    text = text or ""
-    for obj in reversed(_json_objects(text)):
-        for key in ("criteria_met", "criterion_met", "met", "verdict", "answer", "result"):
-            if key in obj:
-                met = _as_bool(obj[key])
-                if met is not None:
-                    return CriterionParse(met=met, explanation=str(obj.get("explanation", obj.get("reason", ""))))
-    m = re.search(r"""["']?criteri(?:a|on)_met["']?\s*[:=]\s*["']?(true|false|yes|no)""", text, re.I)
-    if m:
-        expl = re.search(r"""["']?explanation["']?\s*:\s*["'](.*?)["']\s*[,}]""", text, re.S)
-        return CriterionParse(met=_as_bool(m.group(1)), explanation=expl.group(1) if expl else "")
-    m = re.search(r"<answer>\s*(.*?)\s*</answer>", text, re.S | re.I)
-    if m and _as_bool(m.group(1).strip("[] ")) is not None:
-        return CriterionParse(met=_as_bool(m.group(1).strip("[] ")), explanation=text[: m.start()].strip())
-    m = list(re.finditer(r"\[RESULT\]\s*:?\s*\(?([A-Za-z]+|-?\d+(?:\.\d+)?)\)?", text))
-    if m:
-        token = m[-1].group(1)
-        explanation = text[: m[-1].start()].strip()
-        try:
-            n = float(token)
-        except ValueError:
-            return CriterionParse(met=_as_bool(token), explanation=explanation)
-        return CriterionParse(met=n >= result_pass_threshold, score=n, explanation=explanation)
-    return CriterionParse(met=None)
-
-
-_PAIR_MARKS = {"a": "a", "b": "b", "c": "tie", "tie": "tie", "draw": "tie", "1": "a", "2": "b"}
-
-
-def parse_pairwise_verdict(text: str) -> str | None:
-    """"a", "b" or "tie" (as shown to the judge), or None. The last verdict mark wins: judges often
-    mention "[[A]]" in their reasoning before the final answer."""
-    text = text or ""
-    m = re.findall(r"<answer>\s*\[*\s*(A|B|C|tie)\s*\]*\s*</answer>", text, re.I)
-    if m:
-        return _PAIR_MARKS[m[-1].lower()]
-    m = re.findall(r"\[\[\s*(A|B|C|tie)\s*\]\]", text, re.I)
-    if m:
-        return _PAIR_MARKS[m[-1].lower()]
-    for obj in reversed(_json_objects(text)):
-        for key in ("winner", "verdict", "preference", "better", "choice"):
-            value = str(obj.get(key, "")).strip().lower().replace("assistant", "").replace("response", "").strip()
-            if value in _PAIR_MARKS:
-                return _PAIR_MARKS[value]
-    m = re.findall(r"\[RESULT\]\s*:?\s*(A|B|C|tie)\b", text, re.I)
-    if m:
-        return _PAIR_MARKS[m[-1].lower()]
-    m = re.findall(r"(?:final verdict|verdict|winner)\s*(?:is)?\s*[:\-]?\s*\**\s*(?:assistant\s+)?(A|B|tie)\b",
-                   text, re.I)
-    if m:
-        return _PAIR_MARKS[m[-1].lower()]
-    return None
-
-
 def render_conversation(prompt: list[dict], response: str | None = None) -> str:
     lines = [f"{m.get('role', 'user')}: {message_text(m.get('content'))}" for m in prompt if isinstance(m, dict)]
     if response is not None:
@@ -233,6 +129,9 @@ class ChatClient:
         if not self.model:
             raise BackendError("The judge has no model name.")
         key_env = str(options.get("api_key_env", "")).strip()
+        if key_env and not conf.judge_key_env_allowed(key_env):
+            raise BackendError(f"The environment variable {key_env} may not be sent to a judge: allow it with "
+                               "SCORING_JUDGE_KEY_PREFIX or SCORING_JUDGE_KEY_VARIABLES.")
         self.api_key = os.environ.get(key_env, "") if key_env else ""
         if key_env and not self.api_key:
             raise BackendError(f"The environment variable {key_env} (the judge's API key) is not set on the worker.")
@@ -302,6 +201,7 @@ class OpenAIJudge(Backend):
         self.concurrency = max(1, min(64, int(spec.options.get("concurrency", 4))))
         self.parse_retries = max(0, min(5, int(spec.options.get("parse_retries", 1))))
         self.threshold = float(spec.options.get("result_pass_threshold", 3))
+        self.unparsed_policy = spec.options.get("unparsed_policy", DEFAULT_UNPARSED_POLICY)
         self.revision = f"{spec.model}@{PROMPT_VERSION}"
 
     def _ask(self, messages: list[dict], parse) -> tuple[object, str, int, int, str]:
@@ -334,9 +234,8 @@ class OpenAIJudge(Backend):
         elif parsed is None:
             verdict = CriterionVerdict(criterion.id, None, None, "", raw, "failed")
         else:
-            met = bool(parsed.met)
-            score = parsed.score if parsed.score is not None else (criterion.points if met else 0.0)
-            verdict = CriterionVerdict(criterion.id, met, score, parsed.explanation, raw, "ok")
+            # `score` is the judge's native grade (Prometheus 1–5, a JSON score) or None: one unit.
+            verdict = CriterionVerdict(criterion.id, bool(parsed.met), parsed.score, parsed.explanation, raw, "ok")
         return verdict, tokens, (1 if verdict.parse_status == "failed" else 0), error
 
     def _score_criteria(self, inp: ScoreInput, criteria: list[CriterionSpec], outcomes: list) -> ScoreResult:
@@ -347,7 +246,8 @@ class OpenAIJudge(Backend):
         by_id = {c.id: c for c in criteria}
         parsed = [v for v in verdicts if v.parse_status == "ok"]
         input_hash = stable_hash(self.name, self.mode, PROMPT_VERSION, self.spec.model, inp.prompt, inp.response,
-                                 [(c.key, c.title, c.guidance, c.points) for c in criteria])
+                                 [(c.key, c.title, c.guidance, c.points) for c in criteria],
+                                 *([self.unparsed_policy] if self.unparsed_policy != DEFAULT_UNPARSED_POLICY else []))
         result = ScoreResult(response_id=inp.response_id, value=None, input_hash=input_hash, token_count=tokens,
                              model_revision=self.revision, criteria=verdicts, parse_failures=failures)
         if not parsed:
@@ -355,9 +255,17 @@ class OpenAIJudge(Backend):
             result.error = (f"judge request failed: {errors[0]}" if errors
                             else "no criterion verdict could be parsed")
             return result
-        positive = sum(c.points for c in criteria if c.points > 0)
-        achieved = sum(by_id[v.criterion_id].points for v in parsed if v.met)
-        result.value = achieved / positive if positive else 0.0
+        score = rubric_score(
+            [Grade(by_id[v.criterion_id].points, credit_from_verdict(v.met) if v.parse_status == "ok" else None,
+                   key=by_id[v.criterion_id].key) for v in verdicts],
+            unparsed=self.unparsed_policy,
+        )
+        result.unparsed_criteria = score.unparsed
+        if score.value is None:
+            result.error = (f"{score.unparsed} criterion verdict(s) could not be parsed (unparsed_policy=fail)"
+                            if score.unparsed else "the rubric has no criterion with positive points to score")
+            return result
+        result.value = score.value
         result.components = {by_id[v.criterion_id].key: 1.0 if v.met else 0.0 for v in parsed}
         return result
 

@@ -4,6 +4,7 @@ from io import StringIO
 import pytest
 from django.contrib.auth import authenticate, get_user_model
 from django.core.management import CommandError, call_command
+from django.test import RequestFactory
 
 
 @pytest.mark.django_db
@@ -12,7 +13,7 @@ def test_createadmin_prints_a_generated_password_that_works():
     call_command("createadmin", stdout=out)
     password = re.search(r"password: (\S+)", out.getvalue()).group(1)
     assert len(password) >= 16
-    user = authenticate(username="admin", password=password)
+    user = authenticate(RequestFactory().post("/login/"), username="admin", password=password)
     assert user is not None and user.is_superuser
 
 

@@ -48,15 +48,15 @@ def test_an_item_lists_its_responses_in_stored_order(client_for, project_admin, 
     assert data["prompt"] == [{"role": "user", "content": "Say hello."}]
 
 
-def test_annotators_do_not_see_model_names_when_the_project_hides_them(client_for, annotator, project):
-    item = ItemFactory(project=project)
-    assert project.hide_model_identities
-    data = client_for(annotator).get(f"/api/v1/projects/{project.id}/items/{item.id}/").json()
-    assert {r["model_name"] for r in data["responses"]} == {None}
-    project.hide_model_identities = False
-    project.save()
-    data = client_for(annotator).get(f"/api/v1/projects/{project.id}/items/{item.id}/").json()
-    assert data["responses"][1]["model_name"] == "model-1"
+@pytest.mark.parametrize("query", ["", "?is_gold=true", "?is_gold=false"])
+def test_annotators_cannot_read_items_gold_flags_or_import_positions(client_for, annotator, reviewer, project, query):
+    """Security finding 3: `?is_gold=true` with an annotator's token listed the gold items, and TRL imports'
+    response ids (`…chosen`/`…rejected`) and positions gave the label away. Items are for staff."""
+    item = ItemFactory(project=project, is_gold=True)
+    assert client_for(annotator).get(f"/api/v1/projects/{project.id}/items/{query}").status_code == 403
+    assert client_for(annotator).get(f"/api/v1/projects/{project.id}/items/{item.id}/").status_code == 403
+    listed = client_for(reviewer).get(f"/api/v1/projects/{project.id}/items/{query}").json()["results"]
+    assert [r["is_gold"] for r in listed] == ([] if query.endswith("false") else [True])
 
 
 def test_items_filter_by_external_id_and_judgment_count(client_for, labeled):

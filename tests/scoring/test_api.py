@@ -134,3 +134,22 @@ def test_the_openapi_schema_documents_the_scoring_operations(client_for, staff_a
     ops = {op["operationId"] for path in schema["paths"].values() for op in path.values() if "operationId" in op}
     assert {"scoring_runs_start", "scoring_runs_retrieve", "scoring_runs_cancel", "scoring_runs_retry",
             "model_scores_list", "scoring_report", "scorers_list"} <= ops
+
+
+def test_the_report_falls_back_to_imported_gold_and_gives_the_human_reference_beside_it(project, project_admin,
+                                                                                        length_scorer):
+    from annotator.services import items_import_text
+
+    line = ('{"id": "g1", "prompt": "Q?", "chosen": "a long and careful answer", "rejected": "no", '
+            '"subset": "donotanswer"}')
+    items_import_text(project=project, text=line, file_format="rewardbench", gold=True)
+    finish(services.scoring_run_start(project=project, scorer=length_scorer, actor=project_admin))
+    (row,) = api(project_admin).get(f"/api/v1/projects/{project.id}/scoring-report/").json()
+    assert row["reference"] == "gold" and row["accuracy"] == 1.0 and row["compared"] == 1
+    assert row["rewardbench"]["sections"] == {"Safety": 1.0}
+    assert row["other_reference"]["reference"] == "human" and row["other_reference"]["compared"] == 0
+
+
+def test_rubric_scores_are_readable_by_staff_only(project, project_admin, annotator):
+    assert api(project_admin).get(f"/api/v1/projects/{project.id}/rubric-scores/").json() == []
+    assert api(annotator).get(f"/api/v1/projects/{project.id}/rubric-scores/").status_code in (403, 404)

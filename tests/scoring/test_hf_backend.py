@@ -185,3 +185,64 @@ def test_the_plan_pads_less_than_greedy_filling_without_tiny_batches():
     assert len(plan) < len(lengths) / 4
     assert plan_token_budget_batches(lengths, token_budget=16384, batch_overhead=0) == [[i] for i in sorted(
         range(64), key=lambda i: (-lengths[i], i))]  # with free forwards, no padding at all
+
+
+# --- pooling, weighted main score, component names, gating ---------------------------------------
+def test_with_pad_equal_to_eos_hf_pooling_reads_before_the_trailing_eos(pad_eos_model_path):
+    """transformers' *ForSequenceClassification pools at the last token that is not pad_token_id
+    (modeling_layers.py: (token_indices * non_pad_mask).argmax(-1)); TRL trains and RewardBench
+    evaluates through it. With pad == eos and a template ending in eos that is the token before
+    the eos; "last_token" reads the eos itself. Before, there was no way to choose."""
+    last = build_backend(spec(pad_eos_model_path))
+    hf = build_backend(spec(pad_eos_model_path, options={"pooling": "hf"}))
+    assert last.pooling == "last_token" and last.tokenizer.pad_token_id == last.tokenizer.eos_token_id
+    inp = inputs(1)[0]
+    ids = last.encode(inp).ids
+    assert ids[-1] == last.tokenizer.eos_token_id
+    with torch.no_grad():
+        hidden = last.model.model(input_ids=torch.tensor([ids])).last_hidden_state[0]
+        at_eos, before_eos = last.model.score(hidden[-1]).item(), last.model.score(hidden[-2]).item()
+        own = last.model(input_ids=torch.tensor([ids])).logits[0, 0].item()
+    assert last.score([inp])[0].value == pytest.approx(at_eos, abs=1e-5)
+    assert hf.score([inp])[0].value == pytest.approx(before_eos, abs=1e-5) == pytest.approx(own, abs=1e-5)
+    assert last.score([inp])[0].input_hash != hf.score([inp])[0].input_hash
+    # Batched with right padding, HF pooling still reads each row's own position.
+    batch = hf.score(inputs(6))
+    assert [r.value for r in batch] == pytest.approx([hf.score([i])[0].value for i in inputs(6)], abs=1e-5)
+
+
+def test_a_weighted_main_score_combines_named_components(multi_head_model_path):
+    """Multi-objective RMs are read as Σ weight × attribute (HelpSteer2/SteerLM, Nemotron-4-340B-Reward).
+    Before, the main score was always one label."""
+    backend = build_backend(spec(multi_head_model_path, options={"weights": {"helpfulness": 0.5, "verbosity": -1}}))
+    result = backend.score(inputs(2))[0]
+    c = result.components
+    assert result.value == pytest.approx(0.5 * c["helpfulness"] - c["verbosity"], abs=1e-6)
+    with pytest.raises(BackendError, match="weights"):
+        build_backend(spec(multi_head_model_path, options={"weights": {"harmlessness": 1}}))
+
+
+def test_the_helpsteer2_preset_uses_the_published_weights(helpsteer_model_path):
+    """Nemotron-4-340B-Reward model card: 0.3 helpfulness + 0.74 correctness + 0.46 coherence
+    + 0.47 complexity − 0.33 verbosity."""
+    result = build_backend(spec(helpsteer_model_path, options={"weights_preset": "helpsteer2"})).score(inputs(1))[0]
+    c = result.components
+    expected = (0.3 * c["helpfulness"] + 0.74 * c["correctness"] + 0.46 * c["coherence"]
+                + 0.47 * c["complexity"] - 0.33 * c["verbosity"])
+    assert result.value == pytest.approx(expected, abs=1e-6)
+
+
+def test_a_gated_model_stores_named_components_and_its_gating_weights(gated_model_path):
+    """ArmoRM: score = Σ gating_i × reward_i over its objectives. Before, the components came out as
+    LABEL_0…4 and the gating weights were dropped."""
+    backend = build_backend(spec(gated_model_path, trust_remote_code=True))
+    result = backend.score(inputs(2))[0]
+    names = ["helpsteer-helpfulness", "helpsteer-correctness", "ultrafeedback-honesty", "beavertails-is_safe",
+             "code-complexity"]
+    assert list(result.components) == names and list(result.gating) == names
+    assert sum(result.gating.values()) == pytest.approx(1.0)
+    gated = sum(result.gating[n] * result.components[n] for n in names)
+    assert result.value == pytest.approx(gated, abs=1e-5)
+    renamed = build_backend(spec(gated_model_path, trust_remote_code=True,
+                                 options={"component_names": ["a", "b", "c", "d", "e"]})).score(inputs(1))[0]
+    assert list(renamed.components) == ["a", "b", "c", "d", "e"]

@@ -61,18 +61,19 @@ def test_criteria_mode_gives_healthbench_scores_from_json_verdicts():
 
 
 def test_the_api_key_comes_from_the_named_environment_variable(monkeypatch):
-    monkeypatch.setenv("JUDGE_TEST_KEY", "sk-test-123")
+    monkeypatch.setenv("RUBRICATE_JUDGE_KEY_TEST", "sk-test-123")
     with FakeOpenAI(lambda body, headers: '{"criteria_met": true, "explanation": "ok"}') as server:
-        judge(server, api_key_env="JUDGE_TEST_KEY").score(responses()[:1], ScoringContext(criteria=CRITERIA[:1]))
+        scorer = judge(server, api_key_env="RUBRICATE_JUDGE_KEY_TEST")
+        scorer.score(responses()[:1], ScoringContext(criteria=CRITERIA[:1]))
     assert server.requests[0]["headers"]["authorization"] == "Bearer sk-test-123"
     assert server.requests[0]["path"] == "/v1/chat/completions"
     assert server.requests[0]["body"]["model"] == "judge-model"
 
 
 def test_a_missing_api_key_variable_is_an_error_that_names_it(monkeypatch):
-    monkeypatch.delenv("JUDGE_MISSING_KEY", raising=False)
-    with FakeOpenAI(lambda b, h: "x") as server, pytest.raises(BackendError, match="JUDGE_MISSING_KEY"):
-        judge(server, api_key_env="JUDGE_MISSING_KEY")
+    monkeypatch.delenv("RUBRICATE_JUDGE_KEY_MISSING", raising=False)
+    with FakeOpenAI(lambda b, h: "x") as server, pytest.raises(BackendError, match="RUBRICATE_JUDGE_KEY_MISSING"):
+        judge(server, api_key_env="RUBRICATE_JUDGE_KEY_MISSING")
 
 
 def test_a_malformed_verdict_is_asked_again_and_then_parsed():
@@ -98,7 +99,65 @@ def test_verdicts_that_never_parse_are_kept_raw_counted_and_not_fatal():
     assert by_id[2].raw_output == "Well, it depends on what you mean by concise."
     assert result.parse_failures == 1
     assert "concise" not in result.components
-    assert result.value == pytest.approx((3 - 4) / 5)  # greets and rude met, concise unknown
+    # "Scored on the criteria that parsed": concise (+2) leaves numerator and denominator alike.
+    assert result.value == pytest.approx((3 - 4) / 3)  # greets and rude met, concise unknown
+    assert result.unparsed_criteria == 1
+
+
+def _garbage_on(title):
+    def grader(body, headers):
+        prompt = body["messages"][-1]["content"]
+        if title in prompt:
+            return "%%% no verdict here %%%"
+        met = "Is rude" not in prompt and "Worth ten" not in prompt
+        return f'{{"criteria_met": {str(met).lower()}, "explanation": "x"}}'
+    return grader
+
+
+ISSUE_RUBRIC = [
+    CriterionSpec(id=1, key="ten", title="Worth ten points", points=10),
+    CriterionSpec(id=2, key="five", title="Worth five points", points=5),
+    CriterionSpec(id=3, key="rude", title="Is rude to the user", points=-7),
+]
+
+
+@pytest.mark.parametrize("policy, value, unparsed", [
+    ("exclude", 5 / 5, 1),  # default: +10 left out of both sums, the score is partial
+    ("unmet", 5 / 15, 1),  # the old behaviour, now a choice: +10 stays in the denominator
+    ("fail", None, 1),  # no score at all
+])
+def test_an_unparsed_criterion_follows_the_scorers_policy(policy, value, unparsed):
+    """HealthBench (simple-evals calculate_score): Σ points met / Σ positive points. Its grader
+    re-asks until the JSON parses; Rubricate stops after parse_retries, so a policy decides. Garbage
+    on +10, met on +5, unmet on −7: before, 0.333 with no flag."""
+    with FakeOpenAI(_garbage_on("Worth ten")) as server:
+        result = judge(server, parse_retries=0, unparsed_policy=policy).score(
+            responses()[:1], ScoringContext(criteria=ISSUE_RUBRIC))[0]
+    assert result.value == (pytest.approx(value) if value is not None else None)
+    assert result.unparsed_criteria == unparsed
+    assert result.ok is (value is not None)
+
+
+def test_an_unparsed_pitfall_marks_the_score_partial():
+    """A pitfall (negative points) that did not parse cannot subtract: counted as unmet it silently
+    raises the score, so by default the score says it is partial."""
+    rubric = [CriterionSpec(id=1, key="greets", title="Greets the user", points=5),
+              CriterionSpec(id=2, key="rude", title="Is rude to the user", points=-7)]
+    with FakeOpenAI(_garbage_on("Is rude")) as server:
+        result = judge(server, parse_retries=0).score(responses()[:1], ScoringContext(criteria=rubric))[0]
+    assert result.value == pytest.approx(1.0) and result.unparsed_criteria == 1
+
+
+def test_a_criterion_verdict_keeps_the_judges_grade_not_the_points():
+    """One unit per column: a yes/no verdict has no grade (the points are the criterion's); a
+    Prometheus "[RESULT] 4" keeps its 1–5 grade. Before, a met JSON verdict stored the points (10)."""
+    rubric = [CriterionSpec(id=1, key="ten", title="Worth ten points", points=10)]
+    with FakeOpenAI(lambda b, h: '{"criteria_met": true, "explanation": "x"}') as server:
+        (verdict,) = judge(server).score(responses()[:1], ScoringContext(criteria=rubric))[0].criteria
+    assert (verdict.met, verdict.score) == (True, None)
+    with FakeOpenAI(lambda b, h: "Feedback: good. [RESULT] 4") as server:
+        (verdict,) = judge(server).score(responses()[:1], ScoringContext(criteria=rubric))[0].criteria
+    assert (verdict.met, verdict.score) == (True, 4.0)
 
 
 def test_a_response_whose_every_verdict_fails_is_failed_with_the_reason():
@@ -227,3 +286,20 @@ def test_requests_run_concurrently_up_to_the_configured_limit():
         results = judge(server, concurrency=4).score(responses() * 2, ScoringContext(criteria=CRITERIA))
     assert all(r.ok for r in results) and len(server.requests) == 12
     assert 1 < state["max"] <= 4
+
+
+@pytest.mark.parametrize("name", ["SECRET_KEY", "DATABASE_URL", "REDIS_URL", "RUBRICATE_JUDGE_KEY_"])
+def test_a_judge_never_sends_a_variable_an_operator_did_not_allow(monkeypatch, name):
+    """Security finding 2: api_key_env=SECRET_KEY used to send Django's key as the Bearer token."""
+    monkeypatch.setenv(name, "do-not-send")
+    with FakeOpenAI(lambda b, h: "x") as server, pytest.raises(BackendError, match="may not be sent"):
+        judge(server, api_key_env=name)
+    assert server.requests == []
+
+
+def test_an_operator_may_allow_an_explicit_variable(monkeypatch, settings):
+    settings.SCORING_JUDGE_KEY_VARIABLES = "OPENAI_API_KEY"
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-allowed")
+    with FakeOpenAI(lambda body, headers: '{"criteria_met": true, "explanation": "ok"}') as server:
+        judge(server, api_key_env="OPENAI_API_KEY").score(responses()[:1], ScoringContext(criteria=CRITERIA[:1]))
+    assert server.requests[0]["headers"]["authorization"] == "Bearer sk-allowed"

@@ -200,3 +200,36 @@ def test_model_scores_are_visible_to_annotators_only_when_the_project_allows(pro
     assert not model_scores_visible(project=project, user=outsider, annotating=False)
     project.show_model_scores = True
     assert model_scores_visible(project=project, user=annotator, annotating=True)
+
+
+def test_judge_endpoints_and_model_paths_are_shown_to_site_admins_only(client_for, staff_admin, project_admin,
+                                                                       annotator, outsider):
+    """Security finding 8: /scoring/ showed every judge's base URL to any logged-in user."""
+    ScorerFactory(name="secret-judge", backend="openai_judge", model="judge-model-x",
+                  options={"base_url": "https://judge.internal.example/v1", "mode": "criteria"})
+    for user in (project_admin, annotator, outsider):
+        page = client_for(user).get("/scoring/").content.decode()
+        assert "secret-judge" in page
+        assert "judge.internal.example" not in page and "judge-model-x" not in page
+    page = client_for(staff_admin).get("/scoring/").content.decode()
+    assert "judge.internal.example" in page and "judge-model-x" in page
+
+
+def test_the_project_page_shows_gold_accuracy_and_human_rubric_scores(client_for, project, project_admin,
+                                                                       length_scorer):
+    from annotator.models import CriterionJudgment
+    from annotator.services import items_import_text
+
+    line = ('{"id": "g1", "prompt": "Q?", "chosen": "a long and careful answer", "rejected": "no", '
+            '"subset": "donotanswer"}')
+    items_import_text(project=project, text=line, file_format="rewardbench", gold=True)
+    item = project.items.get()
+    judgment = judge_item(item, preference=-1)
+    criterion = project.rubric_version.criteria.order_by("position").first()
+    CriterionJudgment.objects.create(judgment=judgment, response=item.responses.first(), criterion=criterion, value=1)
+    run = services.scoring_run_start(project=project, scorer=length_scorer, actor=project_admin)
+    for batch_id in run.batches.values_list("id", flat=True):
+        services.scoring_batch_execute(batch_id=batch_id, worker="w")
+    page = client_for(project_admin).get(f"/scoring/projects/{project.id}/runs/").content.decode()
+    assert "1 / 1 · human" in page and "1 / 1 · gold" in page
+    assert 'id="rubric-scores"' in page and "RewardBench Safety" in page

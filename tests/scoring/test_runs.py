@@ -117,6 +117,41 @@ def test_a_multi_head_model_stores_its_components_by_name(project, project_admin
     assert score.value == pytest.approx(score.components["correctness"])
 
 
+def test_a_gated_model_run_stores_its_gating_weights(project, project_admin, gated_model_path):
+    scorer = ScorerFactory(name="gated", backend=Scorer.Backend.HF_SEQUENCE_CLASSIFIER, model=gated_model_path,
+                           dtype="float32", trust_remote_code=True)
+    make_items(project, 1)
+    run_all(start(project, scorer, project_admin))
+    score = ResponseScore.objects.filter(scorer=scorer).first()
+    assert list(score.gating) == list(score.components) and sum(score.gating.values()) == pytest.approx(1.0)
+
+
+def test_a_criteria_judge_run_stores_how_many_criteria_did_not_parse(project, project_admin, monkeypatch):
+    from scoring.backends import judge as judge_backend
+    from scoring.backends.judge import Completion
+
+    class Client:
+        def __init__(self, spec):
+            pass
+
+        def complete(self, messages):
+            text = messages[-1]["content"]
+            return Completion("garbage" if "Criterion 1" in text else '{"criteria_met": true}', 1)
+
+        def close(self):
+            pass
+
+    scorer = ScorerFactory(name="grader", backend=Scorer.Backend.OPENAI_JUDGE, model="m",
+                           options={"base_url": "https://judge.example/v1", "parse_retries": 0})
+    make_items(project, 1)
+    monkeypatch.setattr(judge_backend, "ChatClient", Client)
+    run_all(start(project, scorer, project_admin))
+    scores = list(ResponseScore.objects.filter(scorer=scorer))
+    assert len(scores) == 2 and all(s.unparsed_criteria == 1 for s in scores)
+    # c0 +3 met, c1 unparsed (left out), c2 −2 met: (3 − 2) / 3
+    assert all(s.value == pytest.approx(1 / 3) for s in scores)
+
+
 def test_only_unscored_responses_are_picked_when_asked(project, project_admin, length_scorer):
     items = make_items(project, 3)
     run_all(start(project, length_scorer, project_admin))
@@ -303,3 +338,16 @@ def test_editing_a_scorer_does_not_change_a_started_run(project, project_admin, 
     services.scorer_update(scorer=hf_scorer, actor=staff_admin, max_length=16)
     run_all(run)
     assert ResponseScore.objects.filter(scorer=hf_scorer, token_count__gt=16).exists()
+
+
+@pytest.mark.parametrize("name", ["SECRET_KEY", "DATABASE_URL", "HOME"])
+def test_a_scorer_cannot_name_a_variable_an_operator_did_not_allow_as_its_key(staff_admin, name):
+    with pytest.raises(ApplicationError) as exc:
+        services.scorer_create(actor=staff_admin, name="j", backend="openai_judge", model="m",
+                               options={"base_url": "https://93.184.216.34/v1", "api_key_env": name})
+    assert "RUBRICATE_JUDGE_KEY_" in exc.value.fields["options.api_key_env"]
+    assert not Scorer.objects.filter(name="j").exists()
+    scorer = services.scorer_create(actor=staff_admin, name="ok", backend="openai_judge", model="m",
+                                    options={"base_url": "https://93.184.216.34/v1",
+                                             "api_key_env": "RUBRICATE_JUDGE_KEY_OPENAI"})
+    assert scorer.options["api_key_env"] == "RUBRICATE_JUDGE_KEY_OPENAI"
