@@ -6,7 +6,7 @@ from django.test import Client
 
 from accounts.services import api_token_create, invite_accept, user_invite, user_set_active, user_set_site_admin
 from config.errors import ConflictError
-from tests.accounts.test_invites import NEW_PASSWORD, accept, link_in
+from tests.accounts.test_invites import NEW_PASSWORD, accept, can_log_in, link_in
 from tests.factories import PASSWORD, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -67,11 +67,11 @@ def test_a_deactivated_account_cannot_log_in_or_use_its_tokens(client_for, staff
     logged_in = client_for(annotator)
     response = client_for(staff_admin).post(f"/account/users/{annotator.id}/active/", {"active": "0"})
     assert response.status_code == 302
-    assert not Client().login(username="annotator", password=PASSWORD)
+    assert not can_log_in("annotator", PASSWORD)
     assert Client().get("/api/v1/me/", HTTP_AUTHORIZATION=f"Bearer {raw}").status_code == 401
     assert logged_in.get("/").status_code == 302  # the open session ends too
     client_for(staff_admin).post(f"/account/users/{annotator.id}/active/", {"active": "1"})
-    assert Client().login(username="annotator", password=PASSWORD)
+    assert can_log_in("annotator", PASSWORD)
 
 
 def test_deactivating_an_invited_account_kills_its_link(staff_admin):
