@@ -86,7 +86,10 @@ def account_status(*, user: AbstractBaseUser, invite: Invite | None, now: dateti
     return "deactivated"
 
 
-def user_list(*, search: str = "", limit: int = 500) -> list[AbstractBaseUser]:
+USER_LIST_LIMIT = 500
+
+
+def user_list(*, search: str = "", limit: int = USER_LIST_LIMIT) -> list[AbstractBaseUser]:
     """Accounts for the site admin's user page, by username, each with `.invite` (the newest
     invitation or None) and `.status` (see account_status). Two queries."""
     qs = get_user_model().objects.order_by("username")

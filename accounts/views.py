@@ -27,6 +27,7 @@ from config.errors import ApplicationError
 
 from .forms import UserInviteForm
 from .selectors import (
+    USER_LIST_LIMIT,
     api_token_get_for_user,
     api_token_list_for_user,
     api_token_status,
@@ -134,7 +135,8 @@ def invite_accept(request, secret: str):
 
 def _users_page(request, *, form: UserInviteForm | None = None, created: dict | None = None, status: int = 200):
     search = request.GET.get("q", "").strip()[:150]
-    context = {"users": user_list(search=search), "search": search, "form": form or UserInviteForm(),
+    context = {"users": user_list(search=search), "users_limit": USER_LIST_LIMIT, "search": search,
+               "form": form or UserInviteForm(),
                "created": created, "invite_days": settings.INVITE_LINK_DAYS}
     return render(request, "accounts/users.html", context, status=status)
 
