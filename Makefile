@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check
 TORCH_VERSION := 2.13.0
 
-.PHONY: run test install install-test chromium lint bench clean
+.PHONY: run test screenshots install install-test chromium lint bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -39,11 +39,18 @@ chromium:
 test: install-test
 	$(PY) -m pytest
 
+# The browser tests write their screenshots to var/screenshots (ignored); this refreshes the tracked
+# ones in docs/screenshots that the README and docs show.
+screenshots: install-test
+	SCREENSHOTS_DIR=docs/screenshots $(PY) -m pytest tests/e2e
+
+# ruff, then vulture for dead code (its settings and entry points: pyproject.toml, vulture_whitelist.py).
 lint:
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/vulture
 
 bench:
 	@echo "See bench/README.md: each script prints its figures."
 
 clean:
-	rm -rf var/test .pytest_cache
+	rm -rf var/test var/screenshots .pytest_cache

@@ -1,9 +1,6 @@
 """Queue latency: next-item and submit with 1,000,000 items and 50 concurrent annotators, PostgreSQL.
 
-    .venv/bin/python bench/queue.py [--items 1000000] [--annotators 50] [--seconds 60] [--think 10 1 0]
-
-(bench/queue.py runs this file; the code lives here so that nothing named `queue` has to import
-Django.)
+    .venv/bin/python bench/queue_latency.py [--items 1000000] [--annotators 50] [--seconds 60] [--think 10 1 0]
 
 Creates its own database (bench_queue on DATABASE_HOST, default 127.0.0.1:5432, user postgres), loads
 the demo rubric (7 criteria) into a project with overlap 3, writes the items and two responses each

@@ -35,8 +35,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-# Python puts this script's folder first on sys.path, where a sibling bench script can shadow a
-# standard module (bench/queue.py hides `queue`, which torch imports): use the repository root.
+# Python puts this script's folder first on sys.path, where a sibling bench script could shadow a
+# standard module: use the repository root instead.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 sys.path.insert(0, str(ROOT))
 

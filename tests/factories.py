@@ -1,10 +1,12 @@
 """factory_boy factories for every model the suite needs."""
 
+from datetime import timedelta
+
 import factory
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from annotator.models import Item, Project, ProjectMembership, Response
+from annotator.models import Assignment, CriterionJudgment, Item, Judgment, Project, ProjectMembership, Response
 from rubrics.models import Criterion, RubricSet, RubricVersion
 from scoring.models import Scorer
 
@@ -99,13 +101,85 @@ class ItemFactory(factory.django.DjangoModelFactory):
                                     model_name=f"model-{pos}", content=content, position=pos)
 
 
+class AssignmentFactory(factory.django.DjangoModelFactory):
+    """A live lease of an item to an annotator; `submitted=True` for one that has been judged."""
+
+    class Meta:
+        model = Assignment
+
+    item = factory.SubFactory(ItemFactory)
+    annotator = factory.SubFactory(UserFactory)
+    status = Assignment.Status.LEASED
+    leased_at = factory.LazyFunction(timezone.now)
+    lease_expires_at = factory.LazyAttribute(lambda a: a.leased_at + timedelta(minutes=30))
+    shown_order = factory.LazyAttribute(
+        lambda a: list(a.item.responses.order_by("position", "id").values_list("id", flat=True)))
+    submitted_at = None
+
+    class Params:
+        submitted = factory.Trait(
+            status=Assignment.Status.SUBMITTED,
+            submitted_at=factory.LazyAttribute(lambda a: a.leased_at + timedelta(minutes=5)),
+        )
+
+
+class JudgmentFactory(factory.django.DjangoModelFactory):
+    """A submitted human judgment with its assignment, against the project's pinned rubric version.
+
+    `scores` maps (response, criterion) → value and stores the criterion judgments. Afterwards the
+    item's counter, open flag and disagreement are left as `judgment_submit` leaves them
+    (`sync_item=False` to skip). `ranking` takes responses or their ids, best first.
+    """
+
+    class Meta:
+        model = Judgment
+        skip_postgeneration_save = True
+
+    item = factory.SubFactory(ItemFactory)
+    annotator = factory.SubFactory(UserFactory)
+    submitted_at = factory.LazyFunction(timezone.now)
+    assignment = factory.SubFactory(
+        AssignmentFactory, item=factory.SelfAttribute("..item"), annotator=factory.SelfAttribute("..annotator"),
+        status=Assignment.Status.SUBMITTED, submitted_at=factory.SelfAttribute("..submitted_at"),
+        leased_at=factory.LazyAttribute(lambda a: a.submitted_at - timedelta(minutes=5)),
+    )
+    rubric_version = factory.LazyAttribute(lambda j: j.item.project.rubric_version)
+    both_bad = False
+    ranking = factory.LazyFunction(list)
+    preference = factory.LazyAttribute(lambda j: None if (j.both_bad or j.ranking) else -1)
+    rationale = ""
+    time_spent_ms = 30000
+
+    @classmethod
+    def _adjust_kwargs(cls, **kwargs):
+        kwargs["ranking"] = [getattr(r, "pk", r) for r in kwargs["ranking"]]
+        return kwargs
+
+    @factory.post_generation
+    def scores(self, create, extracted, **kwargs):
+        if create and extracted:
+            CriterionJudgment.objects.bulk_create(
+                CriterionJudgment(judgment=self, response=response, criterion=criterion, value=value)
+                for (response, criterion), value in extracted.items()
+            )
+
+    @factory.post_generation
+    def sync_item(self, create, extracted, **kwargs):
+        if not create or extracted is False:
+            return
+        from annotator.services import item_disagreement
+
+        item = Item.objects.select_related("project").get(pk=self.item_id)
+        item.submitted_count = item.judgments.count()
+        item.is_open = item.submitted_count < item.project.overlap
+        item.disagreement = item_disagreement(item=item) if item.submitted_count >= 2 else []
+        item.has_disagreement = bool(item.disagreement)
+        item.save(update_fields=["submitted_count", "is_open", "disagreement", "has_disagreement", "updated_at"])
+
+
 class ScorerFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Scorer
 
     name = factory.Sequence(lambda n: f"scorer-{n}")
     backend = Scorer.Backend.LENGTH
-
-
-def now():
-    return timezone.now()

@@ -63,7 +63,8 @@ def test_celery_is_json_only_and_acks_late():
 
 
 def test_an_empty_database_url_means_the_embedded_sqlite_default(tmp_path):
-    code = "import django; django.setup(); from django.conf import settings as s; print(s.DATABASES['default']['ENGINE'])"
+    code = ("import django; django.setup(); from django.conf import settings as s; "
+            "print(s.DATABASES['default']['ENGINE'])")
     result = _run(["-c", code], DJANGO_SETTINGS_MODULE="config.settings", SECRET_KEY="x" * 50,
                   RUBRICATE_VAR_DIR=str(tmp_path), DATABASE_URL="")
     assert result.returncode == 0, result.stderr

@@ -20,8 +20,8 @@ from django.db.models import Count  # noqa: E402
 
 from annotator.models import Item, Judgment  # noqa: E402
 from annotator.services import assignment_next_for_user, judgment_submit  # noqa: E402
-from tests.annotator.conftest import valid_input  # noqa: E402
 from tests.factories import ItemFactory, MembershipFactory, ProjectFactory, UserFactory, published_version  # noqa: E402
+from tests.helpers import valid_input  # noqa: E402
 
 ANNOTATORS, THREADS_PER_ANNOTATOR, OVERLAP, ITEMS = 5, 2, 2, 30
 

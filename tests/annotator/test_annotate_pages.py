@@ -8,8 +8,8 @@ from django.test import Client
 
 from annotator.models import Assignment, Judgment
 from annotator.services import assignment_next_for_user, judgment_submit, project_update
-from tests.annotator.conftest import valid_input
 from tests.factories import ItemFactory
+from tests.helpers import row, valid_input
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
 
@@ -117,6 +117,7 @@ def test_an_incomplete_form_comes_back_with_the_errors_and_what_was_entered(clie
     assert re.search(r'name="preference" value="2" checked', body)
     assert not Judgment.objects.exists()
     assert c.post(_url(project, a, "submit"), post).status_code == 400
+    assert not Judgment.objects.exists() and Assignment.objects.get().status == Assignment.Status.LEASED
 
 
 @pytest.mark.django_db
@@ -158,8 +159,10 @@ def test_the_heartbeat_keeps_the_lease_and_reports_when_it_is_lost(client_for, a
     response = c.post(_url(project, a, "heartbeat"))
     assert response.status_code == 204 and int(response["X-Lease-Seconds"]) > 29 * 60
     c.post(_url(project, a, "skip"))
+    skipped = row(a)
     lost = c.post(_url(project, a, "heartbeat"))
     assert lost.status_code == 409 and lost.json()["error"] == "skipped"
+    assert row(a) == skipped
 
 
 @pytest.mark.django_db
@@ -196,12 +199,14 @@ def test_outsiders_get_404_from_every_annotation_url(client_for, annotator, outs
     c = client_for(annotator)
     c.get(f"/projects/{project.id}/annotate/")
     a = Assignment.objects.get()
+    leased = row(a)
     o = client_for(outsider)
     assert o.get(f"/projects/{project.id}/annotate/").status_code == 404
     for action in ("submit", "skip", "heartbeat"):
         assert o.post(_url(project, a, action), _form(a)).status_code == 404
     assert o.post(f"/projects/{project.id}/annotate/undo/").status_code == 404
     assert not Judgment.objects.exists()
+    assert Assignment.objects.count() == 1 and row(a) == leased
 
 
 @pytest.mark.django_db
@@ -209,8 +214,9 @@ def test_a_member_cannot_submit_someone_elses_assignment(client_for, annotator, 
     ItemFactory(project=project)
     client_for(annotator).get(f"/projects/{project.id}/annotate/")
     a = Assignment.objects.get()
+    leased = row(a)
     assert client_for(reviewer).post(_url(project, a, "submit"), _form(a)).status_code == 404
-    assert not Judgment.objects.exists()
+    assert not Judgment.objects.exists() and row(a) == leased
 
 
 @pytest.mark.django_db
@@ -233,8 +239,10 @@ def test_actions_refuse_get(client_for, annotator, project):
     c = client_for(annotator)
     c.get(f"/projects/{project.id}/annotate/")
     a = Assignment.objects.get()
+    leased = row(a)
     assert c.get(_url(project, a, "submit")).status_code == 405
     assert c.get(f"/projects/{project.id}/annotate/undo/").status_code == 405
+    assert not Judgment.objects.exists() and row(a) == leased
 
 
 XSS_RESPONSE = (

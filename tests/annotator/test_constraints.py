@@ -1,28 +1,20 @@
 import pytest
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 
-from annotator.models import Assignment, Item, Judgment
+from annotator.models import Item, Judgment
 from scoring.models import ResponseScore
-from tests.factories import ItemFactory, ScorerFactory, UserFactory
-
-
-def _assignment(item, user):
-    now = timezone.now()
-    return Assignment.objects.create(item=item, annotator=user, leased_at=now, lease_expires_at=now)
+from tests.factories import AssignmentFactory, ItemFactory, JudgmentFactory, ScorerFactory, UserFactory
 
 
 @pytest.mark.django_db
 def test_a_second_judgment_of_the_same_item_by_the_same_annotator_is_rejected(project):
     item = ItemFactory(project=project)
     user = UserFactory()
-    a = _assignment(item, user)
-    Judgment.objects.create(assignment=a, item=item, annotator=user, preference=1, submitted_at=timezone.now())
+    JudgmentFactory(item=item, annotator=user, preference=1)
     # Even through a second assignment row (the unique assignment key is bypassed by deleting it).
-    other = _assignment(ItemFactory(project=project), user)
+    other = AssignmentFactory(item=ItemFactory(project=project), annotator=user)
     with pytest.raises(IntegrityError), transaction.atomic():
-        Judgment.objects.create(assignment=other, item=item, annotator=user, preference=-1,
-                                submitted_at=timezone.now())
+        JudgmentFactory(assignment=other, item=item, annotator=user, preference=-1)
     assert Judgment.objects.filter(item=item).count() == 1
 
 
@@ -31,6 +23,7 @@ def test_an_item_external_id_is_unique_within_a_project(project):
     ItemFactory(project=project, external_id="x1")
     with pytest.raises(IntegrityError), transaction.atomic():
         Item.objects.create(project=project, external_id="x1", prompt=[])
+    assert Item.objects.filter(project=project, external_id="x1").count() == 1
     ItemFactory(external_id="x1")  # another project may reuse it
 
 
@@ -39,8 +32,8 @@ def test_a_preference_outside_minus_three_to_three_is_rejected(project):
     item = ItemFactory(project=project)
     user = UserFactory()
     with pytest.raises(IntegrityError), transaction.atomic():
-        Judgment.objects.create(assignment=_assignment(item, user), item=item, annotator=user,
-                                preference=4, submitted_at=timezone.now())
+        JudgmentFactory(item=item, annotator=user, preference=4)
+    assert not Judgment.objects.exists()
 
 
 @pytest.mark.django_db
@@ -50,6 +43,7 @@ def test_a_model_score_is_unique_per_response_scorer_and_input(project):
     ResponseScore.objects.create(response=response, scorer=scorer, input_hash="h", value=1.0)
     with pytest.raises(IntegrityError), transaction.atomic():
         ResponseScore.objects.create(response=response, scorer=scorer, input_hash="h", value=2.0)
+    assert ResponseScore.objects.get(input_hash="h").value == 1.0
     ResponseScore.objects.create(response=response, scorer=scorer, input_hash="other", value=2.0)
 
 
@@ -58,3 +52,5 @@ def test_overlap_must_be_positive(project):
     project.overlap = 0
     with pytest.raises(IntegrityError), transaction.atomic():
         project.save()
+    project.refresh_from_db()
+    assert project.overlap == 2

@@ -129,6 +129,7 @@ def test_a_format_can_be_named_instead_of_detected(project):
     with pytest.raises(ApplicationError) as exc:
         items_import_text(project=project, text=jsonl(*TRL), file_format="native")
     assert exc.value.extra == {"line": 1, "field": "id"}
+    assert not Item.objects.exists()
 
 
 BAD_FILES = [
@@ -182,12 +183,14 @@ def test_invalid_utf8_is_named(project):
     raw = jsonl(NATIVE[0]).encode() + b'{"id": "\xff"}\n'
     with pytest.raises(ApplicationError, match="line 2: .*UTF-8"):
         items_import(project=project, stream=io.BytesIO(raw))
+    assert not Item.objects.exists()
 
 
 @pytest.mark.django_db
 def test_an_empty_file_is_an_error(project):
     with pytest.raises(ApplicationError, match="no items"):
         items_import_text(project=project, text="\n\n")
+    assert not Item.objects.exists()
 
 
 @pytest.mark.django_db
@@ -261,6 +264,7 @@ def test_a_line_over_the_length_limit_is_refused_with_413(project, settings):
     with pytest.raises(PayloadTooLargeError) as exc:
         items_import_text(project=project, text=jsonl(long_line))
     assert exc.value.extra["line"] == 1 and "IMPORT_MAX_LINE_BYTES" in exc.value.message
+    assert not Item.objects.exists()
 
 
 @pytest.mark.django_db
@@ -271,6 +275,7 @@ def test_json_nested_deeper_than_the_cap_is_refused(project, settings):
     with pytest.raises(ApplicationError) as exc:
         items_import_text(project=project, text=deep + "\n")
     assert exc.value.status == 400 and "nested deeper than 8" in exc.value.message
+    assert not Item.objects.exists()
     # Brackets inside strings do not count.
     ok = {**NATIVE[0], "metadata": {"note": "[[[[[[[[[[[[{{{{{{{{"}}
     assert items_import_text(project=project, text=jsonl(ok)).created == 1
@@ -281,3 +286,4 @@ def test_a_hundred_thousand_deep_array_does_not_crash_the_parser(project):
     deep = '{"id": "d", "metadata": ' + "[" * 100_000 + "]" * 100_000 + "}"
     with pytest.raises(ApplicationError, match="nested deeper"):
         items_import_text(project=project, text=deep)
+    assert not Item.objects.exists()

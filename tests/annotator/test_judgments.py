@@ -17,8 +17,8 @@ from annotator.services import (
     project_update,
 )
 from config.errors import ApplicationError, ConflictError
-from tests.annotator.conftest import valid_input
 from tests.factories import ItemFactory, published_version
+from tests.helpers import row, valid_input
 
 
 def _lease_and_submit(project, user, **kw):
@@ -79,6 +79,7 @@ def test_scores_outside_the_criterion_scale_are_refused(project, annotator, make
         judgment_submit(assignment=a, data=data)
     messages = " ".join(exc.value.fields.values())
     assert "1 to 5" in messages and "yes or no" in messages and "between -2 and 0" in messages
+    assert not Judgment.objects.exists() and not CriterionJudgment.objects.exists()
 
 
 @pytest.mark.django_db
@@ -88,6 +89,7 @@ def test_a_pair_needs_a_preference_unless_both_are_bad(project, annotator, make_
     with pytest.raises(ApplicationError) as exc:
         judgment_submit(assignment=a, data=valid_input(a, preference=None))
     assert "preference" in exc.value.fields
+    assert not Judgment.objects.exists() and Assignment.objects.get(pk=a.pk).status == Assignment.Status.LEASED
     result = judgment_submit(assignment=a, data=valid_input(a, preference=None, both_bad=True))
     assert result.judgment.both_bad and result.judgment.preference is None
 
@@ -100,6 +102,7 @@ def test_a_rationale_is_required_when_the_project_says_so(project, annotator, ma
     with pytest.raises(ApplicationError) as exc:
         judgment_submit(assignment=a, data=valid_input(a, rationale="  "))
     assert "rationale" in exc.value.fields
+    assert not Judgment.objects.exists() and Item.objects.get().submitted_count == 0
 
 
 @pytest.mark.django_db
@@ -110,6 +113,7 @@ def test_items_with_more_than_two_responses_are_ranked(project, annotator):
     with pytest.raises(ApplicationError) as exc:
         judgment_submit(assignment=a, data=valid_input(a, ranking=ids[:2]))
     assert "ranking" in exc.value.fields
+    assert not Judgment.objects.exists()
     judgment = judgment_submit(assignment=a, data=valid_input(a, ranking=[ids[2], ids[0], ids[1]])).judgment
     assert judgment.ranking == [ids[2], ids[0], ids[1]] and judgment.preference is None
 
@@ -152,19 +156,23 @@ def test_undo_within_a_minute_gives_the_item_back_with_what_was_entered(project,
 @pytest.mark.django_db
 def test_undo_after_a_minute_is_refused(project, annotator, make_items):
     make_items(1)
-    _lease_and_submit(project, annotator)
+    judgment = _lease_and_submit(project, annotator)
+    before = row(judgment.assignment), row(judgment.item)
     with pytest.raises(ConflictError, match="60 seconds"):
         judgment_undo(project=project, user=annotator, now=timezone.now() + timedelta(seconds=61))
     assert Judgment.objects.count() == 1
+    assert (row(judgment.assignment), row(judgment.item)) == before
 
 
 @pytest.mark.django_db
 def test_undo_only_touches_my_own_submissions(project, annotator, reviewer, make_items):
     make_items(1)
-    _lease_and_submit(project, annotator)
+    judgment = _lease_and_submit(project, annotator)
+    before = row(judgment.assignment), row(judgment.item)
     with pytest.raises(ConflictError):
         judgment_undo(project=project, user=reviewer)
     assert Judgment.objects.count() == 1
+    assert (row(judgment.assignment), row(judgment.item)) == before
 
 
 @pytest.mark.django_db
@@ -220,8 +228,10 @@ def test_an_adjudication_is_stored_once_and_can_be_replaced(project, reviewer, m
     adjudication_set(item=item, reviewer=reviewer, preference=1)
     item.refresh_from_db()
     assert item.adjudication.preference == 1
+    before = row(item.adjudication)
     with pytest.raises(ApplicationError):
         adjudication_set(item=item, reviewer=reviewer, preference=None)
+    assert row(item.adjudication) == before
 
 
 @pytest.mark.django_db

@@ -8,9 +8,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 
 from annotator.models import Adjudication, Item, Project, ProjectMembership
-from annotator.services import assignment_next_for_user, judgment_submit
-from tests.annotator.conftest import valid_input
-from tests.factories import ItemFactory, UserFactory, published_version
+from tests.factories import ItemFactory, JudgmentFactory, UserFactory, published_version
+from tests.helpers import counts, row
 
 Role = ProjectMembership.Role
 LINE = {"id": "x1", "prompt": "Hello?", "responses": [{"content": "Hi!"}, {"content": "Hey."}]}
@@ -72,9 +71,12 @@ def test_a_project_admin_edits_the_settings(client_for, project_admin, project):
 
 @pytest.mark.django_db
 def test_settings_are_for_project_admins_only(client_for, annotator, reviewer, outsider, project):
+    before = row(project)
     assert client_for(annotator).get(f"/projects/{project.id}/settings/").status_code == 403
     assert client_for(reviewer).post(f"/projects/{project.id}/settings/", {"name": "x"}).status_code == 403
     assert client_for(outsider).get(f"/projects/{project.id}/settings/").status_code == 404
+    assert client_for(outsider).post(f"/projects/{project.id}/settings/", {"name": "x"}).status_code == 404
+    assert row(project) == before
 
 
 # --- Members ----------------------------------------------------------------------------------
@@ -96,9 +98,11 @@ def test_a_project_admin_adds_changes_and_removes_members(client_for, project_ad
 
 @pytest.mark.django_db
 def test_adding_an_unknown_user_says_so(client_for, project_admin, project):
+    before = counts(ProjectMembership)
     response = client_for(project_admin).post(f"/projects/{project.id}/members/", {"username": "ghost",
                                                                                   "role": "annotator"})
     assert response.status_code == 200 and "No account is named “ghost”" in response.content.decode()
+    assert counts(ProjectMembership) == before
 
 
 @pytest.mark.django_db
@@ -111,11 +115,16 @@ def test_the_last_admin_cannot_be_demoted_or_removed(client_for, project_admin, 
 
 @pytest.mark.django_db
 def test_members_pages_are_for_project_admins_only(client_for, annotator, outsider, project):
+    before = counts(ProjectMembership)
     assert client_for(annotator).get(f"/projects/{project.id}/members/").status_code == 403
     assert client_for(annotator).post(f"/projects/{project.id}/members/{annotator.id}/role/",
                                       {"role": "admin"}).status_code == 403
+    assert client_for(annotator).post(f"/projects/{project.id}/members/",
+                                      {"username": "outsider", "role": "admin"}).status_code == 403
     assert client_for(outsider).get(f"/projects/{project.id}/members/").status_code == 404
+    assert client_for(outsider).post(f"/projects/{project.id}/members/{annotator.id}/remove/").status_code == 404
     assert project.memberships.get(user=annotator).role == Role.ANNOTATOR
+    assert counts(ProjectMembership) == before
 
 
 # --- Import: page, command, API ---------------------------------------------------------------
@@ -210,6 +219,7 @@ def test_the_api_refuses_an_oversize_body_with_413(client_for, project_admin, pr
     settings.IMPORT_MAX_FILE_BYTES = 40
     response = _api(client_for(project_admin), project, jsonl(LINE))
     assert response.status_code == 413 and response.json()["error"] == "too_large"
+    assert not Item.objects.exists()
 
 
 @pytest.mark.django_db
@@ -226,11 +236,6 @@ def test_the_api_import_is_documented_in_the_schema(client_for, annotator):
 
 
 # --- Items, review, gold ----------------------------------------------------------------------
-
-
-def _judge(project, user, preference):
-    a = assignment_next_for_user(project=project, user=user)
-    return judgment_submit(assignment=a, data=valid_input(a, preference=preference)).judgment
 
 
 @pytest.mark.django_db
@@ -258,9 +263,8 @@ def test_the_item_list_makes_a_fixed_number_of_queries(client_for, reviewer, pro
 
 @pytest.mark.django_db
 def test_the_item_page_shows_judgments_to_reviewers(client_for, reviewer, project, make_annotators):
-    ItemFactory(project=project)
     (u1,) = make_annotators(1)
-    j = _judge(project, u1, -2)
+    j = JudgmentFactory(item=ItemFactory(project=project), annotator=u1, preference=-2)
     body = client_for(reviewer).get(f"/projects/{project.id}/items/{j.item_id}/").content.decode()
     assert "ann0" in body and "Response 1 better" in body
     assert "model-0" in body  # reviewers see model names
@@ -281,18 +285,20 @@ def test_a_project_admin_seeds_a_gold_answer(client_for, project_admin, project)
 @pytest.mark.django_db
 def test_reviewers_cannot_seed_gold(client_for, reviewer, project):
     item = ItemFactory(project=project)
+    before = row(item)
     assert client_for(reviewer).post(f"/projects/{project.id}/items/{item.id}/gold/",
                                      {"is_gold": "1", "preference": "2"}).status_code == 403
+    assert row(item) == before
 
 
 @pytest.mark.django_db
 def test_the_review_list_shows_disagreements_with_reasons(client_for, reviewer, project, make_annotators):
     agree, disagree = ItemFactory(project=project), ItemFactory(project=project)
     u1, u2 = make_annotators(2)
-    _judge(project, u1, -1)
-    _judge(project, u2, -2)  # both on the first item: they agree
-    _judge(project, u1, -3)
-    _judge(project, u2, 2)
+    JudgmentFactory(item=agree, annotator=u1, preference=-1)
+    JudgmentFactory(item=agree, annotator=u2, preference=-2)
+    JudgmentFactory(item=disagree, annotator=u1, preference=-3)
+    JudgmentFactory(item=disagree, annotator=u2, preference=2)
     response = client_for(reviewer).get(f"/projects/{project.id}/review/")
     ids = [i.id for i in response.context["page"]["items"]]
     assert ids == [disagree.id]
@@ -304,10 +310,9 @@ def test_the_review_list_shows_disagreements_with_reasons(client_for, reviewer, 
 def test_a_reviewer_sees_each_judgment_and_records_the_final_label(client_for, reviewer, project, make_annotators):
     item, second = ItemFactory(project=project), ItemFactory(project=project)
     u1, u2 = make_annotators(2)
-    for pref in (-3, 3):
-        _judge(project, u1 if pref < 0 else u2, pref)
-    for pref in (-1, 1):
-        _judge(project, u1 if pref < 0 else u2, pref)
+    for judged, pref in ((item, 3), (second, 1)):
+        JudgmentFactory(item=judged, annotator=u1, preference=-pref)
+        JudgmentFactory(item=judged, annotator=u2, preference=pref)
     c = client_for(reviewer)
     body = c.get(f"/projects/{project.id}/review/{item.id}/").content.decode()
     assert "Response 1 much better" in body and "Response 2 much better" in body
@@ -342,6 +347,9 @@ def test_an_item_of_another_project_is_404_even_for_its_reviewer(client_for, rev
     other = ItemFactory()
     assert client_for(reviewer).get(f"/projects/{project.id}/items/{other.id}/").status_code == 404
     assert client_for(reviewer).get(f"/projects/{project.id}/review/{other.id}/").status_code == 404
+    assert client_for(reviewer).post(f"/projects/{project.id}/review/{other.id}/",
+                                     {"preference": "1"}).status_code == 404
+    assert not Adjudication.objects.exists()
 
 
 @pytest.mark.django_db
@@ -351,6 +359,6 @@ def test_gold_accuracy_is_shown_on_the_review_page(client_for, reviewer, project
     item = ItemFactory(project=project)
     item_set_gold(item=item, is_gold=True, preference=-1)
     (u1,) = make_annotators(1)
-    _judge(project, u1, -3)
+    JudgmentFactory(item=item, annotator=u1, preference=-3)
     body = client_for(reviewer).get(f"/projects/{project.id}/review/").content.decode()
     assert 'id="gold-accuracy"' in body and "100%" in body

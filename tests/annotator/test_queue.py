@@ -16,7 +16,7 @@ from annotator.services import (
     project_update,
 )
 from config.errors import ConflictError
-from tests.annotator.conftest import valid_input
+from tests.helpers import row, valid_input
 
 Status = Assignment.Status
 
@@ -96,9 +96,11 @@ def test_a_late_submission_is_refused_when_the_slot_went_to_someone_else(project
     Assignment.objects.filter(pk=stale.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
     assignment_next_for_user(project=project, user=u3)
     stale.refresh_from_db()
+    before = row(stale), row(stale.item)
     with pytest.raises(ConflictError, match="ran out"):
         _submit(stale)
     assert not Judgment.objects.filter(annotator=u1).exists()
+    assert (row(stale), row(stale.item)) == before
 
 
 @pytest.mark.django_db
@@ -131,6 +133,8 @@ def test_a_heartbeat_after_the_item_went_elsewhere_says_so(project, make_items, 
     with pytest.raises(ConflictError) as exc:
         assignment_heartbeat(assignment=stale)
     assert exc.value.code == "expired"
+    stale.refresh_from_db()
+    assert stale.status == Status.EXPIRED and stale.lease_expires_at < timezone.now()  # not renewed
 
 
 @pytest.mark.django_db
@@ -150,8 +154,10 @@ def test_skipping_frees_the_slot_and_is_idempotent(project, make_items, make_ann
     assignment_skip(assignment=a1)
     assignment_skip(assignment=a1)
     assert assignment_next_for_user(project=project, user=u3).item_id == item.id
+    before = row(a1)
     with pytest.raises(ConflictError, match="skipped"):
         _submit(a1)
+    assert row(a1) == before and not Judgment.objects.exists()
 
 
 @pytest.mark.django_db
@@ -159,8 +165,10 @@ def test_a_submitted_item_cannot_be_skipped(project, annotator, make_items):
     make_items(1)
     a = assignment_next_for_user(project=project, user=annotator)
     _submit(a)
+    before = row(a), row(a.item)
     with pytest.raises(ConflictError):
         assignment_skip(assignment=a)
+    assert (row(a), row(a.item)) == before and Judgment.objects.filter(assignment=a).exists()
 
 
 @pytest.mark.django_db

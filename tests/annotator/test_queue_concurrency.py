@@ -9,8 +9,8 @@ from django.db.models import Count
 
 from annotator.models import Assignment, Item, Judgment
 from annotator.services import assignment_next_for_user, judgment_submit
-from tests.annotator.conftest import valid_input
 from tests.factories import ItemFactory, MembershipFactory, ProjectFactory, UserFactory
+from tests.helpers import valid_input
 
 ANNOTATORS, THREADS_PER_ANNOTATOR, OVERLAP, ITEMS = 10, 3, 3, 200
 

@@ -10,8 +10,8 @@ from annotator.selectors import rubric_switch_candidates, rubric_version_newer
 from annotator.services import assignment_next_for_user, judgment_submit, projects_rubric_version_switch
 from config.errors import ApplicationError, ConflictError
 from rubrics import services as rubric_services
-from tests.annotator.conftest import valid_input
 from tests.factories import MembershipFactory, ProjectFactory, UserFactory, published_version
+from tests.helpers import valid_input
 
 pytestmark = pytest.mark.django_db
 Role = ProjectMembership.Role

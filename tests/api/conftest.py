@@ -18,11 +18,11 @@ response 1 better):
 """
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
-from annotator.models import Adjudication, Assignment, CriterionJudgment, Item, Judgment, ProjectMembership
+from annotator.models import Adjudication, ProjectMembership
 from scoring.models import CriterionScore, ResponseScore
 from tests.factories import (
     ItemFactory,
@@ -31,31 +31,9 @@ from tests.factories import (
     UserFactory,
     published_version,
 )
+from tests.helpers import T0, make_judgment
 
-T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 Role = ProjectMembership.Role
-
-
-def make_judgment(item: Item, user, *, preference=None, both_bad=False, ranking=None, rationale="",
-                  version=None, at: datetime = T0, shown_order=None, time_spent_ms=30000,
-                  scores: dict | None = None) -> Judgment:
-    """A submitted assignment and its judgment; `scores` maps (response, criterion) → value."""
-    responses = list(item.responses.order_by("position", "id"))
-    assignment = Assignment.objects.create(
-        item=item, annotator=user, status=Assignment.Status.SUBMITTED, leased_at=at - timedelta(minutes=5),
-        lease_expires_at=at + timedelta(minutes=25), submitted_at=at,
-        shown_order=shown_order if shown_order is not None else [r.pk for r in responses],
-    )
-    judgment = Judgment.objects.create(
-        assignment=assignment, item=item, annotator=user,
-        rubric_version=version if version is not None else item.project.rubric_version,
-        preference=preference, both_bad=both_bad, ranking=[r.pk for r in ranking] if ranking else [],
-        rationale=rationale, time_spent_ms=time_spent_ms, submitted_at=at,
-    )
-    for (response, criterion), value in (scores or {}).items():
-        CriterionJudgment.objects.create(judgment=judgment, response=response, criterion=criterion, value=value)
-    Item.objects.filter(pk=item.pk).update(submitted_count=item.judgments.count())
-    return judgment
 
 
 @dataclass
@@ -160,5 +138,3 @@ def foreign(outsider):
                        responses=["FOREIGN-MARKER a", "FOREIGN-MARKER b"])
     make_judgment(item, outsider, preference=1, rationale="FOREIGN-MARKER rationale")
     return project
-
-

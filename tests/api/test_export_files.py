@@ -233,7 +233,7 @@ def test_the_export_runs_the_same_queries_for_ten_items_or_forty(admin, labeled)
     for i in range(30):
         ItemFactory(project=labeled.project, external_id=f"more-{i}")
     for key in list(labeled.items)[:2]:
-        from tests.api.conftest import make_judgment
+        from tests.helpers import make_judgment
 
         make_judgment(labeled.items[key], labeled.reviewer, preference=1)
     assert {fmt: queries(fmt) for fmt in FORMATS} == before

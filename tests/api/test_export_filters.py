@@ -7,7 +7,7 @@ import pytest
 
 from annotator.exports import ExportParams, export_count, export_params_parse, export_rows, item_label
 from config.errors import ApplicationError
-from tests.api.conftest import T0, make_judgment
+from tests.helpers import T0, make_judgment
 
 pytestmark = pytest.mark.django_db
 

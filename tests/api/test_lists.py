@@ -4,8 +4,8 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from tests.api.conftest import T0, make_judgment
 from tests.factories import ItemFactory
+from tests.helpers import T0, make_judgment
 
 pytestmark = pytest.mark.django_db
 

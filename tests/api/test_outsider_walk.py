@@ -18,7 +18,6 @@ from accounts.services import api_token_create
 from annotator.models import Adjudication, ExportJob, ProjectMembership
 from rubrics.models import RubricSet
 from scoring.models import CriterionScore, ResponseScore, ScoringRun
-from tests.api.conftest import make_judgment
 from tests.factories import (
     ItemFactory,
     MembershipFactory,
@@ -27,6 +26,7 @@ from tests.factories import (
     UserFactory,
     published_version,
 )
+from tests.helpers import make_judgment
 
 pytestmark = pytest.mark.django_db
 

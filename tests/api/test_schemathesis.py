@@ -24,8 +24,8 @@ from schemathesis.specs.openapi.checks import (
 
 from accounts.services import api_token_create
 from config.wsgi import application
-from tests.api.conftest import make_judgment
 from tests.factories import ItemFactory
+from tests.helpers import make_judgment
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 EXAMPLES_PER_OPERATION = 5

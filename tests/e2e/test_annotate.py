@@ -6,8 +6,8 @@ import pytest
 from django.core.management import call_command
 
 from annotator.models import Assignment, CriterionJudgment, Judgment, Project, ProjectMembership
-from tests.e2e.conftest import login
 from tests.factories import ItemFactory, MembershipFactory, ProjectFactory, UserFactory, published_version
+from tests.helpers import login
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 

@@ -8,9 +8,8 @@ from pathlib import Path
 import pytest
 
 from annotator.models import ProjectMembership
-from tests.api.conftest import T0, make_judgment
-from tests.e2e.conftest import login
 from tests.factories import ItemFactory, MembershipFactory, ProjectFactory, UserFactory, published_version
+from tests.helpers import T0, login, make_judgment
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 

@@ -9,9 +9,8 @@ from django.core import mail
 from annotator.models import Judgment, ProjectMembership
 from annotator.services import assignment_next_for_user, judgment_submit
 from rubrics import services as rubric_services
-from tests.annotator.conftest import valid_input
-from tests.e2e.conftest import login
 from tests.factories import ItemFactory, MembershipFactory, ProjectFactory, UserFactory, published_version
+from tests.helpers import login, valid_input
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 Role = ProjectMembership.Role

@@ -7,9 +7,8 @@ from django.core.management import call_command
 
 from annotator.models import Adjudication, Project, ProjectMembership
 from annotator.services import assignment_next_for_user, item_set_gold, judgment_submit
-from tests.annotator.conftest import valid_input
-from tests.e2e.conftest import login
 from tests.factories import MembershipFactory, UserFactory
+from tests.helpers import login, valid_input
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 

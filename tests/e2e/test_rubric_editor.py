@@ -5,8 +5,8 @@ import re
 import pytest
 
 from rubrics.models import RubricVersion
-from tests.e2e.conftest import login
 from tests.factories import PASSWORD, UserFactory
+from tests.helpers import login
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 

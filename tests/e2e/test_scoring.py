@@ -4,9 +4,8 @@ import pytest
 
 from scoring import services
 from scoring.models import Scorer, ScoringRun
-from tests.e2e.conftest import login
-from tests.factories import MembershipFactory, ProjectFactory, UserFactory, published_version
-from tests.scoring.helpers import judge_item
+from tests.factories import JudgmentFactory, MembershipFactory, ProjectFactory, UserFactory, published_version
+from tests.helpers import login
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -43,8 +42,8 @@ def scene(db):
                            responses=pair)
         items.append(item)
         better = -2 if i % 2 == 0 else 2
-        judge_item(item, preference=better)
-        judge_item(item, preference=better if i % 3 else -better)
+        JudgmentFactory(item=item, preference=better)
+        JudgmentFactory(item=item, preference=better if i % 3 else -better)
     return admin, project, items
 
 

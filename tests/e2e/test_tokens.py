@@ -3,8 +3,8 @@
 import httpx
 import pytest
 
-from tests.e2e.conftest import login
 from tests.factories import MembershipFactory, ProjectFactory, UserFactory
+from tests.helpers import login
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 

@@ -7,7 +7,8 @@ import yaml
 from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.test import APIClient
 
-from rubrics.models import RubricSet, RubricVersion
+from rubrics.models import Criterion, RubricSet, RubricVersion
+from tests.helpers import counts, row
 
 BASE = "/api/v1/rubric-sets/"
 
@@ -62,8 +63,11 @@ def test_draft_update_publish_cycle_with_a_conflict_in_between(api, alice, bob, 
     ok = api(bob).put(BASE + "quality/versions/2/", {"revision": 1, "criteria": bobs}, format="json")
     assert ok.status_code == 200 and ok.json()["revision"] == 2
     alices = [*criteria, {"key": "new", "title": "New", "points": 1}]
+    v2 = RubricVersion.objects.get(rubric_set__slug="quality", number=2)
+    saved_by_bob = row(v2), list(v2.criteria.values_list("key", "points"))
     conflict = api(alice).put(BASE + "quality/versions/2/", {"revision": 1, "criteria": alices}, format="json")
     assert conflict.status_code == 409
+    assert (row(v2), list(v2.criteria.values_list("key", "points"))) == saved_by_bob
     body = conflict.json()
     assert body["error"] == "conflict" and body["current_revision"] == 2
     assert body["changes"][0]["actor"] == "bob" and "points 5 → 6" in body["changes"][0]["summary"]
@@ -71,17 +75,21 @@ def test_draft_update_publish_cycle_with_a_conflict_in_between(api, alice, bob, 
     merged = [*bobs, {"key": "new", "title": "New", "points": 1}]
     assert api(alice).put(BASE + "quality/versions/2/", {"revision": 2, "criteria": merged},
                           format="json").status_code == 200
+    merged_draft = row(v2)
     stale = api(alice).post(BASE + "quality/versions/2/publish/", {"revision": 1}, format="json")
-    assert stale.status_code == 409
+    assert stale.status_code == 409 and row(v2) == merged_draft
     published2 = api(alice).post(BASE + "quality/versions/2/publish/", {"revision": 3}, format="json")
     assert published2.status_code == 200 and published2.json()["status"] == "published"
+    frozen = row(v2), counts(Criterion)
     again = api(alice).put(BASE + "quality/versions/2/", {"revision": 3, "criteria": merged}, format="json")
-    assert again.status_code == 409
+    assert again.status_code == 409 and (row(v2), counts(Criterion)) == frozen
 
 
 def test_update_requires_the_revision(api, alice, draft):
+    before = row(draft), counts(Criterion)
     response = api(alice).put(BASE + "quality/versions/1/", {"criteria": []}, format="json")
     assert response.status_code == 400 and response.json()["fields"] == {"revision": "must be an integer"}
+    assert (row(draft), counts(Criterion)) == before
 
 
 def test_export_in_each_syntax_and_form(api, alice, published):
@@ -146,14 +154,17 @@ def test_archive_discard_and_one_draft_per_set(api, alice, published):
     assert c.post(BASE + "quality/versions/1/unarchive/").json()["status"] == "published"
     assert c.post(BASE + "quality/versions/", {}, format="json").status_code == 201
     assert c.post(BASE + "quality/versions/", {}, format="json").status_code == 409
+    assert RubricVersion.objects.filter(rubric_set__slug="quality").count() == 2
     assert c.delete(BASE + "quality/versions/2/").status_code == 204
+    first = row(published)
     assert c.delete(BASE + "quality/versions/1/").status_code == 409
-    assert RubricVersion.objects.filter(rubric_set__slug="quality").count() == 1
+    assert RubricVersion.objects.filter(rubric_set__slug="quality").count() == 1 and row(published) == first
 
 
 def test_an_annotator_reads_their_pinned_version_but_cannot_write(api, annotator, rubric_version):
     c = api(annotator)
     slug = rubric_version.rubric_set.slug
+    before = row(rubric_version), counts(RubricSet, RubricVersion, Criterion)
     assert c.get(BASE).json()[0]["slug"] == slug
     assert c.get(f"{BASE}{slug}/versions/{rubric_version.number}/").status_code == 200
     assert c.get(f"{BASE}{slug}/versions/{rubric_version.number}/export/").status_code == 200
@@ -162,6 +173,7 @@ def test_an_annotator_reads_their_pinned_version_but_cannot_write(api, annotator
     assert c.post(BASE, {"name": "Mine"}, format="json").status_code == 403
     assert c.post(BASE + "import/", {"document": []}, format="json").status_code == 403
     assert c.get(f"{BASE}{slug}/history/").status_code == 403
+    assert (row(rubric_version), counts(RubricSet, RubricVersion, Criterion)) == before
 
 
 def test_an_outsider_gets_404_for_a_set_and_its_versions(api, outsider, rubric_version, draft):
@@ -171,12 +183,16 @@ def test_an_outsider_gets_404_for_a_set_and_its_versions(api, outsider, rubric_v
     for path in [f"{BASE}{slug}/", f"{BASE}{slug}/versions/1/", f"{BASE}{slug}/versions/1/export/",
                  f"{BASE}{slug}/versions/1/diff/1/", f"{BASE}quality/", f"{BASE}quality/versions/1/"]:
         assert c.get(path).status_code == 404, path
+    before = row(draft), counts(Criterion)
     assert c.post(f"{BASE}quality/versions/1/publish/", {}, format="json").status_code == 404
     assert c.put(f"{BASE}quality/versions/1/", {"revision": 1, "criteria": []}, format="json").status_code == 404
+    assert (row(draft), counts(Criterion)) == before
 
 
 def test_anonymous_requests_are_refused(client, published):
     assert client.get(BASE).status_code in (401, 403)
+    assert client.post(BASE, {"name": "Anon"}, content_type="application/json").status_code in (401, 403)
+    assert RubricSet.objects.count() == 1
 
 
 def test_the_schema_documents_every_operation(client):

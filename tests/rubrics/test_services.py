@@ -11,6 +11,7 @@ from rubrics import selectors, services
 from rubrics.history import event_summary
 from rubrics.models import Criterion, RubricEvent, RubricSet, RubricVersion
 from tests.factories import MembershipFactory, ProjectFactory, UserFactory
+from tests.helpers import row
 
 Status = RubricVersion.Status
 
@@ -65,8 +66,10 @@ def test_publishing_needs_a_criterion_with_positive_points(alice, criteria, mess
 
 
 def test_publishing_twice_is_a_conflict(published, alice):
+    before = row(published)
     with pytest.raises(ConflictError, match="already published"):
         services.rubric_version_publish(version=published, actor=alice)
+    assert row(published) == before
 
 
 # --- editing a published version makes a new draft -------------------------------------------
@@ -90,6 +93,7 @@ def test_a_set_has_at_most_one_draft(published, alice):
         services.rubric_draft_create(rubric_set=published.rubric_set, actor=alice, from_version=published)
     with pytest.raises(IntegrityError), transaction.atomic():
         RubricVersion.objects.create(rubric_set=published.rubric_set, number=9)
+    assert published.rubric_set.versions.count() == 2
 
 
 def test_archiving_hides_a_version_from_new_projects_but_keeps_it_readable(published, alice):
@@ -128,11 +132,13 @@ def test_adding_with_a_used_key_is_an_error_on_the_key_field(draft, alice):
 
 def test_invalid_input_is_an_error_next_to_each_field(draft, alice):
     c = crit(draft, "clear")
+    before = row(c), row(draft)
     with pytest.raises(ApplicationError) as info:
         services.criterion_update(version=draft, criterion_id=c.id,
                                   data=data_of(c, title="", points="lots", scale="likert7"),
                                   expected_criterion_revision=c.revision, actor=alice)
     assert set(info.value.fields) == {"title", "points", "scale"}
+    assert (row(c), row(draft)) == before
 
 
 def test_duplicate_inserts_a_copy_below_the_original(draft, alice):
@@ -156,6 +162,7 @@ def test_reorder_must_list_every_criterion_once(draft, alice):
     ids = list(draft.criteria.order_by("position").values_list("id", flat=True))
     with pytest.raises(ApplicationError, match="exactly once"):
         services.criteria_reorder(version=draft, order=[ids[0], ids[0], ids[1]], base_order=ids, actor=alice)
+    assert list(draft.criteria.order_by("position").values_list("id", flat=True)) == ids
 
 
 def test_delete_repacks_positions(draft, alice):
@@ -239,6 +246,7 @@ def test_saving_a_criterion_deleted_meanwhile_is_a_conflict(draft, alice, bob):
                                   expected_criterion_revision=c.revision, actor=bob)
     assert info.value.extra["deleted"] is True
     assert "alice deleted criterion `clear`" in info.value.message
+    assert not draft.criteria.filter(key="clear").exists() and draft.criteria.count() == 2
 
 
 def test_deleting_a_criterion_someone_changed_since_is_a_conflict(draft, alice, bob):
@@ -410,16 +418,20 @@ def test_an_import_that_cannot_be_published_creates_nothing(alice):
 
 
 def test_importing_into_a_set_with_an_open_draft_is_a_conflict(draft, alice):
+    before = _counts()
     with pytest.raises(ConflictError, match="already a draft"):
         services.rubric_import(document=[{"criterion": "X", "points": 1, "tags": []}], actor=alice,
                                rubric_set=draft.rubric_set)
+    assert _counts() == before
 
 
 def test_importing_a_new_set_whose_slug_exists_is_a_conflict(draft, alice):
+    before = _counts()
     with pytest.raises(ConflictError) as info:
         services.rubric_import(document=[{"criterion": "X", "points": 1, "tags": []}], actor=alice,
                                set_meta={"name": "Quality", "slug": "quality"})
     assert "rubric_set.slug" in info.value.fields
+    assert _counts() == before
 
 
 def test_creating_from_a_document_adds_a_version_to_an_existing_set(published, alice):

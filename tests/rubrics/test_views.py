@@ -8,6 +8,7 @@ from django.urls import reverse
 from rubrics import selectors, services
 from rubrics.models import RubricVersion
 from tests.factories import published_version
+from tests.helpers import counts, row
 
 HX = {"HTTP_HX_REQUEST": "true"}
 
@@ -51,11 +52,13 @@ def test_an_annotator_reads_a_pinned_published_version(client_for, annotator, ru
 def test_an_annotator_cannot_edit_or_publish_even_what_they_can_read(client_for, annotator, rubric_version):
     c = client_for(annotator)
     slug, n = rubric_version.rubric_set.slug, rubric_version.number
+    before = row(rubric_version)
     assert c.post(url("set_new_draft", slug), {"from": n}).status_code == 403
     assert c.post(url("version_archive", slug, n)).status_code == 403
     assert c.get(url("set_new")).status_code == 403
     assert c.get(url("import")).status_code == 403
     assert RubricVersion.objects.filter(rubric_set=rubric_version.rubric_set).count() == 1
+    assert row(rubric_version) == before
 
 
 def test_an_annotator_gets_404_for_drafts_and_unpinned_sets(client_for, annotator, draft, rubric_version):
@@ -69,6 +72,7 @@ def test_an_annotator_gets_404_for_drafts_and_unpinned_sets(client_for, annotato
 def test_an_outsider_gets_404_for_everything_of_a_set(client_for, outsider, rubric_version, draft):
     c = client_for(outsider)
     slug, n = rubric_version.rubric_set.slug, rubric_version.number
+    before = row(draft), draft.criteria.count()
     for response in [
         c.get(url("set_detail", slug)), c.get(url("version_detail", slug, n)),
         c.get(url("version_export", slug, n)), c.get(url("version_preview", slug, n)),
@@ -76,6 +80,7 @@ def test_an_outsider_gets_404_for_everything_of_a_set(client_for, outsider, rubr
         c.post(url("criterion_add", "quality", 1), {"title": "x", "points": 1}),
     ]:
         assert response.status_code == 404
+    assert (row(draft), draft.criteria.count()) == before
     assert rubric_version.rubric_set.name not in c.get(url("set_list")).content.decode()
 
 
@@ -94,8 +99,10 @@ def test_creating_a_set_opens_its_first_draft(staff):
 
 
 def test_a_bad_slug_is_shown_next_to_the_field(staff, draft):
+    before = counts(RubricVersion)
     response = staff.post(url("set_new"), {"name": "Again", "slug": "quality"})
     assert response.status_code == 422 and "already used" in response.content.decode()
+    assert counts(RubricVersion) == before and draft.rubric_set.name == "Quality"
 
 
 def test_the_set_page_lists_versions_and_history(staff, published, alice):
@@ -163,6 +170,7 @@ def test_the_import_page_shows_each_bad_path_and_keeps_the_text(staff):
     body = response.content.decode()
     assert response.status_code == 400 and "<code>[1].points</code>: must be a number" in body
     assert "Nothing was imported." in body and "&quot;criterion&quot;: &quot;bad&quot;" in body
+    assert not RubricVersion.objects.exists()
 
 
 # --- the editor (htmx) -----------------------------------------------------------------------
@@ -212,7 +220,7 @@ def test_a_stale_edit_gets_a_conflict_with_both_versions_and_keeps_the_input(sta
     assert "Theirs (saved now)" in body and 'value="Alice&#x27;s title"' in body and "Save mine anyway" in body
     assert 'name="criterion_revision" value="2"' in body  # saving again is now a deliberate overwrite
     c.refresh_from_db()
-    assert c.title == "Clear and organised"
+    assert (c.title, c.points, c.revision) == ("Clear and organised", 5, 2)  # Bob's save, untouched
 
 
 def test_a_stale_page_is_told_about_other_admins_changes(staff, client_for, bob, draft):
@@ -237,6 +245,7 @@ def test_a_failed_save_keeps_the_page_revision_and_still_reports_others(staff, c
     body = response.content.decode()
     assert response.status_code == 422 and "Not saved" in body
     assert 'id="draft-revision" name="client_revision" value="1"' in body and "bob changed `accurate`" in body
+    assert draft.criteria.count() == 3
 
 
 def test_reorder_and_a_stale_reorder(staff, draft):
@@ -265,6 +274,8 @@ def test_notes_save_and_conflict(staff, client_for, bob, draft):
     response = staff.post(url("version_notes", "quality", 1), {"notes": "Alice's", "base_notes": ""}, **HX)
     body = response.content.decode()
     assert response.status_code == 409 and "Their text" in body and "Alice&#x27;s" in body and "Bob&#x27;s" in body
+    draft.refresh_from_db()
+    assert draft.notes == "Bob's"
 
 
 def test_publishing_from_the_editor_redirects_to_the_set(staff, draft):
@@ -278,6 +289,7 @@ def test_publishing_a_draft_without_positive_points_says_why(staff, alice):
     services.rubric_set_create(name="Neg", actor=alice, criteria=[{"key": "p", "title": "P", "points": -1}])
     response = staff.post(url("version_publish", "neg", 1), **HX)
     assert response.status_code == 422 and "positive points" in response.content.decode()
+    assert RubricVersion.objects.get(rubric_set__slug="neg").status == RubricVersion.Status.DRAFT
 
 
 def test_the_preview_shows_disabled_scale_controls(staff, draft):

@@ -1,11 +1,6 @@
 """Data helpers for the scoring tests."""
 
-from datetime import timedelta
-
-from django.utils import timezone
-
-from annotator.models import Assignment, Judgment
-from tests.factories import ItemFactory, UserFactory
+from tests.factories import ItemFactory
 
 
 def make_items(project, n: int, *, contents=None) -> list:
@@ -19,16 +14,3 @@ def make_items(project, n: int, *, contents=None) -> list:
                                  prompt=[{"role": "user", "content": f"Question {i}?"}], responses=pair))
     return items
 
-
-def judge_item(item, *, preference: int, annotator=None):
-    """A submitted human judgment (preference −3..3: negative = the first response is better)."""
-    annotator = annotator or UserFactory()
-    now = timezone.now()
-    assignment = Assignment.objects.create(
-        item=item, annotator=annotator, status=Assignment.Status.SUBMITTED, leased_at=now,
-        lease_expires_at=now + timedelta(minutes=30), submitted_at=now,
-        shown_order=list(item.responses.values_list("id", flat=True)),
-    )
-    return Judgment.objects.create(assignment=assignment, item=item, annotator=annotator,
-                                   rubric_version=item.project.rubric_version, preference=preference,
-                                   submitted_at=now)

@@ -5,9 +5,9 @@ import pytest
 from accounts.services import api_token_create
 from scoring import services
 from scoring.models import Scorer, ScoringRun
-from tests.factories import ScorerFactory
+from tests.factories import JudgmentFactory, ScorerFactory
 
-from .helpers import judge_item, make_items
+from .helpers import make_items
 
 pytestmark = pytest.mark.django_db
 
@@ -79,6 +79,7 @@ def test_errors_are_json_with_fields(project, project_admin, length_scorer):
     assert bad.status_code == 400 and "scope" in bad.json()["fields"]
     empty = c.post(f"/api/v1/projects/{project.id}/scoring-runs/", {"scorer": length_scorer.id}, format="json")
     assert empty.status_code == 400 and empty.json()["error"] == "nothing_to_score"
+    assert not ScoringRun.objects.exists()
 
 
 def test_a_second_active_run_is_409(project, project_admin, length_scorer):
@@ -88,6 +89,7 @@ def test_a_second_active_run_is_409(project, project_admin, length_scorer):
                   format="json").status_code == 201
     second = c.post(f"/api/v1/projects/{project.id}/scoring-runs/", {"scorer": length_scorer.id}, format="json")
     assert second.status_code == 409 and second.json()["error"] == "run_active"
+    assert ScoringRun.objects.filter(project=project).count() == 1
 
 
 def test_cancel_and_retry_through_the_api(project, project_admin, length_scorer):
@@ -95,7 +97,9 @@ def test_cancel_and_retry_through_the_api(project, project_admin, length_scorer)
     run = services.scoring_run_start(project=project, scorer=length_scorer, actor=project_admin)
     c = api(project_admin)
     assert c.post(f"/api/v1/scoring-runs/{run.id}/cancel/").json()["status"] == "cancelled"
+    cancelled = ScoringRun.objects.values().get(pk=run.id)
     assert c.post(f"/api/v1/scoring-runs/{run.id}/cancel/").status_code == 409
+    assert ScoringRun.objects.values().get(pk=run.id) == cancelled
     assert c.post(f"/api/v1/scoring-runs/{run.id}/retry/").json()["status"] == "queued"
 
 
@@ -118,7 +122,7 @@ def test_model_scores_are_listed_with_keyset_pagination_and_filters(project, pro
 def test_the_report_gives_accuracy_and_length_bias_per_scorer(project, project_admin, length_scorer):
     items = make_items(project, 2)
     for item in items:
-        judge_item(item, preference=2)  # humans prefer the second, longer response
+        JudgmentFactory(item=item, preference=2)  # humans prefer the second, longer response
     finish(services.scoring_run_start(project=project, scorer=length_scorer, actor=project_admin))
     (row,) = api(project_admin).get(f"/api/v1/projects/{project.id}/scoring-report/").json()
     assert row["scorer"]["name"] == "length" and row["accuracy"] == 1.0 and row["compared"] == 2

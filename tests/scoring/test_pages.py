@@ -6,9 +6,9 @@ from django.test.utils import CaptureQueriesContext
 
 from scoring import services
 from scoring.models import Scorer, ScoringRun
-from tests.factories import ScorerFactory
+from tests.factories import JudgmentFactory, ScorerFactory
 
-from .helpers import judge_item, make_items
+from .helpers import make_items
 
 pytestmark = pytest.mark.django_db
 
@@ -36,9 +36,12 @@ def test_the_index_lists_scorers_and_runs_of_my_projects_only(client_for, staff_
 
 def test_only_site_admins_manage_scorers(client_for, project_admin, length_scorer):
     c = client_for(project_admin)
+    before = Scorer.objects.values().get(pk=length_scorer.pk)
     assert c.get("/scoring/scorers/new/").status_code == 403
     assert c.post("/scoring/scorers/new/", {"name": "x", "backend": "length"}).status_code == 403
     assert c.get(f"/scoring/scorers/{length_scorer.id}/").status_code == 403
+    assert c.post(f"/scoring/scorers/{length_scorer.id}/", {"name": "renamed", "backend": "length"}).status_code == 403
+    assert Scorer.objects.count() == 1 and Scorer.objects.values().get(pk=length_scorer.pk) == before
 
 
 def test_a_site_admin_creates_a_scorer_with_the_form(client_for, staff_admin):
@@ -141,7 +144,7 @@ def test_cancel_and_retry_from_the_page(client_for, project_admin, run):
 def test_the_report_and_disagreements_show_on_the_project_page(client_for, project, project_admin, length_scorer):
     items = make_items(project, 3)
     for item in items:
-        judge_item(item, preference=-2)  # humans prefer the shorter; length prefers the longer
+        JudgmentFactory(item=item, preference=-2)  # humans prefer the shorter; length prefers the longer
     run = services.scoring_run_start(project=project, scorer=length_scorer, actor=project_admin)
     for batch_id in run.batches.values_list("id", flat=True):
         services.scoring_batch_execute(batch_id=batch_id, worker="w")
@@ -217,16 +220,14 @@ def test_judge_endpoints_and_model_paths_are_shown_to_site_admins_only(client_fo
 
 def test_the_project_page_shows_gold_accuracy_and_human_rubric_scores(client_for, project, project_admin,
                                                                        length_scorer):
-    from annotator.models import CriterionJudgment
     from annotator.services import items_import_text
 
     line = ('{"id": "g1", "prompt": "Q?", "chosen": "a long and careful answer", "rejected": "no", '
             '"subset": "donotanswer"}')
     items_import_text(project=project, text=line, file_format="rewardbench", gold=True)
     item = project.items.get()
-    judgment = judge_item(item, preference=-1)
     criterion = project.rubric_version.criteria.order_by("position").first()
-    CriterionJudgment.objects.create(judgment=judgment, response=item.responses.first(), criterion=criterion, value=1)
+    JudgmentFactory(item=item, preference=-1, scores={(item.responses.first(), criterion): 1})
     run = services.scoring_run_start(project=project, scorer=length_scorer, actor=project_admin)
     for batch_id in run.batches.values_list("id", flat=True):
         services.scoring_batch_execute(batch_id=batch_id, worker="w")

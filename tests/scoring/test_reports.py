@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from annotator.models import Adjudication, CriterionJudgment, Item, Response
+from annotator.models import Adjudication, Item, Response
 from annotator.services import items_import_text
 from scoring import services
 from scoring.models import CriterionScore, PairwiseScore, ResponseScore, Scorer
@@ -18,9 +18,9 @@ from scoring.reports import (
     scorer_report,
     spearman,
 )
-from tests.factories import ScorerFactory, UserFactory
+from tests.factories import JudgmentFactory, ScorerFactory, UserFactory
 
-from .helpers import judge_item, make_items
+from .helpers import make_items
 
 pytestmark = pytest.mark.django_db
 
@@ -42,10 +42,10 @@ def two(item):
 def test_the_human_label_is_the_majority_and_even_votes_are_undecided(project):
     a, b, c = make_items(project, 3)
     for pref in (-2, -1, 3):
-        judge_item(a, preference=pref)  # 2 votes for the first, 1 for the second
-    judge_item(b, preference=1)
-    judge_item(b, preference=-1)  # even
-    judge_item(c, preference=0)  # a tie is no vote
+        JudgmentFactory(item=a, preference=pref)  # 2 votes for the first, 1 for the second
+    JudgmentFactory(item=b, preference=1)
+    JudgmentFactory(item=b, preference=-1)  # even
+    JudgmentFactory(item=c, preference=0)  # a tie is no vote
     pairs, undecided = human_pairs(project=project)
     assert [(p.item_id, p.chosen, p.margin) for p in pairs] == [(a.id, two(a)[0].id, 1)]
     assert undecided == 1
@@ -53,8 +53,8 @@ def test_the_human_label_is_the_majority_and_even_votes_are_undecided(project):
 
 def test_an_adjudication_overrides_the_judgments(project):
     (item,) = make_items(project, 1)
-    judge_item(item, preference=-3)
-    judge_item(item, preference=-3)
+    JudgmentFactory(item=item, preference=-3)
+    JudgmentFactory(item=item, preference=-3)
     Adjudication.objects.create(item=item, reviewer=UserFactory(), preference=2)
     pairs, _ = human_pairs(project=project)
     assert pairs[0].chosen == two(item)[1].id
@@ -63,9 +63,7 @@ def test_an_adjudication_overrides_the_judgments(project):
 def test_rankings_vote_for_every_pair_they_order(project):
     (item,) = make_items(project, 1, contents=[["one", "two", "three"]])
     r1, r2, r3 = item.responses.order_by("position")
-    j = judge_item(item, preference=None)
-    j.ranking = [r3.id, r1.id, r2.id]
-    j.save()
+    JudgmentFactory(item=item, ranking=[r3, r1, r2])
     pairs, _ = human_pairs(project=project)
     assert {(p.chosen, p.rejected) for p in pairs} == {(r3.id, r1.id), (r3.id, r2.id), (r1.id, r2.id)}
 
@@ -73,7 +71,7 @@ def test_rankings_vote_for_every_pair_they_order(project):
 def test_accuracy_is_strict_with_ties_reported_apart(project, rm):
     items = make_items(project, 4)
     for item in items:
-        judge_item(item, preference=-2)  # humans prefer the first (the shorter) response
+        JudgmentFactory(item=item, preference=-2)  # humans prefer the first (the shorter) response
     values = [(1.0, 0.0), (2.0, 1.0), (0.5, 0.5), (0.0, 3.0)]  # right, right, tie, wrong
     for item, (va, vb) in zip(items, values, strict=True):
         first, second = two(item)
@@ -88,7 +86,7 @@ def test_accuracy_is_strict_with_ties_reported_apart(project, rm):
 def test_the_length_diagnostic_compares_model_and_humans_on_the_same_pairs(project, rm):
     items = make_items(project, 4)  # the second response is always the longer one
     for item in items:
-        judge_item(item, preference=-1)  # humans prefer the shorter
+        JudgmentFactory(item=item, preference=-1)  # humans prefer the shorter
         first, second = two(item)
         score(first, rm, 0.0)
         score(second, rm, 1.0)  # the model prefers the longer
@@ -99,8 +97,8 @@ def test_the_length_diagnostic_compares_model_and_humans_on_the_same_pairs(proje
 
 def test_pairs_without_model_scores_are_counted_as_missing(project, rm):
     a, b = make_items(project, 2)
-    judge_item(a, preference=-1)
-    judge_item(b, preference=-1)
+    JudgmentFactory(item=a, preference=-1)
+    JudgmentFactory(item=b, preference=-1)
     first, second = two(a)
     score(first, rm, 1.0)
     score(second, rm, 0.0)
@@ -156,8 +154,8 @@ def test_human_majority_and_gold_read_side_by_side(project, lead):
     lines = [rb_line(i, "mt-bench-easy", f"Chosen answer {i}, long enough.", f"Rejected {i}.") for i in range(2)]
     items_import_text(project=project, text="\n".join(lines), file_format="rewardbench", gold=True)
     first, second = Item.objects.filter(project=project).order_by("external_id")
-    judge_item(first, preference=-1)  # agrees with gold
-    judge_item(second, preference=2)  # disagrees: humans prefer the short one
+    JudgmentFactory(item=first, preference=-1)  # agrees with gold
+    JudgmentFactory(item=second, preference=2)  # disagrees: humans prefer the short one
     length = ScorerFactory(name="length", backend=Scorer.Backend.LENGTH)
     run_to_end(project, length, lead)
     report = scorer_report(project=project, scorer=length)
@@ -181,7 +179,7 @@ def test_a_judges_ties_and_unparsed_verdicts_count_one_half_and_are_reported_apa
     judge = ScorerFactory(name="judge", backend=Scorer.Backend.OPENAI_JUDGE, options={"mode": "pairwise"})
     items = make_items(project, 4)
     for item in items:
-        judge_item(item, preference=-2)  # the first response is chosen
+        JudgmentFactory(item=item, preference=-2)  # the first response is chosen
     pairwise_judged(project, items[0], judge, "a", "a")  # right twice: 1
     pairwise_judged(project, items[1], judge, "tie", "tie")  # 0.5
     pairwise_judged(project, items[2], judge, "", "")  # unparsed both orders: 0.5
@@ -241,10 +239,11 @@ def test_human_judgments_get_healthbench_rubric_scores(project):
     first, second = two(item)
     c0, c1, c2 = project.rubric_version.criteria.order_by("position")  # binary +3, likert5 +3, points −2
     c0.tags = ["axis:accuracy"]
-    judgment = judge_item(item, preference=-1)
-    for response, values in ((first, (1, 5, 0)), (second, (0, 3, -2))):
-        for criterion, value in zip((c0, c1, c2), values, strict=True):
-            CriterionJudgment.objects.create(judgment=judgment, response=response, criterion=criterion, value=value)
+    JudgmentFactory(item=item, preference=-1, scores={
+        (response, criterion): value
+        for response, values in ((first, (1, 5, 0)), (second, (0, 3, -2)))
+        for criterion, value in zip((c0, c1, c2), values, strict=True)
+    })
     rows = {r.response_id: r.score for r in human_rubric_scores(project=project)}
     assert rows[first.id].value == 1.0  # 3 + 3 of 6
     assert rows[second.id].value == pytest.approx((0 + 1.5 - 2) / 6)  # likert 3 earns half; pitfall fully

@@ -63,6 +63,7 @@ def test_only_project_admins_start_runs_and_outsiders_learn_nothing(project, rev
     for user in (reviewer, outsider):
         with pytest.raises(NotFoundError):
             start(project, length_scorer, user)
+    assert not ScoringRun.objects.exists()
 
 
 def test_a_second_active_run_of_the_same_scorer_is_a_conflict(project, project_admin, length_scorer):
@@ -70,6 +71,7 @@ def test_a_second_active_run_of_the_same_scorer_is_a_conflict(project, project_a
     start(project, length_scorer, project_admin)
     with pytest.raises(ConflictError):
         start(project, length_scorer, project_admin)
+    assert ScoringRun.objects.count() == 1 and ScoringBatch.objects.count() == 1
 
 
 def test_a_run_scores_every_response_and_finishes(project, project_admin, length_scorer):
@@ -163,6 +165,7 @@ def test_only_unscored_responses_are_picked_when_asked(project, project_admin, l
     run_all(run)
     with pytest.raises(ApplicationError, match="already has a score"):
         start(project, length_scorer, project_admin, scope=ScoringRun.Scope.UNSCORED)
+    assert ScoringRun.objects.count() == 2
 
 
 def test_a_batch_held_under_a_live_lease_is_not_taken_but_an_expired_one_is(project, project_admin, length_scorer):
@@ -203,8 +206,10 @@ def test_cancel_stops_further_batches(project, project_admin, length_scorer, set
     run.refresh_from_db()
     assert run.status == ScoringRun.Status.CANCELLED and run.done == 2
     assert set(run.batches.values_list("status", flat=True)) == {"done", "cancelled"}
+    cancelled = ScoringRun.objects.values().get(pk=run.pk)
     with pytest.raises(ConflictError):
         services.scoring_run_cancel(run=run, actor=project_admin)
+    assert ScoringRun.objects.values().get(pk=run.pk) == cancelled
 
 
 def test_retry_reruns_only_what_failed(project, project_admin, hf_scorer, tiny_model_path, settings):
@@ -231,8 +236,10 @@ def test_retry_reruns_only_what_failed(project, project_admin, hf_scorer, tiny_m
     run.refresh_from_db()
     assert run.status == ScoringRun.Status.DONE and (run.done, run.failed, run.total) == (6, 0, 6)
     assert ResponseScore.objects.filter(scorer=hf_scorer).count() == 6
+    done = ScoringRun.objects.values().get(pk=run.pk), run.batches.count()
     with pytest.raises(ApplicationError, match="Nothing failed"):
         services.scoring_run_retry(run=run, actor=project_admin)
+    assert (ScoringRun.objects.values().get(pk=run.pk), run.batches.count()) == done
 
 
 def test_a_run_where_everything_fails_is_failed_with_the_reason(project, project_admin, db):
@@ -330,6 +337,7 @@ def test_scorer_settings_are_validated(staff_admin, project_admin):
     with pytest.raises(ApplicationError) as exc:
         services.scorer_create(actor=project_admin, name="x", backend="length")
     assert exc.value.status == 403
+    assert not Scorer.objects.exists()
 
 
 def test_editing_a_scorer_does_not_change_a_started_run(project, project_admin, staff_admin, hf_scorer):

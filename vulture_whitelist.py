@@ -1,0 +1,58 @@
+"""Names vulture cannot see used (`make lint`; the Django, DRF and Celery conventions are in
+pyproject.toml's [tool.vulture]). Nothing imports this file: vulture only reads the names.
+
+Add a name here only when the code is reached from outside Python (a template, a dotted path in
+settings, an ORM or serializer lookup by string, a signature a framework imposes); dead code goes.
+"""
+
+_ = object
+
+# Read by templates
+_.waiting  # annotator.queue.QueueState, annotate.html
+_.magnitude  # rubrics.models.Criterion, _rubric_preview.html
+_.reason_labels  # views_review, review_list.html
+_.short_name  # annotator.models.Item, _item_name.html (items imported without an id)
+_.can_reissue  # views.project_members, project_members.html
+_.value_label  # scoring.units.ScoreUnits, _item_scores.html
+
+# Named by a dotted path in settings or urls
+_.api_exception_handler  # REST_FRAMEWORK["EXCEPTION_HANDLER"]
+_.not_found  # handler404
+_.lockout_response, _.original_response, _.credentials  # AXES_LOCKOUT_CALLABLE and its signature
+
+# Model fields written by services and read by the ORM or serializers by name
+_.guidelines, _.queue_key, _.has_disagreement, _.annotator, _.requested_by, _.row_count, _.archived_at
+_.is_superuser  # createadmin sets Django's own field
+
+# Serializer and form fields, declared and read by name (validated_data, cleaned_data, Meta.fields)
+_.updated_after, _.submitted_before, _.min_items, _.pairs_total, _.annotator_a, _.annotator_b
+_.krippendorff_alpha_nominal, _.krippendorff_alpha_ordinal, _.krippendorff_alpha_interval
+_.agreement_with_others, _.shared_items, _.items_with_overlap, _.pairwise_cohen_kappa, _.annotators_agreement
+_.status_url, _.download_url, _.criterion_count, _.version_count, _.latest_published
+_.elapsed_s, _.responses_per_s, _.tokens_per_s, _.eta_s, _.response_external_id, _.scorer_name
+_.score_length_spearman, _.missing_scores, _.length_bias, _.api_key_env, _.extra_options, _.weights_preset
+_.split_orders, _.rewardbench, _.rewardbench2, _.other_reference, _.ci95, _.unscored
+
+# TextChoices members: stored and compared as their string values
+_.ESSENTIAL, _.OPTIONAL, _.LIKERT5, _.POINTS, _.FLOAT32, _.BFLOAT16, _.FLOAT16, _.A, _.B, _.TIE, _.NONE
+
+# Arguments a framework's signature requires
+_.auto_schema, _.format_suffix
+
+# Attributes of other libraries' objects, set for them
+_.pad_token, _.pre_tokenizer  # tokenizers
+_.auto_map  # a transformers config
+_.ALLOWED_HOSTS  # bench/export.py configures Django's settings
+
+# Public maths API, checked against published worked examples by the tests (insights will use it)
+_.krippendorff_alpha_matrix, _.fleiss_kappa_from_counts
+
+# Tiny models that tests/scoring builds through scoring/tiny_model.py (nothing is downloaded)
+_.pad_is_eos_tokenizer, _.build_gated_reward_model
+
+# Found by vulture and left to the code's owners (issue 16); delete each line with its code.
+_.SYNTAXES, _.warnings  # rubrics/formats.py: never read
+_.pairable_values  # annotator/agreement.py: written, never read
+_.fail_ab, _.fail_ba  # scoring/backends/judge.py: unpacked, never read
+_.judgment_rubric_scores  # scoring/reports.py: never called
+_.rubric_version_get_for_user, _.preference_probability  # only the tests call them
