@@ -50,11 +50,14 @@ def responses_numbered(item) -> list[Response]:
     return responses
 
 
-def rank_choices(responses: list[Response], ranking: list[int]) -> list[dict]:
-    """Per response, the rank buttons 1..n, the one it holds in `ranking` (ids, best first) checked."""
-    ranks = {rid: i + 1 for i, rid in enumerate(ranking)}
-    return [{"response": r, "choices": [{"value": i, "checked": ranks.get(r.id) == i}
-                                        for i in range(1, len(responses) + 1)]} for r in responses]
+def rank_rows(responses: list[Response], ranks: dict[int, int]) -> list[dict]:
+    """Per response, the rank it holds (1 = best) or None: one input each (O(responses) markup)."""
+    return [{"response": r, "rank": ranks.get(r.id)} for r in responses]
+
+
+def ranks_of(ranking: list[int]) -> dict[int, int]:
+    """Response ids best first → {response id: rank}."""
+    return {rid: i + 1 for i, rid in enumerate(ranking)}
 
 
 class ProjectForm(forms.ModelForm):
@@ -285,10 +288,23 @@ def _format_value(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else str(value)
 
 
+def is_pitfall(criterion) -> bool:
+    """A criterion that costs points when met ("Fabricates a citation", −6 pts)."""
+    return criterion.importance == "pitfall" or criterion.points < 0
+
+
+def binary_labels(criterion) -> tuple[tuple[str, str], tuple[str, str]]:
+    """The one vocabulary of the binary scale, for the annotate page and the editor's preview:
+    Met / Not met, and Present / Absent for pitfalls (met is the bad answer there)."""
+    if is_pitfall(criterion):
+        return ("1", "Present"), ("0", "Absent")
+    return ("1", "Met"), ("0", "Not met")
+
+
 def criterion_options(criterion) -> list[tuple[str, str]] | None:
     """(value, label) choices for a criterion's scale; None means a free number input."""
     if criterion.scale == "binary":
-        return [("1", "Yes"), ("0", "No")]
+        return list(binary_labels(criterion))
     if criterion.scale == "likert5":
         return [(str(i), str(i)) for i in range(1, 6)]
     points = criterion.points

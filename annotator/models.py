@@ -13,12 +13,28 @@ from django.db import models
 from django.db.models import Q
 
 
+class KeepsCounters:
+    """A model with counters that database triggers keep (migration 0005). A plain save() of an
+    existing row writes every field, so it would put back the stale counts read earlier: such a
+    save writes every field except the counters."""
+
+    COUNTERS: tuple[str, ...] = ()
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding and kwargs.get("update_fields") is None:
+            kwargs["update_fields"] = [f.name for f in self._meta.concrete_fields
+                                       if not f.primary_key and f.name not in self.COUNTERS]
+        super().save(*args, **kwargs)
+
+
 def random_queue_key() -> int:
     """A random position for the "random" queue order (uniform over a 31-bit range)."""
     return secrets.randbelow(2**31 - 1)
 
 
-class Project(models.Model):
+class Project(KeepsCounters, models.Model):
+    COUNTERS = ("item_count", "judgment_count")
+
     class QueueOrder(models.TextChoices):
         OLDEST = "oldest", "Oldest first"
         RANDOM = "random", "Random"
@@ -47,6 +63,11 @@ class Project(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # Counters kept by database triggers in the same transaction as the rows they count
+    # (migration 0005): the items of the project and Σ item.submitted_count. Progress bars read
+    # them, so no page an annotator sees aggregates over the project's items.
+    item_count = models.PositiveIntegerField(default=0, editable=False)
+    judgment_count = models.PositiveIntegerField(default=0, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -60,7 +81,9 @@ class Project(models.Model):
         return self.name
 
 
-class ProjectMembership(models.Model):
+class ProjectMembership(KeepsCounters, models.Model):
+    COUNTERS = ("judged_count", "skipped_count")
+
     class Role(models.TextChoices):
         ANNOTATOR = "annotator", "Annotator"
         REVIEWER = "reviewer", "Reviewer"
@@ -69,6 +92,10 @@ class ProjectMembership(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="memberships")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.ANNOTATOR)
+    # The member's submitted and skipped assignments in the project, kept by database triggers on
+    # the assignment table (migration 0005); set from the assignments when the membership is created.
+    judged_count = models.PositiveIntegerField(default=0, editable=False)
+    skipped_count = models.PositiveIntegerField(default=0, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Count, Exists, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum
+from django.db.models import Count, Exists, F, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.utils import timezone
@@ -24,40 +24,39 @@ LETTERS = string.ascii_uppercase
 
 
 def project_list_for_user(*, user: AbstractBaseUser) -> QuerySet[Project]:
-    """Projects the user belongs to, with item counts and the user's own progress."""
+    """Projects the user belongs to, with item counts and the user's own progress (one query; the
+    counts are the counters the triggers keep, so the cost does not grow with the projects' size)."""
     if not user.is_authenticated:
         return Project.objects.none()
-    mine = (
-        Judgment.objects.filter(item__project=OuterRef("pk"), annotator=user)
-        .values("item__project")
-        .annotate(n=Count("id"))
-        .values("n")
-    )
-    role = ProjectMembership.objects.filter(project=OuterRef("pk"), user=user).values("role")[:1]
     return (
         Project.objects.filter(memberships__user=user)
         .select_related("rubric_version__rubric_set")
         .annotate(
-            my_role=Subquery(role),
-            item_count=Count("items", distinct=True),
-            judged_total=Coalesce(Sum("items__submitted_count"), 0),
-            my_judged=Coalesce(Subquery(mine, output_field=IntegerField()), 0),
+            my_role=F("memberships__role"),
+            my_judged=F("memberships__judged_count"),
         )
         .order_by("name", "id")
     )
 
 
+def _membership_of(project: Project, user: AbstractBaseUser) -> ProjectMembership | None:
+    """The membership attached by project_get_for_user, else read (one query)."""
+    membership = getattr(project, "membership", None)
+    if membership is not None and membership.user_id == user.pk:
+        return membership
+    return ProjectMembership.objects.filter(project=project, user=user).first()
+
+
 def project_progress(*, project: Project, user: AbstractBaseUser) -> dict:
-    """Counts for the project page: items, judgments needed/done, mine."""
-    agg = project.items.aggregate(items=Count("id"), submitted=Coalesce(Sum("submitted_count"), 0))
-    needed = agg["items"] * project.overlap
-    mine = Judgment.objects.filter(item__project=project, annotator=user).count()
+    """Counts for the project page: items, judgments needed/done, mine (from the counters)."""
+    membership = _membership_of(project, user)
+    needed = project.item_count * project.overlap
     return {
-        "items": agg["items"],
+        "items": project.item_count,
         "needed": needed,
-        "submitted": agg["submitted"],
-        "percent": round(100 * agg["submitted"] / needed) if needed else 0,
-        "mine": mine,
+        "submitted": project.judgment_count,
+        "percent": min(100, round(100 * project.judgment_count / needed)) if needed else 0,
+        "mine": membership.judged_count if membership else 0,
     }
 
 
@@ -111,31 +110,52 @@ def assignment_get_for_user(*, assignment_id: int, user: AbstractBaseUser, proje
 
 
 def annotation_progress(*, project: Project, user: AbstractBaseUser) -> dict:
-    """The two progress bars of the comparison page: mine (judged / items) and the project's."""
-    agg = project.items.aggregate(items=Count("id"), submitted=Coalesce(Sum("submitted_count"), 0))
-    mine = Assignment.objects.filter(item__project=project, annotator=user).aggregate(
-        judged=Count("id", filter=Q(status=Assignment.Status.SUBMITTED)),
-        skipped=Count("id", filter=Q(status=Assignment.Status.SKIPPED)),
-    )
-    needed = agg["items"] * project.overlap
+    """The two progress bars of the comparison page: mine (judged / items) and the project's.
+
+    Read from the counters the database triggers keep (Project.item_count, judgment_count;
+    ProjectMembership.judged_count, skipped_count): no query when the project came through
+    project_get_for_user, whatever the project's size."""
+    membership = _membership_of(project, user)
+    items, submitted = project.item_count, project.judgment_count
+    judged = membership.judged_count if membership else 0
+    skipped = membership.skipped_count if membership else 0
+    needed = items * project.overlap
     return {
-        "items": agg["items"],
+        "items": items,
         "needed": needed,
-        "submitted": agg["submitted"],
-        "percent": min(100, round(100 * agg["submitted"] / needed)) if needed else 0,
-        "mine": mine["judged"],
-        "skipped": mine["skipped"],
-        "mine_percent": min(100, round(100 * (mine["judged"] + mine["skipped"]) / agg["items"])) if agg["items"] else 0,
+        "submitted": submitted,
+        "percent": min(100, round(100 * submitted / needed)) if needed else 0,
+        "mine": judged,
+        "skipped": skipped,
+        "mine_percent": min(100, round(100 * (judged + skipped) / items)) if items else 0,
     }
 
 
+# Criteria of frozen (published or archived) rubric versions, per process: the database forbids
+# changing them (rubrics migration 0002), so the comparison page need not read them per request.
+# Keyed with the version's content hash and publication time too, so a reused id never matches.
+_FROZEN_CRITERIA: dict[tuple, list] = {}
+
+
 def criteria_for_project(*, project: Project) -> list:
-    """The pinned rubric version's criteria in order (empty without a rubric)."""
+    """The pinned rubric version's criteria in order (empty without a rubric); no query when the
+    version is frozen and was read before in this process."""
     if project.rubric_version_id is None:
         return []
     from rubrics.models import Criterion
 
-    return list(Criterion.objects.filter(version_id=project.rubric_version_id).order_by("position", "id"))
+    version = project._state.fields_cache.get("rubric_version")
+    key = None
+    if version is not None and version.is_frozen:
+        key = (version.pk, version.content_hash, version.published_at)
+        if key in _FROZEN_CRITERIA:
+            return _FROZEN_CRITERIA[key]
+    criteria = list(Criterion.objects.filter(version_id=project.rubric_version_id).order_by("position", "id"))
+    if key is not None:
+        if len(_FROZEN_CRITERIA) > 256:
+            _FROZEN_CRITERIA.clear()
+        _FROZEN_CRITERIA[key] = criteria
+    return criteria
 
 
 def responses_in_shown_order(*, item: Item, shown_order: list[int]) -> list[Response]:

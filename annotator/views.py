@@ -30,7 +30,8 @@ from .forms import (
     ProjectForm,
     label_from_post,
     preference_text,
-    rank_choices,
+    rank_rows,
+    ranks_of,
     responses_numbered,
     shown_text,
 )
@@ -79,7 +80,7 @@ def home(request):
     projects = list(project_list_for_user(user=request.user))
     for p in projects:
         p.needed = p.item_count * p.overlap
-        p.percent = min(100, round(100 * p.judged_total / p.needed)) if p.needed else 0
+        p.percent = min(100, round(100 * p.judgment_count / p.needed)) if p.needed else 0
     return render(request, "annotator/home.html", {"projects": projects})
 
 
@@ -346,7 +347,7 @@ def item_detail(request, project_id: int, item_id: int):
         "project": project, "item": item, "responses": responses, "judgments": judgments,
         "is_admin": project.membership.role == Role.ADMIN,
         "gold_scale": [(v, PREFERENCE_LABELS[v].format(a="1", b="2")) for v in range(-3, 4)],
-        "gold_ranks": rank_choices(responses, item.gold_ranking),
+        "gold_ranks": rank_rows(responses, ranks_of(item.gold_ranking)),
         "metadata_json": json.dumps(item.metadata, indent=2, ensure_ascii=False)[:20000],
         **_scores_context(project, request.user, item, annotating=False),
     }

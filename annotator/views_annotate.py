@@ -16,7 +16,14 @@ from django.views.decorators.http import require_POST
 from config.errors import ApplicationError
 
 from .access import project_get_for_user
-from .forms import PREFERENCE_LABELS, JudgmentState, criterion_options, judgment_from_post, state_from_judgment
+from .forms import (
+    PREFERENCE_LABELS,
+    JudgmentState,
+    criterion_options,
+    judgment_from_post,
+    rank_rows,
+    state_from_judgment,
+)
 from .queue import assignment_get_for_user, assignment_heartbeat, assignment_next_for_user, assignment_skip, queue_state
 from .selectors import annotation_progress, criteria_for_project, last_undoable_submission, responses_in_shown_order
 from .services import UNDO_SECONDS, judgment_submit, judgment_undo
@@ -24,9 +31,6 @@ from .views import _scores_context
 
 PREFERENCE_KEYS = {-3: "1", -2: "2", -1: "3", 0: "4", 1: "5", 2: "6", 3: "7"}
 
-
-def ordinal(n: int) -> str:
-    return f"{n}{ {1: 'st', 2: 'nd', 3: 'rd'}.get(n if n < 20 else n % 10, 'th') }"
 
 
 def _grid(criteria, responses, state: JudgmentState, errors: dict) -> list[dict]:
@@ -60,7 +64,8 @@ def _preference_scale(responses, state: JudgmentState) -> list[dict]:
 
 
 def _workspace_context(request, project, assignment=None, state: JudgmentState | None = None,
-                       errors: dict | None = None, error_message: str = "", notice: str = "") -> dict:
+                       errors: dict | None = None, error_message: str = "", notice: str = "",
+                       submitted_at=None) -> dict:
     user = request.user
     context = {
         "project": project,
@@ -69,9 +74,13 @@ def _workspace_context(request, project, assignment=None, state: JudgmentState |
         "notice": notice,
         "lease_seconds": project.lease_minutes * 60,
     }
-    last = last_undoable_submission(project=project, user=user)
-    if last is not None:
-        context["undo_until"] = int((last.submitted_at.timestamp() + UNDO_SECONDS) * 1000)
+    # Right after a submission the undoable one is known: no query.
+    last_at = submitted_at
+    if last_at is None:
+        last = last_undoable_submission(project=project, user=user)
+        last_at = last.submitted_at if last is not None else None
+    if last_at is not None:
+        context["undo_until"] = int((last_at.timestamp() + UNDO_SECONDS) * 1000)
     if assignment is None:
         context["assignment"] = None
         context["queue"] = queue_state(project=project, user=user)
@@ -93,9 +102,7 @@ def _workspace_context(request, project, assignment=None, state: JudgmentState |
         "earlier_open": sum(len(m.get("content", "")) for m in earlier) < 1500,
         "grid": _grid(criteria, responses, state, errors),
         "preference_scale": _preference_scale(responses, state),
-        "ranks": [{"response": r, "choices": [{"value": i, "label": ordinal(i), "checked": state.ranks.get(r.id) == i}
-                                              for i in range(1, len(responses) + 1)]} for r in responses]
-        if len(responses) > 2 else [],
+        "ranks": rank_rows(responses, state.ranks) if len(responses) > 2 else [],
         "state": state,
         "errors": errors,
         "error_message": error_message,
@@ -113,12 +120,13 @@ def _render(request, context: dict, status: int = 200):
     return render(request, template, context, status=200 if request.htmx else status)
 
 
-def _next(request, project, notice: str = ""):
+def _next(request, project, notice: str = "", submitted_at=None):
     """The workspace with the user's next item (or the empty queue)."""
     if not request.htmx:
         return redirect("annotator:annotate", project_id=project.id)
     assignment = assignment_next_for_user(project=project, user=request.user)
-    return _render(request, _workspace_context(request, project, assignment, notice=notice))
+    return _render(request, _workspace_context(request, project, assignment, notice=notice,
+                                               submitted_at=submitted_at))
 
 
 @login_required
@@ -137,15 +145,19 @@ def annotate_submit(request, project_id: int, assignment_id: int):
     criteria = criteria_for_project(project=project)
     data, state = judgment_from_post(request.POST, assignment=assignment, responses=responses, criteria=criteria)
     try:
-        result = judgment_submit(assignment=assignment, data=data)
+        result = judgment_submit(assignment=assignment, data=data, responses=responses, criteria=criteria)
     except ApplicationError as exc:
         if exc.code in ("expired", "skipped"):
             return _next(request, project, notice=exc.message)
         context = _workspace_context(request, project, assignment, state=state, errors=exc.fields,
                                      error_message=exc.message)
         return _render(request, context, status=exc.status)
-    notice = "Saved." if result.created else "Already saved: this item was submitted before, nothing changed."
-    return _next(request, project, notice=notice)
+    if not result.created:
+        return _next(request, project, notice="Already saved: this item was submitted before, nothing changed.")
+    # The counters were read with the project, before this submission (the triggers have counted it).
+    project.judgment_count += 1
+    project.membership.judged_count += 1
+    return _next(request, project, notice="Saved.", submitted_at=result.judgment.submitted_at)
 
 
 @login_required

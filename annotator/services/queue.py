@@ -25,13 +25,13 @@ from datetime import datetime, timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
-from django.db.models import Count, Exists, F, OuterRef, QuerySet, Subquery, Value
+from django.db.models import Count, Exists, F, OuterRef, Prefetch, QuerySet, Subquery, Value, prefetch_related_objects
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from config.errors import ConflictError, NotFoundError
 
-from ..models import Assignment, Item, Project, Response, random_queue_key
+from ..models import Assignment, Item, Project, ProjectMembership, Response, random_queue_key
 from ..selectors import live_lease_filter
 
 Status = Assignment.Status
@@ -59,6 +59,18 @@ def item_lock(*, item_id: int) -> Item:
         raise NotFoundError("No such item.")
 
 
+def member_counters_lock(*, project_id: int, user_id: int) -> None:
+    """Lock the member's row (its progress counters) before anything moves the project's counters.
+
+    Triggers keep both counters (annotator/migrations/0005): an assignment's status moves the
+    member's row, an item's submitted count the project's. A submit, whose statement order may
+    vary, and an undo in another tab of the same annotator would otherwise take the two rows in
+    opposite orders and deadlock; with this lock first, every path takes member → project."""
+    if _uses_row_locks():
+        list(ProjectMembership.objects.select_for_update(of=("self",)).filter(project_id=project_id, user_id=user_id)
+             .order_by().values_list("id", flat=True))
+
+
 def live_leases_of_others(*, item: Item, user: AbstractBaseUser | int, now: datetime) -> int:
     return Assignment.objects.filter(item=item, **live_lease_filter(now)).exclude(annotator=user).count()
 
@@ -68,7 +80,9 @@ def _lease_expiry(project: Project, now: datetime) -> datetime:
 
 
 def _shown_order(item: Item, project: Project) -> list[int]:
-    ids = list(Response.objects.filter(item=item).order_by("position", "id").values_list("id", flat=True))
+    # The responses are read whole once: the page that shows this lease renders them next.
+    prefetch_related_objects([item], Prefetch("responses", queryset=Response.objects.order_by("position", "id")))
+    ids = [r.id for r in item.responses.all()]
     if project.randomize_order:
         random.shuffle(ids)
     return ids
