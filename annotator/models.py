@@ -13,6 +13,11 @@ from django.db import models
 from django.db.models import Q
 
 
+def default_lease_minutes() -> int:
+    """A new project's lease length: the ASSIGNMENT_LEASE_MINUTES setting (30 unless set)."""
+    return settings.ASSIGNMENT_LEASE_MINUTES
+
+
 class KeepsCounters:
     """A model with counters that database triggers keep (migration 0005). A plain save() of an
     existing row writes every field, so it would put back the stale counts read earlier: such a
@@ -58,7 +63,7 @@ class Project(KeepsCounters, models.Model):
     )
     queue_order = models.CharField(max_length=16, choices=QueueOrder.choices, default=QueueOrder.OLDEST)
     lease_minutes = models.PositiveIntegerField(
-        default=30, validators=[MinValueValidator(1), MaxValueValidator(24 * 60)]
+        default=default_lease_minutes, validators=[MinValueValidator(1), MaxValueValidator(24 * 60)]
     )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -316,28 +321,3 @@ class Adjudication(models.Model):
 
     def __str__(self) -> str:
         return f"adjudication of {self.item_id}"
-
-
-class ExportJob(models.Model):
-    """A file export written in the background (Parquet), downloaded when ready."""
-
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        DONE = "done", "Done"
-        FAILED = "failed", "Failed"
-
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="export_jobs")
-    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    export_format = models.CharField(max_length=32)
-    file_format = models.CharField(max_length=16, default="parquet")
-    params = models.JSONField(default=dict, blank=True)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
-    file_path = models.CharField(max_length=500, blank=True)
-    row_count = models.PositiveIntegerField(default=0)
-    error = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-created_at"]

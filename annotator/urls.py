@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views, views_annotate, views_export, views_review
+from . import views, views_annotate, views_review
 
 app_name = "annotator"
 
@@ -19,8 +19,6 @@ urlpatterns = [
     path("<int:project_id>/items/<int:item_id>/", views.item_detail, name="item_detail"),
     path("<int:project_id>/items/<int:item_id>/gold/", views.item_gold, name="item_gold"),
     path("<int:project_id>/gold/", views.gold_report, name="gold_report"),
-    path("<int:project_id>/export/", views_export.export_page, name="export"),
-    path("<int:project_id>/export/download", views_export.export_download, name="export_download"),
     # The comparison page and its actions.
     path("<int:project_id>/annotate/", views_annotate.annotate, name="annotate"),
     path("<int:project_id>/annotate/undo/", views_annotate.annotate_undo, name="annotate_undo"),

@@ -6,7 +6,10 @@ page load) and with a redirect or a full page otherwise, so the page works witho
 
 from __future__ import annotations
 
+import logging
+
 from django.contrib.auth.decorators import login_required
+from django.db import connection
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -14,6 +17,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from config.errors import ApplicationError
+from config.outage import OUTAGE_ERRORS, RETRY_AFTER_SECONDS
 
 from .access import project_get_for_user
 from .forms import (
@@ -24,11 +28,25 @@ from .forms import (
     rank_rows,
     state_from_judgment,
 )
-from .queue import assignment_get_for_user, assignment_heartbeat, assignment_next_for_user, assignment_skip, queue_state
-from .selectors import annotation_progress, criteria_for_project, last_undoable_submission, responses_in_shown_order
-from .services import UNDO_SECONDS, judgment_submit, judgment_undo
+from .selectors import (
+    annotation_progress,
+    assignment_get_for_user,
+    criteria_for_project,
+    last_undoable_submission,
+    queue_state,
+    responses_in_shown_order,
+)
+from .services import (
+    UNDO_SECONDS,
+    assignment_heartbeat,
+    assignment_next_for_user,
+    assignment_skip,
+    judgment_submit,
+    judgment_undo,
+)
 from .views import _scores_context
 
+log = logging.getLogger(__name__)
 PREFERENCE_KEYS = {-3: "1", -2: "2", -1: "3", 0: "4", 1: "5", 2: "6", 3: "7"}
 
 
@@ -129,6 +147,25 @@ def _next(request, project, notice: str = "", submitted_at=None):
                                                submitted_at=submitted_at))
 
 
+def _next_after_commit(request, project, notice: str, **next_kwargs):
+    """`_next` after a submit or skip was committed. The answer must not contradict the database: if
+    the next item cannot be loaded (the database restarted a moment ago), try once more on a fresh
+    connection, then answer "Saved, next item unavailable" with a retry control, never an error."""
+    for attempt in range(2):
+        try:
+            return _next(request, project, notice=notice, **next_kwargs)
+        except OUTAGE_ERRORS as exc:
+            log.warning("%s; loading the next item failed (attempt %d): %s", notice, attempt + 1, exc)
+            if connection.in_atomic_block:
+                break
+            connection.close()  # drop the broken connection: the retry opens a new one
+    response = render(request, "annotator/_saved_next_unavailable.html", {
+        "project": project, "notice": notice, "retry_url": reverse("annotator:annotate", args=[project.id]),
+    })
+    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
 @login_required
 def annotate(request, project_id: int):
     project = project_get_for_user(user=request.user, project_id=project_id)
@@ -153,11 +190,11 @@ def annotate_submit(request, project_id: int, assignment_id: int):
                                      error_message=exc.message)
         return _render(request, context, status=exc.status)
     if not result.created:
-        return _next(request, project, notice="Already saved: this item was submitted before, nothing changed.")
+        return _next_after_commit(request, project, "Already saved: this item was submitted before, nothing changed.")
     # The counters were read with the project, before this submission (the triggers have counted it).
     project.judgment_count += 1
     project.membership.judged_count += 1
-    return _next(request, project, notice="Saved.", submitted_at=result.judgment.submitted_at)
+    return _next_after_commit(request, project, "Saved.", submitted_at=result.judgment.submitted_at)
 
 
 @login_required
@@ -169,7 +206,7 @@ def annotate_skip(request, project_id: int, assignment_id: int):
         assignment_skip(assignment=assignment)
     except ApplicationError as exc:
         return _next(request, project, notice=exc.message)
-    return _next(request, project, notice="Skipped. It won't come back to you.")
+    return _next_after_commit(request, project, "Skipped. It won't come back to you.")
 
 
 @login_required

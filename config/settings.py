@@ -46,11 +46,17 @@ INSTALLED_APPS = [
     "rubrics",
     "annotator",
     "scoring",
+    "exports",
     "axes",
+    "csp",
 ]
 
 MIDDLEWARE = [
+    # First: probes are answered before host checks, redirects and sessions (config/health.py).
+    "config.health.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # A database or broker outage raised by a view answers 503 + Retry-After (config/outage.py).
+    "config.outage.OutageMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -59,6 +65,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     # Last, as django-axes asks: it turns a lockout raised during authentication into a 429.
     "axes.middleware.AxesMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -99,7 +106,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     )
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
+    # A persistent connection that died with a database restart is noticed at the start of the next
+    # request (a cheap check) and replaced, instead of failing that request.
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # While the database is unreachable, fail fast (then 503, config/outage.py) rather than hang.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=5))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 PASSWORD_HASHERS = [
@@ -114,6 +126,23 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "login"
+
+# Content-Security-Policy (django-csp): everything from this origin only, no inline scripts or styles
+# anywhere (templates use static files, data- attributes and classes), no eval, no framing.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
 
 # Login throttling (django-axes): after LOGIN_FAILURE_LIMIT failed logins for one username (from any
 # address) or from one address (for any username), logins from there are refused for
@@ -145,6 +174,11 @@ STORAGES = {
 }
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
 EXPORT_ROOT = Path(env.str("EXPORT_ROOT", default=str(VAR_DIR / "exports")))
+# A Parquet export job is claimed for this long and the lease renewed after every record batch: a
+# job whose worker died is taken over once the lease runs out (exports/jobs.py).
+EXPORT_JOB_LEASE_SECONDS = env.int("EXPORT_JOB_LEASE_SECONDS", default=300)
+# Claims of one export job before it is marked failed (a job that keeps killing its worker).
+EXPORT_JOB_MAX_ATTEMPTS = env.int("EXPORT_JOB_MAX_ATTEMPTS", default=3)
 
 # --- Security -------------------------------------------------------------------------------
 # HTTPS is assumed in production; `make run` serves plain http on 127.0.0.1 and sets HTTPS=0.

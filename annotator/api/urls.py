@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import export, items, views
+from . import items, views
 
 urlpatterns = [
     path("projects/", views.ProjectListApi.as_view(), name="api-project-list"),
@@ -12,11 +12,4 @@ urlpatterns = [
     path("projects/<int:project_id>/judgments/<int:judgment_id>/", views.JudgmentDetailApi.as_view(),
          name="api-judgment-detail"),
     path("projects/<int:project_id>/agreement", views.AgreementApi.as_view(), name="api-agreement"),
-    path("projects/<int:project_id>/export", export.ExportApi.as_view(), name="api-export"),
-    path("projects/<int:project_id>/export/count", export.ExportCountApi.as_view(), name="api-export-count"),
-    path("projects/<int:project_id>/exports/", export.ExportJobListApi.as_view(), name="api-export-job-list"),
-    path("projects/<int:project_id>/exports/<int:job_id>/", export.ExportJobDetailApi.as_view(),
-         name="api-export-job-detail"),
-    path("projects/<int:project_id>/exports/<int:job_id>/download", export.ExportJobDownloadApi.as_view(),
-         name="api-export-job-download"),
 ]

@@ -106,3 +106,9 @@ def counted(number, noun: str) -> str:
     shown = score(number)
     singular = noun[:-1] if noun.endswith("s") else noun
     return f"{shown} {singular if shown == '1' else noun}"
+
+
+@register.filter
+def probe_rate(report, key: str):
+    """A probe report's false-positive rate for one probe (None when that probe was not run)."""
+    return report.rate_for(key)

@@ -246,7 +246,8 @@
       return;
     }
     if (!form) {
-      if ((key === "u" || key === "U") && !$("#undo-form").hidden) { e.preventDefault(); $("#undo-button").click(); }
+      var undo = $("#undo-form");
+      if ((key === "u" || key === "U") && undo && !undo.hidden) { e.preventDefault(); $("#undo-button").click(); }
       return;
     }
     if (key === "Enter") {
@@ -310,5 +311,19 @@
   document.addEventListener("htmx:afterSettle", init);
   // A failed request (server error, offline) must not leave the page stuck in "submitting".
   document.addEventListener("htmx:afterRequest", function (e) { if (!e.detail.successful) submitting = false; });
+  // 503 (the database or the queue is restarting): say so above the form and leave the form as it
+  // is, so sending it again works; a second submit of the same item is stored once.
+  document.addEventListener("htmx:responseError", function (e) {
+    var ws = $("#workspace");
+    if (!ws || !e.detail.xhr || e.detail.xhr.status !== 503) return;
+    var box = $("#ws-outage");
+    if (!box) {
+      box = document.createElement("div");
+      box.id = "ws-outage"; box.className = "ws-lost"; box.setAttribute("role", "alert");
+      ws.insertBefore(box, ws.children[1] || null);
+    }
+    box.textContent = "The server is reconnecting to its database. Nothing is lost: try again in a few seconds.";
+    box.hidden = false;
+  });
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init); else init();
 })();

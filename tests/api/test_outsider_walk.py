@@ -15,7 +15,8 @@ from django.urls.resolvers import RoutePattern, URLResolver
 from django.utils import timezone
 
 from accounts.services import api_token_create
-from annotator.models import Adjudication, ExportJob, ProjectMembership
+from annotator.models import Adjudication, ProjectMembership
+from exports.models import ExportJob
 from rubrics.models import RubricSet
 from scoring.models import CriterionScore, ResponseScore, ScoringRun
 from tests.factories import (

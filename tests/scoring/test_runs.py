@@ -45,16 +45,17 @@ def test_starting_a_run_creates_batches_cut_at_item_boundaries_and_enqueues_afte
     with django_capture_on_commit_callbacks() as callbacks:
         from unittest import mock
 
-        with mock.patch("scoring.tasks.score_batch.delay") as delay:
+        with mock.patch("scoring.tasks.score_batch.apply_async") as send:
             run = start(project, length_scorer, project_admin)
-            assert delay.call_count == 0  # nothing is sent before the commit
+            assert send.call_count == 0  # nothing is sent before the commit
     assert len(callbacks) == 1
-    with mock.patch("scoring.tasks.score_batch.delay") as delay:
+    with mock.patch("scoring.tasks.score_batch.apply_async") as send:
         callbacks[0]()
     batches = list(run.batches.order_by("index"))
     assert run.status == ScoringRun.Status.QUEUED and run.total == 12
     assert [len(b.response_ids) for b in batches] == [6, 6]  # 5 would split an item: cut after it
-    assert [c.args[0] for c in delay.call_args_list] == [b.id for b in batches]
+    assert [c.args[0] for c in send.call_args_list] == [(b.id,) for b in batches]
+    assert all(b.sent_at is not None for b in run.batches.all())
     assert run.scorer_config["backend"] == "length"
 
 
@@ -260,9 +261,10 @@ def test_the_watchdog_requeues_batches_whose_worker_died(project, project_admin,
     ScoringBatch.objects.filter(pk=batch.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=5))
     from unittest import mock
 
-    with mock.patch("scoring.tasks.score_batch.delay") as delay, django_capture_on_commit_callbacks(execute=True):
+    with mock.patch("scoring.tasks.score_batch.apply_async") as send, \
+            django_capture_on_commit_callbacks(execute=True):
         assert services.scoring_batches_requeue_stale() == [batch.pk]
-    delay.assert_called_once_with(batch.pk)
+    assert send.call_count == 1 and send.call_args.args[0] == (batch.pk,)
     assert ScoringBatch.objects.get(pk=batch.pk).status == ScoringBatch.Status.PENDING
     assert services.scoring_batch_execute(batch_id=batch.pk, worker="new-worker") == "done"
 
@@ -348,6 +350,27 @@ def test_editing_a_scorer_does_not_change_a_started_run(project, project_admin, 
     assert ResponseScore.objects.filter(scorer=hf_scorer, token_count__gt=16).exists()
 
 
+def test_a_judge_run_stores_rating_distributions_beside_the_verdicts(project, project_admin, staff_admin, judge_env):
+    import json
+    from pathlib import Path
+
+    make_items(project, 1)
+    criteria_body = json.loads((Path(__file__).parent / "data" / "logprobs_criteria_json.json").read_text())
+    pair_body = json.loads((Path(__file__).parent / "data" / "logprobs_pairwise.json").read_text())
+    with FakeOpenAI(lambda b, h: criteria_body) as server:
+        scorer = services.scorer_create(actor=staff_admin, name="judge", backend="openai_judge", model="j",
+                                        options={"base_url": server.base_url})
+        run_all(start(project, scorer, project_admin))
+    verdict = CriterionScore.objects.filter(scorer=scorer).first()
+    assert verdict.met is True and verdict.distribution["true"] == pytest.approx(0.82 / 0.99)
+    assert verdict.score is None and verdict.expected_score == pytest.approx(0.82 / 0.99)  # P(met)
+    assert "expected" in ResponseScore.objects.filter(scorer=scorer).first().components
+    with FakeOpenAI(lambda b, h: pair_body) as server:
+        pairwise = services.scorer_create(actor=staff_admin, name="pairwise", backend="openai_judge", model="j",
+                                          options={"base_url": server.base_url, "mode": "pairwise"})
+        run_all(start(project, pairwise, project_admin))
+    pair = PairwiseScore.objects.get(scorer=pairwise)
+    assert pair.distribution_ab["b"] == pytest.approx(0.7 / 0.99) and pair.expected_preference_a == pytest.approx(0.5)
 @pytest.mark.parametrize("name", ["SECRET_KEY", "DATABASE_URL", "HOME"])
 def test_a_scorer_cannot_name_a_variable_an_operator_did_not_allow_as_its_key(staff_admin, name):
     with pytest.raises(ApplicationError) as exc:

@@ -1,4 +1,5 @@
-"""A small project with known answers for the API and export tests, built row by row with the ORM.
+"""A small project with known answers for the API, export and agreement tests, built row by row with
+the ORM. The fixtures `labeled` and `foreign` (tests/conftest.py) build it.
 
 Items of `labeled` (project from tests/conftest.py, overlap 2; preferences are −3..3, negative =
 response 1 better):
@@ -19,8 +20,6 @@ response 1 better):
 
 from dataclasses import dataclass, field
 from datetime import timedelta
-
-import pytest
 
 from annotator.models import Adjudication, ProjectMembership
 from scoring.models import CriterionScore, ResponseScore
@@ -54,8 +53,8 @@ class Labeled:
         return list(self.items[key].responses.order_by("position", "id"))
 
 
-@pytest.fixture
-def labeled(project, rubric_version, project_admin, reviewer, annotator) -> Labeled:
+def build_labeled(project, rubric_version, project_admin, reviewer, annotator) -> Labeled:
+    """The known-answer project of the module docstring, in `project`."""
     ann2 = UserFactory(username="ann2")
     MembershipFactory(project=project, user=ann2, role=Role.ANNOTATOR)
     other_version = published_version(criteria=2)
@@ -130,8 +129,7 @@ def labeled(project, rubric_version, project_admin, reviewer, annotator) -> Labe
     return data
 
 
-@pytest.fixture
-def foreign(outsider):
+def build_foreign(outsider):
     """The outsider's own project, with rows whose names carry a marker no other test data has."""
     project = outsider.memberships.get().project
     item = ItemFactory(project=project, external_id="FOREIGN-MARKER-item",

@@ -5,8 +5,10 @@ from datetime import timedelta
 
 import pytest
 
-from annotator.exports import ExportParams, export_count, export_params_parse, export_rows, item_label
 from config.errors import ApplicationError
+from exports.labels import item_label
+from exports.params import ExportParams, export_params_parse
+from exports.rows import export_count, export_rows
 from tests.helpers import T0, make_judgment
 
 pytestmark = pytest.mark.django_db
@@ -166,7 +168,7 @@ def test_count_needs_no_text_and_matches_rows_in_every_format(labeled):
 
 
 def test_both_bad_majority_wins_over_preferences():
-    from annotator.exports import JudgmentRow
+    from exports.labels import JudgmentRow
 
     rows = [JudgmentRow(1, "a", None, None, True, []), JudgmentRow(2, "b", None, None, True, []),
             JudgmentRow(3, "c", None, -3, False, [])]
@@ -178,7 +180,7 @@ def test_both_bad_majority_wins_over_preferences():
 
 
 def test_a_small_mean_still_gives_a_nonzero_helpsteer2_strength():
-    from annotator.exports import JudgmentRow
+    from exports.labels import JudgmentRow
 
     rows = [JudgmentRow(i, str(i), None, p, False, []) for i, p in enumerate([-1, 0, 0, 0])]
     label = item_label(judgments=rows, adjudication=None, positions={10: 0, 11: 1})

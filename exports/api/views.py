@@ -1,10 +1,9 @@
 """Export endpoints: streamed JSONL/CSV, Parquet through an export job, row counts, job status and files.
 
-Admins and reviewers of the project only (anyone else: 404). Starting an export is throttled
-(scope "export"); reading a job's status is not.
+Admins and reviewers of the project only (annotator/access.py: outsiders 404, other members 403).
+Starting an export is throttled (scope "export"); reading a job's status is not.
 """
 
-from django.http import FileResponse, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
@@ -14,28 +13,15 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from annotator.access import ROLES_STAFF, project_get_for_user
-from annotator.exports import (
-    CONTENT_TYPES,
-    FILE_FORMATS,
-    STREAMED_FILE_FORMATS,
-    export_count,
-    export_filename,
-    export_job_download_name,
-    export_job_file,
-    export_job_request,
-    export_params_parse,
-    export_stream,
-)
+from config.api_errors import error_responses
 from config.errors import ApplicationError
+from exports.http import export_job_file_response, export_stream_response
+from exports.jobs import export_job_request
+from exports.params import FILE_FORMATS, STREAMED_FILE_FORMATS, ExportParamsSerializer, export_params_parse
+from exports.rows import export_count
+from exports.selectors import export_job_get, export_job_list
 
-from . import selectors
-from .serializers import (
-    ExportCountOutputSerializer,
-    ExportJobCreateSerializer,
-    ExportJobOutputSerializer,
-    ExportQuerySerializer,
-    error_responses,
-)
+from .serializers import ExportCountOutputSerializer, ExportJobOutputSerializer
 
 AS_PARAMETER = OpenApiParameter(
     "as", OpenApiTypes.STR, enum=list(FILE_FORMATS), default="jsonl",
@@ -78,7 +64,7 @@ class ExportApi(APIView):
             "queues an export job and answers 202 with it: poll `status_url`, then fetch `download_url`. "
             "The same request while an identical job is queued or running returns that job."
         ),
-        parameters=[ExportQuerySerializer, AS_PARAMETER],
+        parameters=[ExportParamsSerializer, AS_PARAMETER],
         responses={
             (200, "application/x-ndjson"): OpenApiResponse(OpenApiTypes.BINARY, description="JSON Lines"),
             (200, "text/csv"): OpenApiResponse(OpenApiTypes.BINARY, description="CSV with a header row"),
@@ -95,22 +81,14 @@ class ExportApi(APIView):
             job, created = export_job_request(project=project, user=request.user, params=params,
                                               file_format=file_format)
             return _job_response(request, job, created)
-        response = StreamingHttpResponse(
-            export_stream(project=project, params=params, file_format=file_format),
-            content_type=CONTENT_TYPES[file_format],
-        )
-        name = export_filename(project=project, params=params, file_format=file_format)
-        response["Content-Disposition"] = f'attachment; filename="{name}"'
-        response["Cache-Control"] = "no-store"
-        response["X-Content-Type-Options"] = "nosniff"
-        return response
+        return export_stream_response(project=project, params=params, file_format=file_format)
 
 
 class ExportCountApi(APIView):
     content_negotiation_class = ExportParamNegotiation
 
     @extend_schema(operation_id="export_count", summary="How many rows an export with these parameters has",
-                   parameters=[ExportQuerySerializer],
+                   parameters=[ExportParamsSerializer],
                    responses={200: ExportCountOutputSerializer, **error_responses(400)}, tags=["export"])
     def get(self, request, project_id: int):
         project = project_get_for_user(user=request.user, project_id=project_id, roles=ROLES_STAFF)
@@ -130,11 +108,11 @@ class ExportJobListApi(APIView):
                    responses={200: ExportJobOutputSerializer(many=True), **error_responses()}, tags=["export"])
     def get(self, request, project_id: int):
         project = project_get_for_user(user=request.user, project_id=project_id, roles=ROLES_STAFF)
-        jobs = selectors.export_job_list(project=project)
+        jobs = export_job_list(project=project)
         return Response(ExportJobOutputSerializer(jobs, many=True, context={"request": request}).data)
 
     @extend_schema(operation_id="export_jobs_create", summary="Start a Parquet export job",
-                   request=ExportJobCreateSerializer, tags=["export"],
+                   request=ExportParamsSerializer, tags=["export"],
                    responses={202: ExportJobOutputSerializer, 200: ExportJobOutputSerializer,
                               **error_responses(400, 429)})
     def post(self, request, project_id: int):
@@ -150,7 +128,7 @@ class ExportJobDetailApi(APIView):
                    responses={200: ExportJobOutputSerializer, **error_responses()}, tags=["export"])
     def get(self, request, project_id: int, job_id: int):
         project = project_get_for_user(user=request.user, project_id=project_id, roles=ROLES_STAFF)
-        job = selectors.export_job_get(project=project, job_id=job_id)
+        job = export_job_get(project=project, job_id=job_id)
         return Response(ExportJobOutputSerializer(job, context={"request": request}).data)
 
 
@@ -163,10 +141,4 @@ class ExportJobDownloadApi(APIView):
     )
     def get(self, request, project_id: int, job_id: int):
         project = project_get_for_user(user=request.user, project_id=project_id, roles=ROLES_STAFF)
-        job = selectors.export_job_get(project=project, job_id=job_id)
-        job.project = project
-        path = export_job_file(job=job)
-        response = FileResponse(path.open("rb"), as_attachment=True, filename=export_job_download_name(job=job),
-                                content_type=CONTENT_TYPES.get(job.file_format, "application/octet-stream"))
-        response["Cache-Control"] = "no-store"
-        return response
+        return export_job_file_response(job=export_job_get(project=project, job_id=job_id))

