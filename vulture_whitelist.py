@@ -11,6 +11,9 @@ _ = object
 _.waiting  # annotator.queue.QueueState, annotate.html
 _.magnitude  # rubrics.models.Criterion, _rubric_preview.html
 _.reason_labels  # views_review, review_list.html
+_.short_name  # annotator.models.Item, _item_name.html (items imported without an id)
+_.can_reissue  # views.project_members, project_members.html
+_.value_label  # scoring.units.ScoreUnits, _item_scores.html
 
 # Named by a dotted path in settings or urls
 _.api_exception_handler  # REST_FRAMEWORK["EXCEPTION_HANDLER"]

@@ -312,6 +312,26 @@ def _completion(value, line: int, path: str) -> str:
     return value
 
 
+# Items and responses imported without an id get this prefix and a hash of their content.
+GENERATED_ID_PREFIX = "sha256:"
+
+
+def prompt_short_name(prompt: list, *, words: int = 8, max_chars: int = 56) -> str:
+    """A readable name for an item: the first words of its first user message, e.g.
+    "Write a limerick about a cat who…" (whitespace collapsed; "" when there is no text)."""
+    messages = prompt if isinstance(prompt, list) else []
+    text = next((m.get("content") for m in messages if isinstance(m, dict) and m.get("role") == "user"
+                 and isinstance(m.get("content"), str)), None)
+    if text is None:
+        text = next((m.get("content") for m in messages if isinstance(m, dict)
+                     and isinstance(m.get("content"), str)), "")
+    all_words = text.split()
+    name = " ".join(all_words[:words])
+    if len(name) > max_chars:
+        name = name[:max_chars].rsplit(" ", 1)[0] if " " in name[:max_chars] else name[:max_chars]
+    return name + ("…" if name != " ".join(all_words) else "")
+
+
 def _external_id(obj: dict, line: int, keys=("id",), required=False, fallback: object = None) -> str:
     for key in keys:
         value = obj.get(key)
@@ -326,7 +346,7 @@ def _external_id(obj: dict, line: int, keys=("id",), required=False, fallback: o
         fail_at_line(line, keys[0], "required: a non-empty string")
     # No id in the file: a stable id from the content, so re-importing the same file is a no-op.
     digest = hashlib.sha256(json.dumps(fallback, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
-    return f"sha256:{digest[:24]}"
+    return f"{GENERATED_ID_PREFIX}{digest[:24]}"
 
 
 def _strength(value, line: int, path: str) -> int:

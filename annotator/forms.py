@@ -85,6 +85,8 @@ class ProjectForm(forms.ModelForm):
             "guidelines": "Markdown. Annotators open it from the comparison page (G).",
             "overlap": "Exactly this many different annotators judge every item.",
             "lease_minutes": "How long an opened item stays reserved; the open page keeps extending it.",
+            "rubric_version": "Judgments already made keep the version they were made with; judgments submitted "
+            "from now on use the one chosen here.",
         }
 
     def __init__(self, *args, **kwargs):
@@ -108,16 +110,35 @@ class ProjectForm(forms.ModelForm):
 
 
 class MemberAddForm(forms.Form):
+    """Add an existing account. An unknown username is answered with where to go: the invite form."""
+
     username = forms.CharField(max_length=150)
     role = forms.ChoiceField(choices=ProjectMembership.Role.choices, initial=ProjectMembership.Role.ANNOTATOR)
 
     def clean_username(self):
+        from accounts.selectors import is_pending
+
         username = self.cleaned_data["username"].strip()
-        user = get_user_model().objects.filter(username=username, is_active=True).first()
+        user = get_user_model().objects.filter(username=username).first()
         if user is None:
-            raise forms.ValidationError(f"No active user named {username!r}.")
+            self.unknown_username = username
+            raise forms.ValidationError(
+                f"No account is named “{username}”. To give them one, invite them below: they get a link to "
+                "set a password and land in this project.", code="unknown")
+        if not user.is_active and not is_pending(user):
+            raise forms.ValidationError(
+                f"{username}'s account is deactivated; a site admin can reactivate it on the Users page.",
+                code="inactive")
         self.cleaned_data["user"] = user
         return username
+
+
+class MemberInviteForm(forms.Form):
+    """Invite someone new into the project: an account and a one-time set-password link."""
+
+    username = forms.CharField(max_length=150, help_text="What they will log in with.")
+    email = forms.EmailField(required=False, help_text="Optional: the link is emailed there too.")
+    role = forms.ChoiceField(choices=ProjectMembership.Role.choices, initial=ProjectMembership.Role.ANNOTATOR)
 
 
 class MemberRoleForm(forms.Form):

@@ -166,6 +166,16 @@ class Item(models.Model):
     def __str__(self) -> str:
         return f"{self.project_id}/{self.external_id}"
 
+    @property
+    def short_name(self) -> str:
+        """For an item imported without an id (its id is a content hash): the first words of its
+        prompt, shown beside the hash on item and review pages. "" for items with their own id."""
+        from .formats import GENERATED_ID_PREFIX, prompt_short_name
+
+        if not self.external_id.startswith(GENERATED_ID_PREFIX):
+            return ""
+        return prompt_short_name(self.prompt)
+
 
 class Response(models.Model):
     # No separate index: the unique (item, external_id) index serves lookups by item.

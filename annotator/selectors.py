@@ -377,3 +377,57 @@ def member_user_get(*, project: Project, user_id: int) -> AbstractBaseUser:
     if user is None:
         raise Http404("No such member.")
     return user
+
+
+# --- Moving projects to a newer rubric version -----------------------------------------------------
+
+
+def rubric_switch_candidates(*, user: AbstractBaseUser, version) -> list[Project]:
+    """Projects the user administers that pin an older version of `version`'s rubric set: the ones
+    a newly published version offers to move. Each has `.judgments_on_pinned`: how many of its
+    judgments were made with its current version (they keep it). Two queries."""
+    from .access import ROLES_ADMIN, project_ids_for_user
+
+    if not user.is_authenticated or version is None or version.status != "published":
+        return []
+    projects = list(
+        Project.objects.filter(
+            pk__in=project_ids_for_user(user=user, roles=ROLES_ADMIN),
+            rubric_version__rubric_set_id=version.rubric_set_id,
+            rubric_version__number__lt=version.number,
+        ).select_related("rubric_version__rubric_set").order_by("name", "id")
+    )
+    counts = dict(
+        Judgment.objects.filter(item__project__in=[p.pk for p in projects])
+        .filter(rubric_version_id__in={p.rubric_version_id for p in projects})
+        .values("item__project").annotate(n=Count("id")).values_list("item__project", "n")
+    ) if projects else {}
+    for p in projects:
+        p.judgments_on_pinned = counts.get(p.pk, 0)
+    return projects
+
+
+def rubric_switch_version_get(*, user: AbstractBaseUser, slug: str, number: int):
+    """The published version whose move page the user asks for: a site admin may open any;
+    a project admin one that a project of theirs could move to. Else 404."""
+    from rubrics.models import RubricVersion
+
+    from .access import is_site_admin
+
+    version = (RubricVersion.objects.select_related("rubric_set")
+               .filter(rubric_set__slug=slug, number=number, status=RubricVersion.Status.PUBLISHED).first())
+    if version is None or not (is_site_admin(user) or rubric_switch_candidates(user=user, version=version)):
+        raise Http404("No such published rubric version.")
+    return version
+
+
+def rubric_version_newer(*, project: Project):
+    """The newest published version of the project's rubric set when it is newer than the pinned one."""
+    from rubrics.models import RubricVersion
+
+    pinned = project.rubric_version
+    if pinned is None:
+        return None
+    return (RubricVersion.objects.filter(rubric_set_id=pinned.rubric_set_id, status=RubricVersion.Status.PUBLISHED,
+                                         number__gt=pinned.number)
+            .select_related("rubric_set").order_by("-number").first())

@@ -6,9 +6,12 @@ app_name = "annotator"
 
 urlpatterns = [
     path("new/", views.project_new, name="project_new"),
+    path("rubric/<slug:slug>/v/<int:number>/move/", views.rubric_switch, name="rubric_switch"),
     path("<int:project_id>/", views.project_detail, name="project_detail"),
     path("<int:project_id>/settings/", views.project_settings, name="project_settings"),
     path("<int:project_id>/members/", views.project_members, name="project_members"),
+    path("<int:project_id>/members/invite/", views.member_invite, name="member_invite"),
+    path("<int:project_id>/members/<int:user_id>/invite/", views.member_invite_link, name="member_invite_link"),
     path("<int:project_id>/members/<int:user_id>/role/", views.member_role, name="member_role"),
     path("<int:project_id>/members/<int:user_id>/remove/", views.member_remove, name="member_remove"),
     path("<int:project_id>/import/", views.item_import, name="item_import"),

@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from annotator import views as annotator_views
 from config import health
+from config import views as config_views
 
 # The one <style> element Swagger UI inserts (see the docs route below).
 SWAGGER_STYLE_HASH = "'sha256-MMpT0iDxyjALd9PdfepImGX3DBfJPXZ4IlDWdPAgtn0='"
@@ -40,6 +41,8 @@ urlpatterns = [
     path("account/", include("accounts.urls")),
     path("api/v1/", include(api_v1)),
     path("admin/", admin.site.urls),
+    # Browsers ask for /favicon.ico whatever the page links; the icon itself is a static file.
+    path("favicon.ico", config_views.favicon),
 ]
 
 handler404 = "config.views.not_found"

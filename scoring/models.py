@@ -43,6 +43,13 @@ class Scorer(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def units(self):
+        """What its scores and counts are (scoring.units): characters, not tokens, for `length`."""
+        from .units import score_units
+
+        return score_units(backend=self.backend, options=self.options)
+
 
 class ScoringRun(models.Model):
     class Status(models.TextChoices):

@@ -165,6 +165,25 @@ def scorer_create(
         raise ConflictError(f"A scorer named {name!r} exists already.", fields={"name": "taken"}) from exc
 
 
+BASELINE_SCORER_NAME = "length"
+
+
+def scorer_baseline_ensure() -> Scorer | None:
+    """A fresh install's first scorer: the `length` baseline (characters), so a project can start
+    a run at once and see how much its labels follow length. Created only while there is no
+    scorer at all (an install where an admin removed or replaced it is left alone); returns the
+    new scorer, or None. Setup only: `make run` and the compose web service call it through
+    `manage.py baseline_scorer`."""
+    with transaction.atomic():
+        if Scorer.objects.exists():
+            return None
+        scorer, created = Scorer.objects.get_or_create(
+            name=BASELINE_SCORER_NAME,
+            defaults={"backend": Scorer.Backend.LENGTH, "options": {"unit": "chars"}, "is_active": True},
+        )
+    return scorer if created else None
+
+
 def scorer_update(*, scorer: Scorer, actor: AbstractBaseUser, **changes) -> Scorer:
     """Change a scorer's settings (site admins only). Runs already started keep their snapshot."""
     require_site_admin(actor, "manage scorers")

@@ -20,6 +20,7 @@ from config.htmx import render_htmx
 
 from . import probes, reports, selectors, services
 from .forms import ScorerForm, StartRunForm
+from .units import score_units
 
 Role = ProjectMembership.Role
 # htmx stops polling on this status (the run has ended).
@@ -161,6 +162,9 @@ def _run_context(run) -> dict:
         "progress": selectors.run_progress(run=run),
         "errors": selectors.run_errors(run=run, limit=20),
         "can_manage": run.membership.role == Role.ADMIN,
+        # The run's own snapshot of the scorer decides what its numbers are.
+        "units": score_units(backend=(run.scorer_config or {}).get("backend", run.scorer.backend),
+                             options=(run.scorer_config or {}).get("options", run.scorer.options)),
     }
 
 

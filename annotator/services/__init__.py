@@ -33,7 +33,15 @@ from .judgments import (
     preference_to_shown,
     shown_labels,
 )
-from .projects import PROJECT_FIELDS, membership_remove, membership_set, project_create, project_update
+from .projects import (
+    PROJECT_FIELDS,
+    member_invite,
+    membership_remove,
+    membership_set,
+    project_create,
+    project_update,
+    projects_rubric_version_switch,
+)
 from .queue import (
     assignment_heartbeat,
     assignment_next_for_user,
@@ -71,11 +79,13 @@ __all__ = [
     "judgments_import",
     "judgments_import_text",
     "judgments_write",
+    "member_invite",
     "membership_remove",
     "membership_set",
     "preference_to_canonical",
     "preference_to_shown",
     "project_create",
     "project_update",
+    "projects_rubric_version_switch",
     "shown_labels",
 ]

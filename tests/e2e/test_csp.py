@@ -19,7 +19,7 @@ def _pages(project_id: int, item_id: int) -> list[str]:
         f"/projects/{project_id}/items/{item_id}/", f"/projects/{project_id}/review/",
         f"/projects/{project_id}/members/", f"/projects/{project_id}/settings/", f"/projects/{project_id}/import/",
         f"/projects/{project_id}/export/", "/scoring/", f"/scoring/projects/{project_id}/runs/",
-        "/rubrics/", "/account/tokens/", "/api/v1/docs/",
+        "/rubrics/", "/account/tokens/", "/account/users/", "/api/v1/docs/",
     ]
 
 
@@ -34,8 +34,17 @@ def test_every_page_loads_without_a_csp_violation(page, live_server):
             if "Content Security Policy" in m.text or "Refused to" in m.text else None)
     login(page, live_server, "admin", password)
     rubric = project.rubric_version
+    # A newer version (the move offer) and an invitation link (the set-password page).
+    from accounts.services import user_invite
+    from rubrics import services as rubric_services
+
+    admin = project.memberships.get().user
+    v2 = rubric_services.rubric_version_publish(version=rubric_services.rubric_draft_create(
+        rubric_set=rubric.rubric_set, actor=admin, from_version=rubric), actor=admin)
+    invite = user_invite(username="newcomer", actor=admin)
     urls = _pages(project.id, project.items.order_by("id").first().id) + [
-        f"/rubrics/{rubric.rubric_set.slug}/", f"/rubrics/{rubric.rubric_set.slug}/v/{rubric.number}/"]
+        f"/rubrics/{rubric.rubric_set.slug}/", f"/rubrics/{rubric.rubric_set.slug}/v/{rubric.number}/",
+        f"/projects/rubric/{rubric.rubric_set.slug}/v/{v2.number}/move/", f"/account/invite/{invite.secret}/"]
     for path in urls:
         response = page.goto(live_server.url + path)
         assert response.status < 400, (path, response.status)
