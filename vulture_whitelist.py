@@ -11,15 +11,20 @@ _ = object
 _.waiting  # annotator.queue.QueueState, annotate.html
 _.magnitude  # rubrics.models.Criterion, _rubric_preview.html
 _.reason_labels  # views_review, review_list.html
+_.short_name  # annotator.models.Item, _item_name.html (items imported without an id)
+_.can_reissue  # views.project_members, project_members.html
+_.value_label  # scoring.units.ScoreUnits, _item_scores.html
 
 # Named by a dotted path in settings or urls
 _.api_exception_handler  # REST_FRAMEWORK["EXCEPTION_HANDLER"]
 _.not_found  # handler404
+_.handler500, _.server_error  # config/urls.py: outages answer 503 (config/outage.py)
 _.lockout_response, _.original_response, _.credentials  # AXES_LOCKOUT_CALLABLE and its signature
 
 # Model fields written by services and read by the ORM or serializers by name
 _.guidelines, _.queue_key, _.has_disagreement, _.annotator, _.requested_by, _.row_count, _.archived_at
 _.is_superuser  # createadmin sets Django's own field
+_.sent_at  # scoring.models.ScoringBatch, written and filtered by keyword (scoring/services.py)
 
 # Serializer and form fields, declared and read by name (validated_data, cleaned_data, Meta.fields)
 _.updated_after, _.submitted_before, _.min_items, _.pairs_total, _.annotator_a, _.annotator_b
@@ -30,6 +35,7 @@ _.elapsed_s, _.responses_per_s, _.tokens_per_s, _.eta_s, _.response_external_id,
 _.score_length_spearman, _.missing_scores, _.length_bias, _.api_key_env, _.extra_options, _.weights_preset
 _.split_orders, _.rewardbench, _.rewardbench2, _.other_reference, _.ci95, _.unscored
 _.verdict_accuracy, _.ties_broken_by_expectation, _.false_positives, _.false_positive_rate, _.active
+_.lease_seconds, _.submit_url, _.skip_url, _.heartbeat_url  # annotator/api/annotate.py outputs
 
 # TextChoices members: stored and compared as their string values
 _.ESSENTIAL, _.OPTIONAL, _.LIKERT5, _.POINTS, _.FLOAT32, _.BFLOAT16, _.FLOAT16, _.A, _.B, _.TIE, _.NONE

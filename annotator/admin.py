@@ -4,7 +4,6 @@ from .models import (
     Adjudication,
     Assignment,
     CriterionJudgment,
-    ExportJob,
     Item,
     Judgment,
     Project,
@@ -64,8 +63,3 @@ class JudgmentAdmin(admin.ModelAdmin):
 class AdjudicationAdmin(admin.ModelAdmin):
     list_display = ["item", "reviewer", "preference", "both_bad", "created_at"]
     raw_id_fields = ["item"]
-
-
-@admin.register(ExportJob)
-class ExportJobAdmin(admin.ModelAdmin):
-    list_display = ["project", "export_format", "file_format", "status", "row_count", "created_at"]

@@ -50,11 +50,14 @@ def responses_numbered(item) -> list[Response]:
     return responses
 
 
-def rank_choices(responses: list[Response], ranking: list[int]) -> list[dict]:
-    """Per response, the rank buttons 1..n, the one it holds in `ranking` (ids, best first) checked."""
-    ranks = {rid: i + 1 for i, rid in enumerate(ranking)}
-    return [{"response": r, "choices": [{"value": i, "checked": ranks.get(r.id) == i}
-                                        for i in range(1, len(responses) + 1)]} for r in responses]
+def rank_rows(responses: list[Response], ranks: dict[int, int]) -> list[dict]:
+    """Per response, the rank it holds (1 = best) or None: one input each (O(responses) markup)."""
+    return [{"response": r, "rank": ranks.get(r.id)} for r in responses]
+
+
+def ranks_of(ranking: list[int]) -> dict[int, int]:
+    """Response ids best first → {response id: rank}."""
+    return {rid: i + 1 for i, rid in enumerate(ranking)}
 
 
 class ProjectForm(forms.ModelForm):
@@ -82,6 +85,8 @@ class ProjectForm(forms.ModelForm):
             "guidelines": "Markdown. Annotators open it from the comparison page (G).",
             "overlap": "Exactly this many different annotators judge every item.",
             "lease_minutes": "How long an opened item stays reserved; the open page keeps extending it.",
+            "rubric_version": "Judgments already made keep the version they were made with; judgments submitted "
+            "from now on use the one chosen here.",
         }
 
     def __init__(self, *args, **kwargs):
@@ -105,16 +110,35 @@ class ProjectForm(forms.ModelForm):
 
 
 class MemberAddForm(forms.Form):
+    """Add an existing account. An unknown username is answered with where to go: the invite form."""
+
     username = forms.CharField(max_length=150)
     role = forms.ChoiceField(choices=ProjectMembership.Role.choices, initial=ProjectMembership.Role.ANNOTATOR)
 
     def clean_username(self):
+        from accounts.selectors import is_pending
+
         username = self.cleaned_data["username"].strip()
-        user = get_user_model().objects.filter(username=username, is_active=True).first()
+        user = get_user_model().objects.filter(username=username).first()
         if user is None:
-            raise forms.ValidationError(f"No active user named {username!r}.")
+            self.unknown_username = username
+            raise forms.ValidationError(
+                f"No account is named “{username}”. To give them one, invite them below: they get a link to "
+                "set a password and land in this project.", code="unknown")
+        if not user.is_active and not is_pending(user):
+            raise forms.ValidationError(
+                f"{username}'s account is deactivated; a site admin can reactivate it on the Users page.",
+                code="inactive")
         self.cleaned_data["user"] = user
         return username
+
+
+class MemberInviteForm(forms.Form):
+    """Invite someone new into the project: an account and a one-time set-password link."""
+
+    username = forms.CharField(max_length=150, help_text="What they will log in with.")
+    email = forms.EmailField(required=False, help_text="Optional: the link is emailed there too.")
+    role = forms.ChoiceField(choices=ProjectMembership.Role.choices, initial=ProjectMembership.Role.ANNOTATOR)
 
 
 class MemberRoleForm(forms.Form):
@@ -264,10 +288,23 @@ def _format_value(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else str(value)
 
 
+def is_pitfall(criterion) -> bool:
+    """A criterion that costs points when met ("Fabricates a citation", −6 pts)."""
+    return criterion.importance == "pitfall" or criterion.points < 0
+
+
+def binary_labels(criterion) -> tuple[tuple[str, str], tuple[str, str]]:
+    """The one vocabulary of the binary scale, for the annotate page and the editor's preview:
+    Met / Not met, and Present / Absent for pitfalls (met is the bad answer there)."""
+    if is_pitfall(criterion):
+        return ("1", "Present"), ("0", "Absent")
+    return ("1", "Met"), ("0", "Not met")
+
+
 def criterion_options(criterion) -> list[tuple[str, str]] | None:
     """(value, label) choices for a criterion's scale; None means a free number input."""
     if criterion.scale == "binary":
-        return [("1", "Yes"), ("0", "No")]
+        return list(binary_labels(criterion))
     if criterion.scale == "likert5":
         return [(str(i), str(i)) for i in range(1, 6)]
     points = criterion.points

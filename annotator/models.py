@@ -13,12 +13,33 @@ from django.db import models
 from django.db.models import Q
 
 
+def default_lease_minutes() -> int:
+    """A new project's lease length: the ASSIGNMENT_LEASE_MINUTES setting (30 unless set)."""
+    return settings.ASSIGNMENT_LEASE_MINUTES
+
+
+class KeepsCounters:
+    """A model with counters that database triggers keep (migration 0005). A plain save() of an
+    existing row writes every field, so it would put back the stale counts read earlier: such a
+    save writes every field except the counters."""
+
+    COUNTERS: tuple[str, ...] = ()
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding and kwargs.get("update_fields") is None:
+            kwargs["update_fields"] = [f.name for f in self._meta.concrete_fields
+                                       if not f.primary_key and f.name not in self.COUNTERS]
+        super().save(*args, **kwargs)
+
+
 def random_queue_key() -> int:
     """A random position for the "random" queue order (uniform over a 31-bit range)."""
     return secrets.randbelow(2**31 - 1)
 
 
-class Project(models.Model):
+class Project(KeepsCounters, models.Model):
+    COUNTERS = ("item_count", "judgment_count")
+
     class QueueOrder(models.TextChoices):
         OLDEST = "oldest", "Oldest first"
         RANDOM = "random", "Random"
@@ -42,11 +63,16 @@ class Project(models.Model):
     )
     queue_order = models.CharField(max_length=16, choices=QueueOrder.choices, default=QueueOrder.OLDEST)
     lease_minutes = models.PositiveIntegerField(
-        default=30, validators=[MinValueValidator(1), MaxValueValidator(24 * 60)]
+        default=default_lease_minutes, validators=[MinValueValidator(1), MaxValueValidator(24 * 60)]
     )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # Counters kept by database triggers in the same transaction as the rows they count
+    # (migration 0005): the items of the project and Σ item.submitted_count. Progress bars read
+    # them, so no page an annotator sees aggregates over the project's items.
+    item_count = models.PositiveIntegerField(default=0, editable=False)
+    judgment_count = models.PositiveIntegerField(default=0, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -60,7 +86,9 @@ class Project(models.Model):
         return self.name
 
 
-class ProjectMembership(models.Model):
+class ProjectMembership(KeepsCounters, models.Model):
+    COUNTERS = ("judged_count", "skipped_count")
+
     class Role(models.TextChoices):
         ANNOTATOR = "annotator", "Annotator"
         REVIEWER = "reviewer", "Reviewer"
@@ -69,6 +97,10 @@ class ProjectMembership(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="memberships")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.ANNOTATOR)
+    # The member's submitted and skipped assignments in the project, kept by database triggers on
+    # the assignment table (migration 0005); set from the assignments when the membership is created.
+    judged_count = models.PositiveIntegerField(default=0, editable=False)
+    skipped_count = models.PositiveIntegerField(default=0, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -133,6 +165,16 @@ class Item(models.Model):
 
     def __str__(self) -> str:
         return f"{self.project_id}/{self.external_id}"
+
+    @property
+    def short_name(self) -> str:
+        """For an item imported without an id (its id is a content hash): the first words of its
+        prompt, shown beside the hash on item and review pages. "" for items with their own id."""
+        from .formats import GENERATED_ID_PREFIX, prompt_short_name
+
+        if not self.external_id.startswith(GENERATED_ID_PREFIX):
+            return ""
+        return prompt_short_name(self.prompt)
 
 
 class Response(models.Model):
@@ -279,28 +321,3 @@ class Adjudication(models.Model):
 
     def __str__(self) -> str:
         return f"adjudication of {self.item_id}"
-
-
-class ExportJob(models.Model):
-    """A file export written in the background (Parquet), downloaded when ready."""
-
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        DONE = "done", "Done"
-        FAILED = "failed", "Failed"
-
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="export_jobs")
-    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    export_format = models.CharField(max_length=32)
-    file_format = models.CharField(max_length=16, default="parquet")
-    params = models.JSONField(default=dict, blank=True)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
-    file_path = models.CharField(max_length=500, blank=True)
-    row_count = models.PositiveIntegerField(default=0)
-    error = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-created_at"]

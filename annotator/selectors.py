@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Count, Exists, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum
+from django.db.models import Count, Exists, F, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.utils import timezone
@@ -24,40 +24,39 @@ LETTERS = string.ascii_uppercase
 
 
 def project_list_for_user(*, user: AbstractBaseUser) -> QuerySet[Project]:
-    """Projects the user belongs to, with item counts and the user's own progress."""
+    """Projects the user belongs to, with item counts and the user's own progress (one query; the
+    counts are the counters the triggers keep, so the cost does not grow with the projects' size)."""
     if not user.is_authenticated:
         return Project.objects.none()
-    mine = (
-        Judgment.objects.filter(item__project=OuterRef("pk"), annotator=user)
-        .values("item__project")
-        .annotate(n=Count("id"))
-        .values("n")
-    )
-    role = ProjectMembership.objects.filter(project=OuterRef("pk"), user=user).values("role")[:1]
     return (
         Project.objects.filter(memberships__user=user)
         .select_related("rubric_version__rubric_set")
         .annotate(
-            my_role=Subquery(role),
-            item_count=Count("items", distinct=True),
-            judged_total=Coalesce(Sum("items__submitted_count"), 0),
-            my_judged=Coalesce(Subquery(mine, output_field=IntegerField()), 0),
+            my_role=F("memberships__role"),
+            my_judged=F("memberships__judged_count"),
         )
         .order_by("name", "id")
     )
 
 
+def _membership_of(project: Project, user: AbstractBaseUser) -> ProjectMembership | None:
+    """The membership attached by project_get_for_user, else read (one query)."""
+    membership = getattr(project, "membership", None)
+    if membership is not None and membership.user_id == user.pk:
+        return membership
+    return ProjectMembership.objects.filter(project=project, user=user).first()
+
+
 def project_progress(*, project: Project, user: AbstractBaseUser) -> dict:
-    """Counts for the project page: items, judgments needed/done, mine."""
-    agg = project.items.aggregate(items=Count("id"), submitted=Coalesce(Sum("submitted_count"), 0))
-    needed = agg["items"] * project.overlap
-    mine = Judgment.objects.filter(item__project=project, annotator=user).count()
+    """Counts for the project page: items, judgments needed/done, mine (from the counters)."""
+    membership = _membership_of(project, user)
+    needed = project.item_count * project.overlap
     return {
-        "items": agg["items"],
+        "items": project.item_count,
         "needed": needed,
-        "submitted": agg["submitted"],
-        "percent": round(100 * agg["submitted"] / needed) if needed else 0,
-        "mine": mine,
+        "submitted": project.judgment_count,
+        "percent": min(100, round(100 * project.judgment_count / needed)) if needed else 0,
+        "mine": membership.judged_count if membership else 0,
     }
 
 
@@ -111,31 +110,52 @@ def assignment_get_for_user(*, assignment_id: int, user: AbstractBaseUser, proje
 
 
 def annotation_progress(*, project: Project, user: AbstractBaseUser) -> dict:
-    """The two progress bars of the comparison page: mine (judged / items) and the project's."""
-    agg = project.items.aggregate(items=Count("id"), submitted=Coalesce(Sum("submitted_count"), 0))
-    mine = Assignment.objects.filter(item__project=project, annotator=user).aggregate(
-        judged=Count("id", filter=Q(status=Assignment.Status.SUBMITTED)),
-        skipped=Count("id", filter=Q(status=Assignment.Status.SKIPPED)),
-    )
-    needed = agg["items"] * project.overlap
+    """The two progress bars of the comparison page: mine (judged / items) and the project's.
+
+    Read from the counters the database triggers keep (Project.item_count, judgment_count;
+    ProjectMembership.judged_count, skipped_count): no query when the project came through
+    project_get_for_user, whatever the project's size."""
+    membership = _membership_of(project, user)
+    items, submitted = project.item_count, project.judgment_count
+    judged = membership.judged_count if membership else 0
+    skipped = membership.skipped_count if membership else 0
+    needed = items * project.overlap
     return {
-        "items": agg["items"],
+        "items": items,
         "needed": needed,
-        "submitted": agg["submitted"],
-        "percent": min(100, round(100 * agg["submitted"] / needed)) if needed else 0,
-        "mine": mine["judged"],
-        "skipped": mine["skipped"],
-        "mine_percent": min(100, round(100 * (mine["judged"] + mine["skipped"]) / agg["items"])) if agg["items"] else 0,
+        "submitted": submitted,
+        "percent": min(100, round(100 * submitted / needed)) if needed else 0,
+        "mine": judged,
+        "skipped": skipped,
+        "mine_percent": min(100, round(100 * (judged + skipped) / items)) if items else 0,
     }
 
 
+# Criteria of frozen (published or archived) rubric versions, per process: the database forbids
+# changing them (rubrics migration 0002), so the comparison page need not read them per request.
+# Keyed with the version's content hash and publication time too, so a reused id never matches.
+_FROZEN_CRITERIA: dict[tuple, list] = {}
+
+
 def criteria_for_project(*, project: Project) -> list:
-    """The pinned rubric version's criteria in order (empty without a rubric)."""
+    """The pinned rubric version's criteria in order (empty without a rubric); no query when the
+    version is frozen and was read before in this process."""
     if project.rubric_version_id is None:
         return []
     from rubrics.models import Criterion
 
-    return list(Criterion.objects.filter(version_id=project.rubric_version_id).order_by("position", "id"))
+    version = project._state.fields_cache.get("rubric_version")
+    key = None
+    if version is not None and version.is_frozen:
+        key = (version.pk, version.content_hash, version.published_at)
+        if key in _FROZEN_CRITERIA:
+            return _FROZEN_CRITERIA[key]
+    criteria = list(Criterion.objects.filter(version_id=project.rubric_version_id).order_by("position", "id"))
+    if key is not None:
+        if len(_FROZEN_CRITERIA) > 256:
+            _FROZEN_CRITERIA.clear()
+        _FROZEN_CRITERIA[key] = criteria
+    return criteria
 
 
 def responses_in_shown_order(*, item: Item, shown_order: list[int]) -> list[Response]:
@@ -357,3 +377,57 @@ def member_user_get(*, project: Project, user_id: int) -> AbstractBaseUser:
     if user is None:
         raise Http404("No such member.")
     return user
+
+
+# --- Moving projects to a newer rubric version -----------------------------------------------------
+
+
+def rubric_switch_candidates(*, user: AbstractBaseUser, version) -> list[Project]:
+    """Projects the user administers that pin an older version of `version`'s rubric set: the ones
+    a newly published version offers to move. Each has `.judgments_on_pinned`: how many of its
+    judgments were made with its current version (they keep it). Two queries."""
+    from .access import ROLES_ADMIN, project_ids_for_user
+
+    if not user.is_authenticated or version is None or version.status != "published":
+        return []
+    projects = list(
+        Project.objects.filter(
+            pk__in=project_ids_for_user(user=user, roles=ROLES_ADMIN),
+            rubric_version__rubric_set_id=version.rubric_set_id,
+            rubric_version__number__lt=version.number,
+        ).select_related("rubric_version__rubric_set").order_by("name", "id")
+    )
+    counts = dict(
+        Judgment.objects.filter(item__project__in=[p.pk for p in projects])
+        .filter(rubric_version_id__in={p.rubric_version_id for p in projects})
+        .values("item__project").annotate(n=Count("id")).values_list("item__project", "n")
+    ) if projects else {}
+    for p in projects:
+        p.judgments_on_pinned = counts.get(p.pk, 0)
+    return projects
+
+
+def rubric_switch_version_get(*, user: AbstractBaseUser, slug: str, number: int):
+    """The published version whose move page the user asks for: a site admin may open any;
+    a project admin one that a project of theirs could move to. Else 404."""
+    from rubrics.models import RubricVersion
+
+    from .access import is_site_admin
+
+    version = (RubricVersion.objects.select_related("rubric_set")
+               .filter(rubric_set__slug=slug, number=number, status=RubricVersion.Status.PUBLISHED).first())
+    if version is None or not (is_site_admin(user) or rubric_switch_candidates(user=user, version=version)):
+        raise Http404("No such published rubric version.")
+    return version
+
+
+def rubric_version_newer(*, project: Project):
+    """The newest published version of the project's rubric set when it is newer than the pinned one."""
+    from rubrics.models import RubricVersion
+
+    pinned = project.rubric_version
+    if pinned is None:
+        return None
+    return (RubricVersion.objects.filter(rubric_set_id=pinned.rubric_set_id, status=RubricVersion.Status.PUBLISHED,
+                                         number__gt=pinned.number)
+            .select_related("rubric_set").order_by("-number").first())

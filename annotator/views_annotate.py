@@ -6,7 +6,10 @@ page load) and with a redirect or a full page otherwise, so the page works witho
 
 from __future__ import annotations
 
+import logging
+
 from django.contrib.auth.decorators import login_required
+from django.db import connection
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -14,19 +17,38 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from config.errors import ApplicationError
+from config.outage import OUTAGE_ERRORS, RETRY_AFTER_SECONDS
 
 from .access import project_get_for_user
-from .forms import PREFERENCE_LABELS, JudgmentState, criterion_options, judgment_from_post, state_from_judgment
-from .queue import assignment_get_for_user, assignment_heartbeat, assignment_next_for_user, assignment_skip, queue_state
-from .selectors import annotation_progress, criteria_for_project, last_undoable_submission, responses_in_shown_order
-from .services import UNDO_SECONDS, judgment_submit, judgment_undo
+from .forms import (
+    PREFERENCE_LABELS,
+    JudgmentState,
+    criterion_options,
+    judgment_from_post,
+    rank_rows,
+    state_from_judgment,
+)
+from .selectors import (
+    annotation_progress,
+    assignment_get_for_user,
+    criteria_for_project,
+    last_undoable_submission,
+    queue_state,
+    responses_in_shown_order,
+)
+from .services import (
+    UNDO_SECONDS,
+    assignment_heartbeat,
+    assignment_next_for_user,
+    assignment_skip,
+    judgment_submit,
+    judgment_undo,
+)
 from .views import _scores_context
 
+log = logging.getLogger(__name__)
 PREFERENCE_KEYS = {-3: "1", -2: "2", -1: "3", 0: "4", 1: "5", 2: "6", 3: "7"}
 
-
-def ordinal(n: int) -> str:
-    return f"{n}{ {1: 'st', 2: 'nd', 3: 'rd'}.get(n if n < 20 else n % 10, 'th') }"
 
 
 def _grid(criteria, responses, state: JudgmentState, errors: dict) -> list[dict]:
@@ -60,7 +82,8 @@ def _preference_scale(responses, state: JudgmentState) -> list[dict]:
 
 
 def _workspace_context(request, project, assignment=None, state: JudgmentState | None = None,
-                       errors: dict | None = None, error_message: str = "", notice: str = "") -> dict:
+                       errors: dict | None = None, error_message: str = "", notice: str = "",
+                       submitted_at=None) -> dict:
     user = request.user
     context = {
         "project": project,
@@ -69,9 +92,13 @@ def _workspace_context(request, project, assignment=None, state: JudgmentState |
         "notice": notice,
         "lease_seconds": project.lease_minutes * 60,
     }
-    last = last_undoable_submission(project=project, user=user)
-    if last is not None:
-        context["undo_until"] = int((last.submitted_at.timestamp() + UNDO_SECONDS) * 1000)
+    # Right after a submission the undoable one is known: no query.
+    last_at = submitted_at
+    if last_at is None:
+        last = last_undoable_submission(project=project, user=user)
+        last_at = last.submitted_at if last is not None else None
+    if last_at is not None:
+        context["undo_until"] = int((last_at.timestamp() + UNDO_SECONDS) * 1000)
     if assignment is None:
         context["assignment"] = None
         context["queue"] = queue_state(project=project, user=user)
@@ -93,9 +120,7 @@ def _workspace_context(request, project, assignment=None, state: JudgmentState |
         "earlier_open": sum(len(m.get("content", "")) for m in earlier) < 1500,
         "grid": _grid(criteria, responses, state, errors),
         "preference_scale": _preference_scale(responses, state),
-        "ranks": [{"response": r, "choices": [{"value": i, "label": ordinal(i), "checked": state.ranks.get(r.id) == i}
-                                              for i in range(1, len(responses) + 1)]} for r in responses]
-        if len(responses) > 2 else [],
+        "ranks": rank_rows(responses, state.ranks) if len(responses) > 2 else [],
         "state": state,
         "errors": errors,
         "error_message": error_message,
@@ -113,12 +138,32 @@ def _render(request, context: dict, status: int = 200):
     return render(request, template, context, status=200 if request.htmx else status)
 
 
-def _next(request, project, notice: str = ""):
+def _next(request, project, notice: str = "", submitted_at=None):
     """The workspace with the user's next item (or the empty queue)."""
     if not request.htmx:
         return redirect("annotator:annotate", project_id=project.id)
     assignment = assignment_next_for_user(project=project, user=request.user)
-    return _render(request, _workspace_context(request, project, assignment, notice=notice))
+    return _render(request, _workspace_context(request, project, assignment, notice=notice,
+                                               submitted_at=submitted_at))
+
+
+def _next_after_commit(request, project, notice: str, **next_kwargs):
+    """`_next` after a submit or skip was committed. The answer must not contradict the database: if
+    the next item cannot be loaded (the database restarted a moment ago), try once more on a fresh
+    connection, then answer "Saved, next item unavailable" with a retry control, never an error."""
+    for attempt in range(2):
+        try:
+            return _next(request, project, notice=notice, **next_kwargs)
+        except OUTAGE_ERRORS as exc:
+            log.warning("%s; loading the next item failed (attempt %d): %s", notice, attempt + 1, exc)
+            if connection.in_atomic_block:
+                break
+            connection.close()  # drop the broken connection: the retry opens a new one
+    response = render(request, "annotator/_saved_next_unavailable.html", {
+        "project": project, "notice": notice, "retry_url": reverse("annotator:annotate", args=[project.id]),
+    })
+    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
 
 
 @login_required
@@ -137,15 +182,19 @@ def annotate_submit(request, project_id: int, assignment_id: int):
     criteria = criteria_for_project(project=project)
     data, state = judgment_from_post(request.POST, assignment=assignment, responses=responses, criteria=criteria)
     try:
-        result = judgment_submit(assignment=assignment, data=data)
+        result = judgment_submit(assignment=assignment, data=data, responses=responses, criteria=criteria)
     except ApplicationError as exc:
         if exc.code in ("expired", "skipped"):
             return _next(request, project, notice=exc.message)
         context = _workspace_context(request, project, assignment, state=state, errors=exc.fields,
                                      error_message=exc.message)
         return _render(request, context, status=exc.status)
-    notice = "Saved." if result.created else "Already saved: this item was submitted before, nothing changed."
-    return _next(request, project, notice=notice)
+    if not result.created:
+        return _next_after_commit(request, project, "Already saved: this item was submitted before, nothing changed.")
+    # The counters were read with the project, before this submission (the triggers have counted it).
+    project.judgment_count += 1
+    project.membership.judged_count += 1
+    return _next_after_commit(request, project, "Saved.", submitted_at=result.judgment.submitted_at)
 
 
 @login_required
@@ -157,7 +206,7 @@ def annotate_skip(request, project_id: int, assignment_id: int):
         assignment_skip(assignment=assignment)
     except ApplicationError as exc:
         return _next(request, project, notice=exc.message)
-    return _next(request, project, notice="Skipped. It won't come back to you.")
+    return _next_after_commit(request, project, "Skipped. It won't come back to you.")
 
 
 @login_required

@@ -15,7 +15,15 @@ from config.errors import ApplicationError
 from config.htmx import render_htmx
 
 from .access import ROLES_STAFF, project_get_for_user
-from .forms import PREFERENCE_LABELS, label_from_post, preference_text, rank_choices, responses_numbered, shown_text
+from .forms import (
+    PREFERENCE_LABELS,
+    label_from_post,
+    preference_text,
+    rank_rows,
+    ranks_of,
+    responses_numbered,
+    shown_text,
+)
 from .selectors import (
     REVIEW_FILTERS,
     adjudication_get,
@@ -112,7 +120,7 @@ def review_item(request, project_id: int, item_id: int):
         "scale": [{"value": v, "label": PREFERENCE_LABELS[v].format(a="Response 1", b="Response 2"),
                    "checked": adjudication is not None and adjudication.preference == v} for v in range(-3, 4)]
         if len(responses) == 2 else [],
-        "rank_choices": rank_choices(responses, adjudication.ranking if adjudication else [])
+        "rank_rows": rank_rows(responses, ranks_of(adjudication.ranking if adjudication else []))
         if len(responses) > 2 else [],
         "next_id": review_next_item_id(project=project, after=item.id),
         **_scores_context(project, request.user, item, annotating=False),

@@ -1,8 +1,9 @@
 """`make run`: prepare the embedded set-up and run the web server and a Celery worker together.
 
 Generates and keeps a SECRET_KEY in var/secret_key, migrates, collects static files, creates the
-first administrator (password printed once) and loads the demo, then starts gunicorn on
-http://127.0.0.1:8000 and a worker for the `default` and `gpu` queues. Ctrl-C stops both.
+first administrator (password printed once) and the `length` baseline scorer, loads the demo,
+then starts gunicorn on http://127.0.0.1:8000 and a worker for the `default` and `gpu` queues.
+Ctrl-C stops both.
 With DATABASE_URL / REDIS_URL set it uses PostgreSQL / Redis instead of SQLite / the
 filesystem broker.
 """
@@ -46,6 +47,7 @@ def main() -> int:
     _manage("migrate", "--no-input", "-v", "0")
     _manage("collectstatic", "--no-input", "-v", "0")
     _manage("createadmin", "--if-none")
+    _manage("baseline_scorer")
     _manage("load_demo", "--superusers")
 
     web = subprocess.Popen(

@@ -46,11 +46,18 @@ INSTALLED_APPS = [
     "rubrics",
     "annotator",
     "scoring",
+    "exports",
+    "insights",
     "axes",
+    "csp",
 ]
 
 MIDDLEWARE = [
+    # First: probes are answered before host checks, redirects and sessions (config/health.py).
+    "config.health.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # A database or broker outage raised by a view answers 503 + Retry-After (config/outage.py).
+    "config.outage.OutageMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -59,6 +66,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     # Last, as django-axes asks: it turns a lockout raised during authentication into a 429.
     "axes.middleware.AxesMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -99,7 +107,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     )
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
+    # A persistent connection that died with a database restart is noticed at the start of the next
+    # request (a cheap check) and replaced, instead of failing that request.
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # While the database is unreachable, fail fast (then 503, config/outage.py) rather than hang.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=5))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 PASSWORD_HASHERS = [
@@ -114,6 +127,23 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "login"
+
+# Content-Security-Policy (django-csp): everything from this origin only, no inline scripts or styles
+# anywhere (templates use static files, data- attributes and classes), no eval, no framing.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
 
 # Login throttling (django-axes): after LOGIN_FAILURE_LIMIT failed logins for one username (from any
 # address) or from one address (for any username), logins from there are refused for
@@ -145,6 +175,11 @@ STORAGES = {
 }
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
 EXPORT_ROOT = Path(env.str("EXPORT_ROOT", default=str(VAR_DIR / "exports")))
+# A Parquet export job is claimed for this long and the lease renewed after every record batch: a
+# job whose worker died is taken over once the lease runs out (exports/jobs.py).
+EXPORT_JOB_LEASE_SECONDS = env.int("EXPORT_JOB_LEASE_SECONDS", default=300)
+# Claims of one export job before it is marked failed (a job that keeps killing its worker).
+EXPORT_JOB_MAX_ATTEMPTS = env.int("EXPORT_JOB_MAX_ATTEMPTS", default=3)
 
 # --- Security -------------------------------------------------------------------------------
 # HTTPS is assumed in production; `make run` serves plain http on 127.0.0.1 and sets HTTPS=0.
@@ -167,6 +202,22 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=60 * 60 * 12)
+
+# --- Email and invitations -----------------------------------------------------------------
+# Invitation links go out through Django's email backend. The default prints each email on the
+# server's console (nothing leaves the machine); set EMAIL_BACKEND to the SMTP backend and the
+# EMAIL_* values to send real mail. The link is also shown once to whoever invited.
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+EMAIL_USE_SSL = env.bool("EMAIL_USE_SSL", default=False)
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Rubricate <rubricate@localhost>")
+# Days an invitation link stays valid (it also stops working once used or replaced).
+INVITE_LINK_DAYS = env.int("INVITE_LINK_DAYS", default=7)
 
 # --- Upload / import limits -----------------------------------------------------------------
 IMPORT_MAX_FILE_BYTES = env.int("IMPORT_MAX_FILE_BYTES", default=512 * 1024 * 1024)
@@ -243,6 +294,10 @@ REST_FRAMEWORK = {
     },
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
+# Insights: bootstrap resamples per interval (agreement, κ) and per leaderboard source.
+INSIGHTS_REPLICATES = env.int("INSIGHTS_REPLICATES", default=1000)
+INSIGHTS_LEADERBOARD_REPLICATES = env.int("INSIGHTS_LEADERBOARD_REPLICATES", default=200)
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "Rubricate API",
     "DESCRIPTION": "Human preference and rubric labels, reward-model scores, and exports.",
@@ -253,7 +308,8 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
-    "ENUM_NAME_OVERRIDES": {"RubricVersionStatusEnum": "rubrics.models.RubricVersion.Status"},
+    "ENUM_NAME_OVERRIDES": {"RubricVersionStatusEnum": "rubrics.models.RubricVersion.Status",
+                            "InsightsStatusEnum": "insights.models.InsightsSnapshot.Status"},
 }
 
 CACHES = {
@@ -263,6 +319,12 @@ CACHES = {
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     )
 }
+
+# With Redis, sessions are read from the cache (written through to the database): one SQL query
+# less on every request, the annotator's round trip included. Without Redis, the database.
+SESSION_ENGINE = (
+    "django.contrib.sessions.backends.cached_db" if REDIS_URL else "django.contrib.sessions.backends.db"
+)
 
 LOGGING = {
     "version": 1,

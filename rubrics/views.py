@@ -19,6 +19,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from annotator.access import require_site_admin
+from annotator.selectors import rubric_switch_candidates
 from config.errors import ApplicationError, ConflictError
 from config.htmx import render_htmx
 
@@ -274,7 +275,8 @@ def version_detail(request, slug: str, number: int):
     criteria = sorted(version.criteria.all(), key=lambda c: (c.position, c.id))
     siblings = selectors.rubric_version_numbers(rubric_set=version.rubric_set) if request.user.is_staff else []
     context = _editor_context(version, criteria=criteria, siblings=siblings, page_revision=version.revision,
-                              export_forms=FORMS)
+                              export_forms=FORMS,
+                              older_projects=rubric_switch_candidates(user=request.user, version=version))
     if version.status == RubricVersion.Status.DRAFT and request.user.is_staff:
         return render(request, EDITOR, context)
     return render(request, "rubrics/version_detail.html", context)
@@ -315,8 +317,15 @@ def version_publish(request, slug: str, number: int):
                             retarget="#editor-message", reswap="outerHTML")
         messages.error(request, exc.message)
         return redirect("rubrics:version_detail", slug=slug, number=number)
-    messages.success(request, f"Published v{version.number}. Projects can now pin it; it can no longer change.")
-    url = reverse("rubrics:set_detail", kwargs={"slug": slug})
+    # The projects on an older version of this set are not moved silently: the next page offers it.
+    older = rubric_switch_candidates(user=request.user, version=version)
+    if older:
+        messages.success(request, f"Published v{version.number}; it can no longer change. Your projects on an older "
+                                  f"version ({len(older)}) stay there unless you move them here.")
+        url = reverse("annotator:rubric_switch", kwargs={"slug": slug, "number": version.number})
+    else:
+        messages.success(request, f"Published v{version.number}. Projects can now pin it; it can no longer change.")
+        url = reverse("rubrics:set_detail", kwargs={"slug": slug})
     if request.htmx:
         response = HttpResponse(status=204)
         response["HX-Redirect"] = url

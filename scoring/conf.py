@@ -7,7 +7,8 @@ worker processes pick them up from their environment.
 | --- | --- | --- |
 | SCORING_BATCH_LEASE_SECONDS | 600 | how long a worker's claim on a batch lasts without a heartbeat |
 | SCORING_BATCH_MAX_ATTEMPTS | 3 | claims of one batch before the watchdog marks it failed |
-| SCORING_WATCHDOG_SECONDS | 30 | how often each worker looks for batches whose lease ran out |
+| SCORING_WATCHDOG_SECONDS | 30 | how often each worker reconciles: expired leases, unsent and lost messages |
+| SCORING_RESEND_SECONDS | 60 | a pending batch's message this old, missing from the broker, is sent again |
 | SCORING_RESPONSES_PER_BATCH | 256 | responses per Celery task (model backends) |
 | SCORING_JUDGE_RESPONSES_PER_BATCH | 16 | responses per Celery task (judge backend) |
 | SCORING_JUDGE_ALLOWED_HOSTS | "" | host names, IPs or CIDRs (comma-separated) a judge may reach though private |
@@ -33,6 +34,7 @@ _DEFAULTS: dict[str, object] = {
     "SCORING_BATCH_LEASE_SECONDS": 600,
     "SCORING_BATCH_MAX_ATTEMPTS": 3,
     "SCORING_WATCHDOG_SECONDS": 30,
+    "SCORING_RESEND_SECONDS": 60,
     "SCORING_RESPONSES_PER_BATCH": 256,
     "SCORING_JUDGE_RESPONSES_PER_BATCH": 16,
     "SCORING_JUDGE_ALLOWED_HOSTS": "",
@@ -70,6 +72,10 @@ def batch_max_attempts() -> int:
 
 def watchdog_seconds() -> float:
     return float(_get("SCORING_WATCHDOG_SECONDS"))
+
+
+def resend_seconds() -> float:
+    return float(_get("SCORING_RESEND_SECONDS"))
 
 
 def responses_per_batch(*, judge: bool) -> int:

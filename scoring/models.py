@@ -43,6 +43,13 @@ class Scorer(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def units(self):
+        """What its scores and counts are (scoring.units): characters, not tokens, for `length`."""
+        from .units import score_units
+
+        return score_units(backend=self.backend, options=self.options)
+
 
 class ScoringRun(models.Model):
     class Status(models.TextChoices):
@@ -124,6 +131,10 @@ class ScoringBatch(models.Model):
     # every micro-batch. A lease that ran out means the worker died: the watchdog re-enqueues it.
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     worker = models.CharField(max_length=255, blank=True)
+    # When its message was last handed to the broker; null: never (the broker was down). The database
+    # is the truth for work to do: the reconciler sends pending batches whose message never left or
+    # was lost (services.scoring_reconcile).
+    sent_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
@@ -136,6 +147,9 @@ class ScoringBatch(models.Model):
             # The watchdog's query: running batches whose lease ran out.
             models.Index(fields=["lease_expires_at"], name="scoringbatch_running_lease",
                          condition=Q(status="running")),
+            # The reconciler's query: pending batches, never sent or sent longest ago first.
+            models.Index(fields=["sent_at"], name="scoringbatch_pending_sent",
+                         condition=Q(status="pending")),
         ]
 
     def __str__(self) -> str:

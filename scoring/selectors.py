@@ -192,3 +192,9 @@ def model_scores_for_project(*, project: Project, scorer_id: int | None = None,
     if run_id is not None:
         qs = qs.filter(run_id=run_id)
     return qs
+
+
+def run_waits_for_broker(*, run: ScoringRun) -> bool:
+    """An active run with batches whose message never reached the broker (it was down)."""
+    return not run.is_finished and run.batches.filter(status=ScoringBatch.Status.PENDING,
+                                                      sent_at__isnull=True).exists()

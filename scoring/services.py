@@ -9,15 +9,17 @@ counts nothing twice.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import re
 import socket
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import IntegrityError, InterfaceError, OperationalError, transaction
-from django.db.models import Count, F, Q, Sum
+from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
+from django.db.models import Count, Exists, F, OuterRef, Q, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -163,6 +165,25 @@ def scorer_create(
         raise ConflictError(f"A scorer named {name!r} exists already.", fields={"name": "taken"}) from exc
 
 
+BASELINE_SCORER_NAME = "length"
+
+
+def scorer_baseline_ensure() -> Scorer | None:
+    """A fresh install's first scorer: the `length` baseline (characters), so a project can start
+    a run at once and see how much its labels follow length. Created only while there is no
+    scorer at all (an install where an admin removed or replaced it is left alone); returns the
+    new scorer, or None. Setup only: `make run` and the compose web service call it through
+    `manage.py baseline_scorer`."""
+    with transaction.atomic():
+        if Scorer.objects.exists():
+            return None
+        scorer, created = Scorer.objects.get_or_create(
+            name=BASELINE_SCORER_NAME,
+            defaults={"backend": Scorer.Backend.LENGTH, "options": {"unit": "chars"}, "is_active": True},
+        )
+    return scorer if created else None
+
+
 def scorer_update(*, scorer: Scorer, actor: AbstractBaseUser, **changes) -> Scorer:
     """Change a scorer's settings (site admins only). Runs already started keep their snapshot."""
     require_site_admin(actor, "manage scorers")
@@ -223,13 +244,48 @@ def _split_into_batches(rows: list[tuple[int, int]], *, size: int) -> list[list[
 
 
 def _enqueue_batches(batch_ids: list[int]) -> None:
+    """Send the batches' messages once the transaction commits. Never raises: with the broker down
+    the batches stay unsent in the database and the reconciler sends them when it is back."""
+    transaction.on_commit(lambda: scoring_batches_send(batch_ids=batch_ids))
+
+
+def _claim_for_sending(batches) -> list[int]:
+    """Stamp `sent_at` on the batches of `batches` (a queryset) that are still pending, skipping rows
+    another sender holds: two senders (the web process, the watchdogs of several workers) never
+    send the same batch in the same round."""
+    now = timezone.now()
+    with transaction.atomic():
+        locked = batches.filter(status=BatchStatus.PENDING, run__status__in=ACTIVE).order_by("pk")
+        if connection.features.has_select_for_update_skip_locked:
+            locked = locked.select_for_update(skip_locked=True, of=("self",))
+        ids = list(locked.values_list("pk", flat=True))
+        if ids:
+            ScoringBatch.objects.filter(pk__in=ids).update(sent_at=now)
+    return ids
+
+
+def _publish(batch_ids: list[int]) -> list[int]:
+    """Hand one message per batch to the broker. Stops at the first broker error (it is down: the
+    rest would fail the same way) and returns the ids sent; the unsent get `sent_at` cleared, so the
+    next reconcile sends them."""
+    from config.celery import send_task_message
+
     from .tasks import score_batch
 
-    def send():
-        for batch_id in batch_ids:
-            score_batch.delay(batch_id)
+    sent: list[int] = []
+    for batch_id in batch_ids:
+        if not send_task_message(score_batch, batch_id):
+            break
+        sent.append(batch_id)
+    unsent = batch_ids[len(sent):]
+    if unsent:
+        ScoringBatch.objects.filter(pk__in=unsent, status=BatchStatus.PENDING).update(sent_at=None)
+    return sent
 
-    transaction.on_commit(send)
+
+def scoring_batches_send(*, batch_ids: list[int]) -> list[int]:
+    """Send these batches' messages now (those still pending and not held by another sender)."""
+    return _publish(_claim_for_sending(ScoringBatch.objects.filter(pk__in=batch_ids)))
 
 
 def scoring_run_start(
@@ -302,22 +358,37 @@ def scoring_run_cancel(*, run: ScoringRun, actor: AbstractBaseUser) -> ScoringRu
 
 
 def scoring_run_retry(*, run: ScoringRun, actor: AbstractBaseUser) -> ScoringRun:
-    """Re-run only what failed (and, for a cancelled run, what never ran) as new batches of the
-    same run. Responses deleted meanwhile are dropped."""
+    """Retry, in whatever state the run is.
+
+    A finished run (done with failures, failed, cancelled): re-run what this run did not score (its
+    failed responses, and those a cancel or a crash left) as new batches of the same run; responses
+    deleted meanwhile are dropped. Scores from earlier runs do not count as done: the run redoes its
+    own scope. A queued or running run: send its pending batches again now, and take back batches
+    whose worker's lease ran out (a nudge; redelivered messages are harmless, claims are conditional).
+    """
     _require_project_admin(project=run.project, actor=actor)
+    if run.status in ACTIVE:
+        requeued = scoring_batches_requeue_stale(run_id=run.pk)
+        pending = ScoringBatch.objects.filter(run=run, status=BatchStatus.PENDING).exclude(pk__in=requeued)
+        if not requeued and not pending.exists():
+            raise ConflictError("This run's workers are on its last batches: nothing is waiting to be sent.",
+                                code="run_active")
+        _publish(_claim_for_sending(pending))
+        run.refresh_from_db()
+        return run
     with transaction.atomic():
         run = ScoringRun.objects.select_for_update().get(pk=run.pk)
         if run.status in ACTIVE:
-            raise ConflictError("This run is still going: wait for it to finish first.", code="run_active")
-        old = list(run.batches.filter(
-            Q(status__in=[BatchStatus.FAILED, BatchStatus.CANCELLED]) | ~Q(errors={})
-        ).exclude(status=BatchStatus.RETRIED))
+            raise ConflictError("This run started again meanwhile.", code="run_active")
+        # Every batch that did not finish cleanly; in a finished run pending or running ones never will.
+        old = list(run.batches.exclude(status=BatchStatus.RETRIED)
+                   .exclude(Q(status=BatchStatus.DONE) & Q(errors={})))
         candidates = {rid for b in old for rid in b.response_ids}
-        scored = set(ResponseScore.objects.filter(scorer_id=run.scorer_id, response_id__in=candidates)
+        # Scored by this run (an upsert sets `run`); a score from another run does not count.
+        scored = set(ResponseScore.objects.filter(run=run, response_id__in=candidates)
                      .values_list("response_id", flat=True))
         wanted: list[int] = []
         for batch in old:
-            # Failed responses, and those a cancel or a crash left without a score.
             wanted.extend(rid for rid in batch.response_ids if str(rid) in batch.errors or rid not in scored)
         existing = set(Response.objects.filter(id__in=wanted, item__project=run.project).values_list("id", flat=True))
         wanted = [rid for rid in dict.fromkeys(wanted) if rid in existing]
@@ -327,7 +398,8 @@ def scoring_run_retry(*, run: ScoringRun, actor: AbstractBaseUser) -> ScoringRun
                     .values_list("id", "item_id"))
         judge = run.scorer_config.get("backend") == Scorer.Backend.OPENAI_JUDGE
         next_index = (run.batches.order_by("-index").values_list("index", flat=True).first() or 0) + 1
-        ScoringBatch.objects.filter(pk__in=[b.pk for b in old]).update(status=BatchStatus.RETRIED)
+        ScoringBatch.objects.filter(pk__in=[b.pk for b in old]).update(status=BatchStatus.RETRIED,
+                                                                       lease_expires_at=None)
         batches = ScoringBatch.objects.bulk_create([
             ScoringBatch(run=run, index=next_index + i, response_ids=ids)
             for i, ids in enumerate(_split_into_batches(rows, size=conf.responses_per_batch(judge=judge)))
@@ -552,17 +624,19 @@ def scoring_batch_execute(*, batch_id: int, worker: str | None = None) -> str:
     return "cancelled" if cancelled else "done"
 
 
-def scoring_batches_requeue_stale(*, now=None) -> list[int]:
-    """The watchdog: batches still "running" after their lease ran out belonged to a worker that
-    died. Put each back to pending (a conditional UPDATE, so one watchdog wins) and enqueue it.
-    Batches of runs that ended meanwhile are cancelled instead."""
+def scoring_batches_requeue_stale(*, now=None, run_id: int | None = None) -> list[int]:
+    """Batches still "running" after their lease ran out belonged to a worker that died. Put each
+    back to pending (a conditional UPDATE, so one watchdog wins) and send it again. Batches of runs
+    that ended meanwhile are cancelled instead; one that killed its worker too often fails."""
     now = now or timezone.now()
     stale = ScoringBatch.objects.filter(status=BatchStatus.RUNNING, lease_expires_at__lt=now)
+    if run_id is not None:
+        stale = stale.filter(run_id=run_id)
     ScoringBatch.objects.filter(pk__in=stale.exclude(run__status__in=ACTIVE).values("pk")).update(
         status=BatchStatus.CANCELLED, lease_expires_at=None
     )
     requeued, given_up = [], []
-    for batch_id, attempts, run_id in stale.filter(run__status__in=ACTIVE).values_list("pk", "attempts", "run_id"):
+    for batch_id, attempts, run_id_ in stale.filter(run__status__in=ACTIVE).values_list("pk", "attempts", "run_id"):
         with transaction.atomic():
             mine = ScoringBatch.objects.filter(pk=batch_id, status=BatchStatus.RUNNING, lease_expires_at__lt=now)
             if attempts >= conf.batch_max_attempts():
@@ -572,13 +646,73 @@ def scoring_batches_requeue_stale(*, now=None) -> list[int]:
                 if batch and mine.update(status=BatchStatus.FAILED, error=message, lease_expires_at=None,
                                          finished_at=now, failed=len(batch.response_ids) - batch.done,
                                          errors={str(r): message for r in batch.response_ids}):
-                    given_up.append(run_id)
+                    given_up.append(run_id_)
                 continue
-            if mine.update(status=BatchStatus.PENDING, worker="", lease_expires_at=None):
+            if mine.update(status=BatchStatus.PENDING, worker="", lease_expires_at=None, sent_at=None):
                 requeued.append(batch_id)
-                _enqueue_batches([batch_id])
-    for run_id in given_up:
-        scoring_run_finish_if_complete(run_id=run_id)
+    if requeued:
+        scoring_batches_send(batch_ids=requeued)
+    for run_id_ in given_up:
+        scoring_run_finish_if_complete(run_id=run_id_)
     if requeued:
         log.warning("requeued %d scoring batch(es) whose worker died: %s", len(requeued), requeued)
     return requeued
+
+
+def broker_waiting_messages() -> int | None:
+    """Messages waiting in the scoring queue at the broker; None when the broker cannot say."""
+    from config.celery import broker_waiting_messages as waiting
+    from config.celery import queue_of
+
+    from .tasks import score_batch
+
+    return waiting(queue_of(score_batch))
+
+
+@dataclass
+class Reconciled:
+    requeued: list[int] = dataclasses.field(default_factory=list)  # running under an expired lease → pending, sent
+    sent: list[int] = dataclasses.field(default_factory=list)  # pending, never sent (the broker was down) → sent
+    resent: list[int] = dataclasses.field(default_factory=list)  # pending, message lost at the broker → sent again
+    finished: list[int] = dataclasses.field(default_factory=list)  # active runs with nothing left open → closed
+
+
+def scoring_reconcile(*, now=None) -> Reconciled:
+    """PostgreSQL is the truth for work to do; the broker only carries hints. Run by every worker's
+    watchdog (config/celery.py; or the task `rubricate.reconcile` under celery beat). Each step is a
+    conditional update, so any number of watchdogs may run it at once.
+
+    1. Running batches whose lease ran out (their worker died) go back to pending and are sent.
+    2. Pending batches never sent (the broker was down when the run started) are sent.
+    3. Pending batches whose message was lost (the broker restarted empty, or a worker that had
+       received it was killed before it began): pending batches sent more than
+       SCORING_RESEND_SECONDS ago outnumber the messages waiting at the broker. The oldest-sent of
+       them, as many as are missing, are sent again. Waiting messages that are still there keep
+       their order: nothing is resent while the queue holds a message for every pending batch.
+    4. Active runs with no pending or running batch left are closed (done or failed).
+    """
+    now = now or timezone.now()
+    result = Reconciled(requeued=scoring_batches_requeue_stale(now=now))
+    pending = ScoringBatch.objects.filter(status=BatchStatus.PENDING, run__status__in=ACTIVE)
+    result.sent = _publish(_claim_for_sending(pending.filter(sent_at__isnull=True)))
+    overdue = pending.filter(sent_at__lt=now - timedelta(seconds=conf.resend_seconds()))
+    if overdue.exists():
+        waiting = broker_waiting_messages()
+        outstanding = pending.filter(sent_at__isnull=False).count()
+        missing = outstanding - waiting if waiting is not None else 0
+        if missing > 0:
+            oldest = list(overdue.order_by("sent_at", "pk").values_list("pk", flat=True)[:missing])
+            claimed = _claim_for_sending(ScoringBatch.objects.filter(pk__in=oldest, sent_at__lt=now - timedelta(
+                seconds=conf.resend_seconds())))
+            result.resent = _publish(claimed)
+            if result.resent:
+                log.warning("resent %d scoring batch(es) whose message was lost (%d pending, %d waiting at the "
+                            "broker)", len(result.resent), outstanding, waiting)
+    stuck = (ScoringRun.objects.filter(status__in=ACTIVE)
+             .exclude(Exists(ScoringBatch.objects.filter(run=OuterRef("pk"),
+                                                         status__in=[BatchStatus.PENDING, BatchStatus.RUNNING])))
+             .values_list("pk", flat=True))
+    for run_id in stuck:
+        scoring_run_finish_if_complete(run_id=run_id)
+        result.finished.append(run_id)
+    return result

@@ -1,26 +1,25 @@
 """Celery tasks of the scoring app (routed to the `gpu` queue by CELERY_TASK_ROUTES). Thin: they
 take ids and call a service; the services make them idempotent (conditional claims, upserts).
 
-Each worker process also runs the watchdog every SCORING_WATCHDOG_SECONDS: batches whose lease
-ran out (their worker died mid-batch) go back to the queue. No beat scheduler needed.
+PostgreSQL is the truth for work to do; the broker only carries hints. Every worker's watchdog
+(config/celery.py) runs `services.scoring_reconcile` every SCORING_WATCHDOG_SECONDS: batches whose
+lease ran out go back to the queue, batches never sent (the broker was down) are sent, messages lost
+by the broker are sent again, and runs with nothing left open are closed. No beat scheduler needed.
 """
 
 from __future__ import annotations
 
-import logging
-
 from celery import shared_task
-from celery.signals import worker_ready
-from django.db import InterfaceError, OperationalError, close_old_connections
+from django.db import InterfaceError, OperationalError
 
-from . import conf, services
-
-log = logging.getLogger(__name__)
+from . import services
 
 
+# ignore_result: progress lives in PostgreSQL. It also keeps the sender off the result backend, whose
+# client would otherwise retry for 20 s when Redis is down before the message is even attempted.
 @shared_task(
-    name="scoring.tasks.score_batch", acks_late=True, autoretry_for=(OperationalError, InterfaceError),
-    retry_backoff=True, retry_backoff_max=60, max_retries=5,
+    name="scoring.tasks.score_batch", acks_late=True, ignore_result=True,
+    autoretry_for=(OperationalError, InterfaceError), retry_backoff=True, retry_backoff_max=60, max_retries=5,
 )
 def score_batch(batch_id: int) -> str:
     """Score one ScoringBatch; a no-op when it is done, cancelled or held by a live worker."""
@@ -35,32 +34,7 @@ def score_probes(probe_run_id: int) -> str:
     return probes.probe_run_execute(probe_run_id=probe_run_id)
 
 
-@shared_task(name="scoring.tasks.requeue_stale_batches", acks_late=True)
-def requeue_stale_batches() -> list[int]:
-    """The watchdog as a task (for deployments that prefer celery beat over the in-worker timer)."""
-    return services.scoring_batches_requeue_stale()
-
-
-def _watchdog() -> None:
-    close_old_connections()
-    try:
-        services.scoring_batches_requeue_stale()
-    except Exception:  # the watchdog must never take the worker down
-        log.exception("scoring watchdog failed")
-    finally:
-        close_old_connections()
-
-
-@worker_ready.connect
-def _start_watchdog(sender=None, **kwargs) -> None:
-    """Run the stale-batch watchdog in every worker's main process, on the consumer's timer."""
-    interval = conf.watchdog_seconds()
-    if interval <= 0:
-        return
-    timer = getattr(sender, "timer", None)
-    if timer is None:
-        log.warning("scoring watchdog not started: the worker has no timer")
-        return
-    _watchdog()  # at start: recover what a previous, crashed worker left behind
-    timer.call_repeatedly(interval, _watchdog)
-    log.info("scoring watchdog runs every %gs", interval)
+@shared_task(name="scoring.tasks.requeue_stale_batches", acks_late=True, ignore_result=True)
+def requeue_stale_batches() -> None:
+    """Kept for messages queued under this name by an earlier version: runs the reconciler."""
+    services.scoring_reconcile()

@@ -20,6 +20,7 @@ from config.htmx import render_htmx
 
 from . import probes, reports, selectors, services
 from .forms import ScorerForm, StartRunForm
+from .units import score_units
 
 Role = ProjectMembership.Role
 # htmx stops polling on this status (the run has ended).
@@ -144,6 +145,9 @@ def run_start(request, project_id: int):
         except ApplicationError as exc:
             messages.error(request, exc.message)
         else:
+            if selectors.run_waits_for_broker(run=run):
+                messages.warning(request, "The run is saved, but the task queue cannot be reached right now: "
+                                          "it starts by itself as soon as the queue is back.")
             return redirect("scoring:run_detail", run_id=run.pk)
     else:
         messages.error(request, "Choose a scorer and a scope.")
@@ -158,6 +162,9 @@ def _run_context(run) -> dict:
         "progress": selectors.run_progress(run=run),
         "errors": selectors.run_errors(run=run, limit=20),
         "can_manage": run.membership.role == Role.ADMIN,
+        # The run's own snapshot of the scorer decides what its numbers are.
+        "units": score_units(backend=(run.scorer_config or {}).get("backend", run.scorer.backend),
+                             options=(run.scorer_config or {}).get("options", run.scorer.options)),
     }
 
 
@@ -204,12 +211,14 @@ def run_cancel(request, run_id: int):
 @require_POST
 def run_retry(request, run_id: int):
     run = _get_run_for_user(request, run_id, roles=ROLES_ADMIN)
+    was_active = not run.is_finished
     try:
         services.scoring_run_retry(run=run, actor=request.user)
     except ApplicationError as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(request, "Retrying what failed.")
+        messages.success(request, "Sent its waiting batches to the workers again." if was_active
+                         else "Retrying what did not get a score.")
     return _after_action(request, run.pk)
 
 

@@ -76,3 +76,19 @@ def client_for(client):
         return c
 
     return make
+
+
+@pytest.fixture
+def labeled(project, rubric_version, project_admin, reviewer, annotator):
+    """The known-answer project (tests/known_answers.py): items whose labels the export tests know."""
+    from tests.known_answers import build_labeled
+
+    return build_labeled(project, rubric_version, project_admin, reviewer, annotator)
+
+
+@pytest.fixture
+def foreign(outsider):
+    """The outsider's own project, with rows whose names carry a marker no other test data has."""
+    from tests.known_answers import build_foreign
+
+    return build_foreign(outsider)

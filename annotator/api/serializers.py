@@ -1,15 +1,10 @@
 """Small input and output serializers of the annotator API. Inputs validate query strings; outputs
 document (and shape) the JSON, so the OpenAPI schema says exactly what each endpoint returns."""
 
-from django.urls import reverse
 from rest_framework import serializers
 
-from annotator.exports import FORMATS, TIE_POLICIES
-from annotator.models import ExportJob, Item, Judgment, Project
+from annotator.models import Item, Judgment, Project
 from annotator.models import Response as ItemResponse
-
-# annotator/api/export.py (moving to exports/ in parallel work) still imports it from here.
-from config.api_errors import error_responses  # noqa: F401
 
 
 class ProjectOutputSerializer(serializers.ModelSerializer):
@@ -198,53 +193,3 @@ class AgreementOutputSerializer(serializers.Serializer):
     pairwise_cohen_kappa = _PairwiseSerializer()
     annotators_agreement = _AnnotatorAgreementSerializer(many=True)
     criteria = _CriterionAgreementSerializer(many=True)
-
-
-# --- Export -------------------------------------------------------------------------------------
-
-class ExportQuerySerializer(serializers.Serializer):
-    """The export parameters (validated by annotator.exports.export_params_parse; listed here for the schema)."""
-
-    format = serializers.ChoiceField(choices=FORMATS, help_text="trl | helpsteer2 | rubric_scores | judgments")
-    rubric_version = serializers.IntegerField(required=False, min_value=1,
-                                              help_text="Only judgments made with this rubric version (id).")
-    min_judgments = serializers.IntegerField(required=False, min_value=0, max_value=1000, default=1,
-                                             help_text="Items with at least this many counted judgments.")
-    min_agreement = serializers.FloatField(required=False, min_value=0, max_value=1,
-                                           help_text="Items whose pairwise agreement is at least this (0..1).")
-    tie_policy = serializers.ChoiceField(choices=TIE_POLICIES, required=False, default="drop",
-                                         help_text="drop ties, or keep them with margin 0.")
-    include_model_scores = serializers.BooleanField(required=False, default=False)
-    submitted_after = serializers.DateTimeField(required=False, help_text="Incremental export (ISO 8601).")
-
-
-class ExportCountOutputSerializer(serializers.Serializer):
-    format = serializers.CharField()
-    rows = serializers.IntegerField()
-
-
-class ExportJobCreateSerializer(ExportQuerySerializer):
-    pass
-
-
-class ExportJobOutputSerializer(serializers.ModelSerializer):
-    format = serializers.CharField(source="export_format")
-    requested_by = serializers.CharField(source="requested_by.username")
-    status_url = serializers.SerializerMethodField()
-    download_url = serializers.SerializerMethodField(help_text="Set once the job is done.")
-
-    class Meta:
-        model = ExportJob
-        fields = ["id", "status", "format", "file_format", "params", "row_count", "error", "requested_by",
-                  "created_at", "finished_at", "status_url", "download_url"]
-
-    def _url(self, name, obj) -> str:
-        path = reverse(name, kwargs={"project_id": obj.project_id, "job_id": obj.pk})
-        request = self.context.get("request")
-        return request.build_absolute_uri(path) if request is not None else path
-
-    def get_status_url(self, obj) -> str:
-        return self._url("api-export-job-detail", obj)
-
-    def get_download_url(self, obj) -> str | None:
-        return self._url("api-export-job-download", obj) if obj.status == ExportJob.Status.DONE else None

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import export, items, views
+from . import annotate, items, views
 
 urlpatterns = [
     path("projects/", views.ProjectListApi.as_view(), name="api-project-list"),
@@ -9,14 +9,16 @@ urlpatterns = [
     path("projects/<int:project_id>/items/", views.ItemListApi.as_view(), name="api-item-list"),
     path("projects/<int:project_id>/items/<int:item_id>/", views.ItemDetailApi.as_view(), name="api-item-detail"),
     path("projects/<int:project_id>/judgments/", views.JudgmentListApi.as_view(), name="api-judgment-list"),
+    path("projects/<int:project_id>/judgments/import", items.JudgmentImportApi.as_view(),
+         name="api-judgments-import"),
+    path("projects/<int:project_id>/annotate/next", annotate.AnnotateNextApi.as_view(), name="api-annotate-next"),
+    path("projects/<int:project_id>/assignments/<int:assignment_id>/submit", annotate.AnnotateSubmitApi.as_view(),
+         name="api-annotate-submit"),
+    path("projects/<int:project_id>/assignments/<int:assignment_id>/skip", annotate.AnnotateSkipApi.as_view(),
+         name="api-annotate-skip"),
+    path("projects/<int:project_id>/assignments/<int:assignment_id>/heartbeat",
+         annotate.AnnotateHeartbeatApi.as_view(), name="api-annotate-heartbeat"),
     path("projects/<int:project_id>/judgments/<int:judgment_id>/", views.JudgmentDetailApi.as_view(),
          name="api-judgment-detail"),
     path("projects/<int:project_id>/agreement", views.AgreementApi.as_view(), name="api-agreement"),
-    path("projects/<int:project_id>/export", export.ExportApi.as_view(), name="api-export"),
-    path("projects/<int:project_id>/export/count", export.ExportCountApi.as_view(), name="api-export-count"),
-    path("projects/<int:project_id>/exports/", export.ExportJobListApi.as_view(), name="api-export-job-list"),
-    path("projects/<int:project_id>/exports/<int:job_id>/", export.ExportJobDetailApi.as_view(),
-         name="api-export-job-detail"),
-    path("projects/<int:project_id>/exports/<int:job_id>/download", export.ExportJobDownloadApi.as_view(),
-         name="api-export-job-download"),
 ]

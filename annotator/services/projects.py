@@ -1,4 +1,4 @@
-"""Writes for projects and their members."""
+"""Writes for projects and their members (and invitations into a project)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.services import InviteLink, user_invite
 from config.errors import ApplicationError, ConflictError, NotFoundError
 
 from ..models import Assignment, Item, Project, ProjectMembership
@@ -94,3 +95,44 @@ def membership_remove(*, project: Project, user: AbstractBaseUser) -> None:
     current.delete()
     Assignment.objects.filter(item__project=project, annotator=user, status=Status.LEASED).update(
         status=Status.EXPIRED, lease_expires_at=timezone.now())
+
+
+@transaction.atomic
+def member_invite(*, project: Project, username: str, email: str = "", role: str,
+                  actor: AbstractBaseUser | None, landing_url: str = "") -> InviteLink:
+    """Invite someone new into the project: an inactive account with a one-time set-password
+    link (accounts.services.user_invite) and a membership with `role`, all or nothing. Once the
+    password is set they land at `landing_url` (the project page)."""
+    if role not in Role.values:
+        raise ApplicationError(f"Unknown role {role!r}.", fields={"role": "unknown role"})
+    link = user_invite(username=username, email=email, actor=actor, landing_url=landing_url)
+    membership_set(project=project, user=link.invite.user, role=role)
+    return link
+
+
+@transaction.atomic
+def projects_rubric_version_switch(*, user: AbstractBaseUser, version, project_ids: list[int]) -> list[Project]:
+    """Move projects the user administers from an older version of a rubric set to `version`
+    (published, same set, newer), each through project_update, all or nothing.
+
+    Judgments already made keep the version they were made with (Judgment.rubric_version); the
+    ones submitted from now on use `version`. An answer entered against the old criteria and
+    submitted after the move is refused as incomplete, never stored under the new version.
+    """
+    from ..access import ROLES_ADMIN, project_get_for_user
+
+    if version is None or version.status != "published":
+        raise ApplicationError("Projects can only move to a published rubric version.",
+                               fields={"rubric_version": "not published"})
+    if not project_ids:
+        raise ApplicationError("Choose at least one project to move.", fields={"projects": "none chosen"})
+    moved = []
+    for project_id in sorted(set(project_ids)):
+        project = project_get_for_user(user=user, project_id=project_id, roles=ROLES_ADMIN)
+        pinned = project.rubric_version
+        if pinned is None or pinned.rubric_set_id != version.rubric_set_id or pinned.number >= version.number:
+            raise ConflictError(
+                f"“{project.name}” does not pin an older version of {version.rubric_set.name}: "
+                "change its rubric in the project's settings instead.", fields={"projects": str(project_id)})
+        moved.append(project_update(project=project, rubric_version=version))
+    return moved

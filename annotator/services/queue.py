@@ -5,6 +5,8 @@ exactly `overlap` judgments and nobody works on an item that cannot use their ju
 
 How it holds under concurrency:
 
+- "Next item" first locks the annotator's own row (`_lock_annotator_and_list_leases`), so one user's tabs take
+  turns: the second finds the lease the first just took instead of taking another item.
 - Every change to an item's assignments or judgments (lease, renew, skip, submit, undo) runs in a
   transaction that first locks the item row (`item_lock`), then re-reads the counts with fresh
   statements. Lock order is always item, then assignment, so two operations never deadlock.
@@ -23,15 +25,16 @@ from __future__ import annotations
 import random
 from datetime import datetime, timedelta
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
-from django.db.models import Count, Exists, F, OuterRef, QuerySet, Subquery, Value
+from django.db.models import Count, Exists, F, OuterRef, Prefetch, QuerySet, Subquery, Value, prefetch_related_objects
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from config.errors import ConflictError, NotFoundError
 
-from ..models import Assignment, Item, Project, Response, random_queue_key
+from ..models import Assignment, Item, Project, ProjectMembership, Response, random_queue_key
 from ..selectors import live_lease_filter
 
 Status = Assignment.Status
@@ -49,6 +52,33 @@ def _serialize_on_sqlite(project_id: int) -> None:
         Project.objects.filter(pk=project_id).update(overlap=F("overlap"))
 
 
+def _lock_annotator_and_list_leases(project: Project, user: AbstractBaseUser, now: datetime) -> list[tuple]:
+    """(assignment id, item id) of the user's live leases in the project, oldest first (at most 3),
+    read under a lock on the user's row, so "next item" runs one at a time per annotator: several tabs
+    asking at once would each see no lease and each take a new item. FOR NO KEY UPDATE: inserts that
+    reference the user (judgments) are not blocked. One statement: the lock costs no extra query.
+    Taken before any item lock. SQLite: its database write lock serializes instead."""
+    if not _uses_row_locks():
+        _serialize_on_sqlite(project.pk)
+        return list(Assignment.objects.filter(annotator=user, item__project=project, **live_lease_filter(now))
+                    .order_by("leased_at", "id").values_list("pk", "item_id")[:3])
+    users, assignments, items = (get_user_model()._meta.db_table, Assignment._meta.db_table, Item._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT a.id, a.item_id FROM {users} u
+            LEFT JOIN ({assignments} a JOIN {items} i ON i.id = a.item_id AND i.project_id = %s)
+              ON a.annotator_id = u.id AND a.status = %s AND a.lease_expires_at > %s
+            WHERE u.id = %s
+            ORDER BY a.leased_at, a.id
+            LIMIT 3
+            FOR NO KEY UPDATE OF u
+            """,  # noqa: S608 - table names from the models, values as parameters
+            [project.pk, Status.LEASED, now, user.pk],
+        )
+        return [(pk, item_id) for pk, item_id in cursor.fetchall() if pk is not None]
+
+
 def item_lock(*, item_id: int) -> Item:
     """Lock one item row for the rest of the transaction (waits for the holder) and return it fresh."""
     if not _uses_row_locks():
@@ -57,6 +87,18 @@ def item_lock(*, item_id: int) -> Item:
         return Item.objects.select_for_update(of=("self",)).select_related("project").get(pk=item_id)
     except Item.DoesNotExist:
         raise NotFoundError("No such item.")
+
+
+def member_counters_lock(*, project_id: int, user_id: int) -> None:
+    """Lock the member's row (its progress counters) before anything moves the project's counters.
+
+    Triggers keep both counters (annotator/migrations/0005): an assignment's status moves the
+    member's row, an item's submitted count the project's. A submit, whose statement order may
+    vary, and an undo in another tab of the same annotator would otherwise take the two rows in
+    opposite orders and deadlock; with this lock first, every path takes member → project."""
+    if _uses_row_locks():
+        list(ProjectMembership.objects.select_for_update(of=("self",)).filter(project_id=project_id, user_id=user_id)
+             .order_by().values_list("id", flat=True))
 
 
 def live_leases_of_others(*, item: Item, user: AbstractBaseUser | int, now: datetime) -> int:
@@ -68,7 +110,9 @@ def _lease_expiry(project: Project, now: datetime) -> datetime:
 
 
 def _shown_order(item: Item, project: Project) -> list[int]:
-    ids = list(Response.objects.filter(item=item).order_by("position", "id").values_list("id", flat=True))
+    # The responses are read whole once: the page that shows this lease renders them next.
+    prefetch_related_objects([item], Prefetch("responses", queryset=Response.objects.order_by("position", "id")))
+    ids = [r.id for r in item.responses.all()]
     if project.randomize_order:
         random.shuffle(ids)
     return ids
@@ -103,15 +147,11 @@ def assignment_renew_locked(*, assignment: Assignment, item: Item, now: datetime
     return True
 
 
-def _current_lease(project: Project, user: AbstractBaseUser, now: datetime) -> Assignment | None:
-    """The user's oldest live lease in the project, extended; None if they hold none."""
-    candidates = (
-        Assignment.objects.filter(annotator=user, item__project=project, **live_lease_filter(now))
-        .order_by("leased_at", "id")
-        .values_list("pk", "item_id")[:3]
-    )
+def _current_lease(candidates: list[tuple], now: datetime) -> Assignment | None:
+    """The first of the user's live leases (`candidates`) still live under its item's lock, extended;
+    None if none is."""
     for pk, item_id in candidates:
-        with transaction.atomic():
+        with transaction.atomic(savepoint=False):  # inside assignment_next_for_user's transaction
             item = item_lock(item_id=item_id)
             assignment = Assignment.objects.select_for_update().get(pk=pk)
             if assignment_renew_locked(assignment=assignment, item=item, now=now):
@@ -200,21 +240,22 @@ def assignment_next_for_user(
     leases. Safe to call from any number of threads and processes at once.
     """
     now = now or timezone.now()
-    current = _current_lease(project, user, now)
-    if current is not None:
-        return current
-    tried: list[int] = []
-    for _ in range(MAX_ATTEMPTS):
-        with transaction.atomic():
-            _serialize_on_sqlite(project.pk)
-            item = _pick_and_lock(project, user, now, tried)  # locked: the row and its counter are fresh
-            if item is None:
-                return None
-            assignment = _lease_locked(item, item.project, user, now)
-            if assignment is not None:
-                assignment.item = item
-                return assignment
-            tried.append(item.pk)
+    with transaction.atomic():
+        # The check for a live lease and the new lease both happen under the annotator's lock.
+        current = _current_lease(_lock_annotator_and_list_leases(project, user, now), now)
+        if current is not None:
+            return current
+        tried: list[int] = []
+        for _ in range(MAX_ATTEMPTS):
+            with transaction.atomic(savepoint=False):
+                item = _pick_and_lock(project, user, now, tried)  # locked: the row and its counter are fresh
+                if item is None:
+                    return None
+                assignment = _lease_locked(item, item.project, user, now)
+                if assignment is not None:
+                    assignment.item = item
+                    return assignment
+                tried.append(item.pk)
     raise ConflictError("The queue is very busy right now; try again in a moment.")
 
 

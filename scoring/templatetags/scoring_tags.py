@@ -101,6 +101,14 @@ def score(value) -> str:
 
 
 @register.filter
+def counted(number, noun: str) -> str:
+    """{{ n|counted:"words" }}: "1 word", "12 words" (the noun is given in the plural)."""
+    shown = score(number)
+    singular = noun[:-1] if noun.endswith("s") else noun
+    return f"{shown} {singular if shown == '1' else noun}"
+
+
+@register.filter
 def probe_rate(report, key: str):
     """A probe report's false-positive rate for one probe (None when that probe was not run)."""
     return report.rate_for(key)

@@ -99,8 +99,8 @@
     undoTick();
     showPreference();
 
-    // Start where the work is: the first unanswered criterion (or the first control).
-    var target = firstUnanswered() || $("#judgment-form .criteria input, #judgment-form .pref-scale input");
+    // Start where the work is: the first unanswered criterion, else the overall preference.
+    var target = firstUnanswered() || overallTarget() || $("#judgment-form .criteria input");
     if (target && !$(".error-box", ws)) target.focus({ preventScroll: true });
     else if ($("#judgment-errors")) $("#judgment-errors").scrollIntoView({ block: "nearest" });
     if (ws.dataset.item) window.scrollTo({ top: 0 });
@@ -111,8 +111,69 @@
     for (var i = 0; i < groups.length; i++) {
       var radios = $$("input[type=radio]", groups[i]);
       if (radios.length && !radios.some(function (r) { return r.checked; })) return radios[0];
+      var num = $("input[type=number]", groups[i]);
+      if (num && num.value === "") return num;
     }
     return null;
+  }
+
+  /* --- the focus model: one cell (criterion × response) or the overall panel is active ---------
+     In a cell, keys answer that cell (binary: Y/N or 1/0; Likert: 1–5; points: the digit of the
+     points), then the next cell is active (A, then B, then the next criterion), then the overall
+     panel, where 1–7 set the preference. Shift+1–7 set it from anywhere. Enter submits when
+     everything is answered and otherwise jumps to the first missing answer. */
+  function cellOf(el) { return el && el.closest ? el.closest("#judgment-form .criteria .cell") : null; }
+  function overallTarget() {
+    return $("#judgment-form .pref-scale input:checked") || $("#judgment-form .pref-scale input[value='0']")
+      || $("#judgment-form .rank-row input");
+  }
+  function focusCell(cell) {
+    var el = cell && ($("input:checked", cell) || $("input", cell));
+    if (el) el.focus();
+    return !!el;
+  }
+  function activate(el) {
+    $$("#judgment-form .cell-active, #judgment-form .criterion-active, #judgment-form .preference-active")
+      .forEach(function (n) { n.classList.remove("cell-active", "criterion-active", "preference-active"); });
+    var cell = cellOf(el);
+    if (cell) {
+      cell.classList.add("cell-active");
+      cell.closest(".criterion").classList.add("criterion-active");
+    } else if (el && el.closest && el.closest(".preference")) {
+      el.closest(".preference").classList.add("preference-active");
+    }
+  }
+  function advanceFrom(cell) {
+    var cells = $$("#judgment-form .criteria .cell");
+    var next = cells[cells.indexOf(cell) + 1];
+    if (next) { focusCell(next); return; }
+    var missing = firstUnanswered();
+    var target = missing || overallTarget();
+    if (target) target.focus();
+  }
+  function answerCell(cell, key) {
+    var radios = $$("input[type=radio]", cell);
+    if (!radios.length) return false;
+    var k = key.toLowerCase();
+    var values = radios.map(function (r) { return r.value; });
+    var want = null;
+    if (values.length === 2 && values.indexOf("1") >= 0 && values.indexOf("0") >= 0) {
+      want = (k === "y" || k === "1") ? "1" : (k === "n" || k === "0") ? "0" : null;
+    } else if (/^[0-9]$/.test(k)) {
+      values.forEach(function (v) { if (String(Math.abs(parseInt(v, 10))) === k) want = v; });
+    }
+    if (want === null) return false;
+    var radio = radios[values.indexOf(want)];
+    radio.checked = true;
+    radio.dispatchEvent(new Event("change", { bubbles: true }));
+    advanceFrom(cell);
+    return true;
+  }
+  function complete() {
+    if (firstUnanswered()) return false;
+    var prefs = $$("#judgment-form .pref-scale input");
+    if (prefs.length && !prefs.some(function (r) { return r.checked; }) && !$("#both-bad").checked) return false;
+    return true;
   }
 
   /* --- overlays ----------------------------------------------------------------------------- */
@@ -145,11 +206,11 @@
     var rows = $$("#judgment-form .rank-row");
     var index = letter.charCodeAt(0) - 97;
     if (index < 0 || index >= rows.length) return false;
-    var row = rows[index], current = $("input:checked", row);
-    if (current) { current.checked = false; return true; } // pressing it again takes it back out
-    var used = $$("#judgment-form .rank-row input:checked").map(function (i) { return parseInt(i.value, 10); });
+    var input = $(".rank-input", rows[index]);
+    if (input.value) { input.value = ""; return true; } // pressing it again takes it back out
+    var used = $$("#judgment-form .rank-input").map(function (i) { return parseInt(i.value, 10); });
     for (var rank = 1; rank <= rows.length; rank++) {
-      if (used.indexOf(rank) === -1) { $("input[value='" + rank + "']", row).checked = true; break; }
+      if (used.indexOf(rank) === -1) { input.value = String(rank); break; }
     }
     return true;
   }
@@ -170,6 +231,7 @@
     }
     if (typing) {
       if (e.key === "Enter" && (e.ctrlKey || e.metaKey) && $("#judgment-form")) { e.preventDefault(); submitForm(); }
+      else if (e.key === "Enter" && cellOf(t)) { e.preventDefault(); advanceFrom(cellOf(t)); }
       return;
     }
     if (e.ctrlKey || e.metaKey || e.altKey) return;
@@ -184,17 +246,30 @@
       return;
     }
     if (!form) {
-      if ((key === "u" || key === "U") && !$("#undo-form").hidden) { e.preventDefault(); $("#undo-button").click(); }
+      var undo = $("#undo-form");
+      if ((key === "u" || key === "U") && undo && !undo.hidden) { e.preventDefault(); $("#undo-button").click(); }
       return;
     }
     if (key === "Enter") {
       if (t.matches && t.matches("button, a, summary")) return; // let the focused control act
       e.preventDefault();
-      submitForm();
+      if (ranking || complete()) { submitForm(); return; }
+      var missing = firstUnanswered() || overallTarget();
+      if (missing) missing.focus();
       return;
     }
-    if (!ranking && key >= "1" && key <= "7") { e.preventDefault(); setPreference(parseInt(key, 10) - 4); return; }
-    if (key === "x" || key === "X" || key === "0") { e.preventDefault(); var bb = $("#both-bad"); bb.checked = !bb.checked; return; }
+    var digit = /^Digit[1-7]$/.test(e.code || "") ? parseInt(e.code.slice(5), 10) : null;
+    if (!ranking && e.shiftKey && digit) { e.preventDefault(); setPreference(digit - 4); return; }
+    var cell = cellOf(t);
+    if (cell && answerCell(cell, key)) { e.preventDefault(); return; }
+    if (!ranking && !cell && key >= "1" && key <= "7") {
+      e.preventDefault();
+      setPreference(parseInt(key, 10) - 4);
+      var submit = $("#submit-button");
+      if (complete() && submit) submit.focus();
+      return;
+    }
+    if (key === "x" || key === "X" || (key === "0" && !cell)) { e.preventDefault(); var bb = $("#both-bad"); bb.checked = !bb.checked; return; }
     if (key === "r" || key === "R") { e.preventDefault(); $("#rationale").focus(); return; }
     if (key === "s" || key === "S") { e.preventDefault(); if (!submitting) { submitting = true; $("#skip-button").click(); } return; }
     if (key === "u" || key === "U") {
@@ -205,7 +280,7 @@
     if (ranking) {
       if (key === "Delete" || key === "Backspace") {
         e.preventDefault();
-        $$("#judgment-form .rank-row input:checked").forEach(function (i) { i.checked = false; });
+        $$("#judgment-form .rank-input").forEach(function (i) { i.value = ""; });
         return;
       }
       if (/^[a-hA-H]$/.test(key) && rankNext(key.toLowerCase())) { e.preventDefault(); }
@@ -218,6 +293,7 @@
     if (e.target.name === "preference") showPreference();
   });
   document.addEventListener("pointerdown", function () { lastInput = Date.now(); });
+  document.addEventListener("focusin", function (e) { activate(e.target); });
 
   document.addEventListener("click", function (e) {
     var open = e.target.closest("[data-open]"), close = e.target.closest("[data-close]");
@@ -235,5 +311,19 @@
   document.addEventListener("htmx:afterSettle", init);
   // A failed request (server error, offline) must not leave the page stuck in "submitting".
   document.addEventListener("htmx:afterRequest", function (e) { if (!e.detail.successful) submitting = false; });
+  // 503 (the database or the queue is restarting): say so above the form and leave the form as it
+  // is, so sending it again works; a second submit of the same item is stored once.
+  document.addEventListener("htmx:responseError", function (e) {
+    var ws = $("#workspace");
+    if (!ws || !e.detail.xhr || e.detail.xhr.status !== 503) return;
+    var box = $("#ws-outage");
+    if (!box) {
+      box = document.createElement("div");
+      box.id = "ws-outage"; box.className = "ws-lost"; box.setAttribute("role", "alert");
+      ws.insertBefore(box, ws.children[1] || null);
+    }
+    box.textContent = "The server is reconnecting to its database. Nothing is lost: try again in a few seconds.";
+    box.hidden = false;
+  });
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init); else init();
 })();

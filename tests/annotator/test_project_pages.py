@@ -101,7 +101,7 @@ def test_adding_an_unknown_user_says_so(client_for, project_admin, project):
     before = counts(ProjectMembership)
     response = client_for(project_admin).post(f"/projects/{project.id}/members/", {"username": "ghost",
                                                                                   "role": "annotator"})
-    assert response.status_code == 200 and "No active user named" in response.content.decode()
+    assert response.status_code == 200 and "No account is named “ghost”" in response.content.decode()
     assert counts(ProjectMembership) == before
 
 

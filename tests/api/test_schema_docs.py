@@ -32,7 +32,6 @@ def test_the_schema_documents_bearer_tokens_and_the_export_parameters(db):
 
 
 def test_the_schemas_export_parameters_are_the_ones_the_parser_reads():
-    from annotator.api.serializers import ExportQuerySerializer
-    from annotator.exports import PARAM_NAMES
+    from exports.params import PARAM_NAMES, ExportParamsSerializer
 
-    assert set(ExportQuerySerializer().fields) == set(PARAM_NAMES)
+    assert set(ExportParamsSerializer().fields) == set(PARAM_NAMES)

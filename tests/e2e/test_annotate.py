@@ -75,7 +75,7 @@ def test_an_annotator_judges_undoes_skips_and_double_clicks_using_the_keyboard(p
     for key, shown in (("2", -2), ("4", 0), ("7", 3)):
         item_id = seen[-1]
         _score_by_keyboard(page, scales)
-        page.keyboard.press(key)
+        page.keyboard.press(f"Shift+{key}")  # the preference's own keys: a focused criterion keeps plain digits
         assert page.is_checked(f"#judgment-form input[name=preference][value='{shown}']")
         page.keyboard.press("Enter")
         shown_prefs[item_id] = shown
@@ -99,7 +99,7 @@ def test_an_annotator_judges_undoes_skips_and_double_clicks_using_the_keyboard(p
 
     # A double-click on submit stores one judgment.
     _score_by_keyboard(page, scales)
-    page.keyboard.press("1")
+    page.keyboard.press("Shift+1")
     page.dblclick("#submit-button")
     _wait_for_new_item(page, fifth)
     shown_prefs[fifth] = -3
@@ -138,7 +138,7 @@ def test_the_comparison_page_screenshots(page, browser, live_server, password, s
     page.keyboard.press("Space")
     page.keyboard.press("Tab")
     page.keyboard.press("ArrowRight")
-    page.keyboard.press("3")
+    page.keyboard.press("Shift+3")
     page.screenshot(path=str(screenshots_dir / "annotate.png"))
 
     page.keyboard.press("?")
@@ -185,3 +185,50 @@ def test_a_ranking_item_is_ranked_with_letter_keys(page, live_server, password, 
     assert judgment.ranking == [shown[3], shown[0], shown[2], shown[1]]
     assert judgment.preference is None
 
+
+
+def test_the_demo_item_is_scored_completely_in_at_most_17_keystrokes(page, live_server, password):
+    """The focus model: each key answers the active cell (A, then B, then the next criterion), the
+    overall panel comes next with its own 1–7, and Enter submits. Before: ~35 keys (Tab + arrows)."""
+    project, user = _demo("kai")
+    criteria = list(project.rubric_version.criteria.order_by("position", "id"))
+    login(page, live_server, "kai", password)
+    page.goto(f"{live_server.url}/projects/{project.id}/annotate/")
+    item_id = _wait_for_new_item(page, None)
+    answer = {"binary": ("y", "n"), "likert5": ("4", "2")}
+    keys = [k for c in criteria for k in answer[c.scale]]
+    # Enter on an incomplete form goes to the first missing answer instead of submitting.
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.closest('.cell') !== null")
+    keys += ["5", "Enter"]  # overall: B slightly better, then submit
+    for key in keys:
+        page.keyboard.press(key)
+    _wait_for_new_item(page, item_id)
+    assert len(keys) <= 17, len(keys)
+    judgment = Judgment.objects.get(annotator=user)
+    assignment = judgment.assignment
+    assert judgment.preference == _canonical(assignment, 1)
+    stored = {(s.response_id, s.criterion_id): s.value for s in CriterionJudgment.objects.filter(judgment=judgment)}
+    expected = {}
+    for c in criteria:
+        a, b = answer[c.scale]
+        for key, rid in zip((a, b), assignment.shown_order, strict=True):
+            expected[(rid, c.id)] = {"y": 1, "n": 0}.get(key) if c.scale == "binary" else int(key)
+    assert stored == expected
+
+
+@pytest.mark.parametrize("size", [(1366, 850), (390, 844)])
+def test_the_comparison_page_fits_the_screen(browser, live_server, password, size):
+    """1366×850: the whole demo rubric and Submit in view without scrolling. 390 px: no horizontal overflow."""
+    project, _ = _demo("lee")
+    context = browser.new_context(viewport={"width": size[0], "height": size[1]})
+    page = context.new_page()
+    login(page, live_server, "lee", password)
+    page.goto(f"{live_server.url}/projects/{project.id}/annotate/")
+    page.wait_for_selector("#workspace[data-ready]")
+    assert page.evaluate("document.documentElement.scrollWidth") <= size[0]
+    if size[0] >= 1000:
+        for selector in ("#judgment-form .criteria > li:last-child", "#submit-button"):
+            box = page.locator(selector).bounding_box()
+            assert box["y"] >= 0 and box["y"] + box["height"] <= size[1], (selector, box)
+    context.close()

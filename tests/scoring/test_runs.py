@@ -45,16 +45,17 @@ def test_starting_a_run_creates_batches_cut_at_item_boundaries_and_enqueues_afte
     with django_capture_on_commit_callbacks() as callbacks:
         from unittest import mock
 
-        with mock.patch("scoring.tasks.score_batch.delay") as delay:
+        with mock.patch("scoring.tasks.score_batch.apply_async") as send:
             run = start(project, length_scorer, project_admin)
-            assert delay.call_count == 0  # nothing is sent before the commit
+            assert send.call_count == 0  # nothing is sent before the commit
     assert len(callbacks) == 1
-    with mock.patch("scoring.tasks.score_batch.delay") as delay:
+    with mock.patch("scoring.tasks.score_batch.apply_async") as send:
         callbacks[0]()
     batches = list(run.batches.order_by("index"))
     assert run.status == ScoringRun.Status.QUEUED and run.total == 12
     assert [len(b.response_ids) for b in batches] == [6, 6]  # 5 would split an item: cut after it
-    assert [c.args[0] for c in delay.call_args_list] == [b.id for b in batches]
+    assert [c.args[0] for c in send.call_args_list] == [(b.id,) for b in batches]
+    assert all(b.sent_at is not None for b in run.batches.all())
     assert run.scorer_config["backend"] == "length"
 
 
@@ -260,9 +261,10 @@ def test_the_watchdog_requeues_batches_whose_worker_died(project, project_admin,
     ScoringBatch.objects.filter(pk=batch.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=5))
     from unittest import mock
 
-    with mock.patch("scoring.tasks.score_batch.delay") as delay, django_capture_on_commit_callbacks(execute=True):
+    with mock.patch("scoring.tasks.score_batch.apply_async") as send, \
+            django_capture_on_commit_callbacks(execute=True):
         assert services.scoring_batches_requeue_stale() == [batch.pk]
-    delay.assert_called_once_with(batch.pk)
+    assert send.call_count == 1 and send.call_args.args[0] == (batch.pk,)
     assert ScoringBatch.objects.get(pk=batch.pk).status == ScoringBatch.Status.PENDING
     assert services.scoring_batch_execute(batch_id=batch.pk, worker="new-worker") == "done"
 

@@ -1,0 +1,681 @@
+"""The rows of each export format, read from the database in one consistent snapshot.
+
+Rows are produced by merging a few ordered streams (items, responses, judgments, model scores, all
+sorted by item id) read through server-side cursors, inside one REPEATABLE READ transaction so that
+every stream sees the same snapshot. No model instances are built; memory holds one item at a time
+whatever the size of the project. A stream's fields are named where its SQL columns are declared
+(`Columns`); the rows of a format are tuples in the order of its columns (`export_columns`), which
+is what the writers read.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+
+from django.db import connection, transaction
+from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, OuterRef, Q, QuerySet, TextField, Value
+from django.db.models.functions import Cast
+from django.utils import timezone
+
+from annotator.models import Adjudication, CriterionJudgment, Item, Judgment, Project, Response
+from scoring.definitions import criterion_row
+
+from .labels import (
+    AdjudicationRow,
+    JudgmentRow,
+    item_label,
+    judgment_label,
+    judgment_winner,
+    justification,
+    pairwise_agreement,
+    top_index,
+)
+from .params import ExportParams
+
+CHUNK_ROWS = 2000
+
+
+# --- Columns ----------------------------------------------------------------------------------
+# Column types are named here and turned into pyarrow types only for Parquet (writers.py): JSONL and
+# CSV never import pyarrow (tens of MB of resident memory for nothing).
+
+_SCORES = "list<score>"
+_COLUMNS = {
+    "trl": [("prompt", "messages"), ("chosen", "messages"), ("rejected", "messages"), ("margin", "float64"),
+            ("item_id", "string"), ("rubric_version", "string"), ("n_judgments", "int32"),
+            ("agreement", "float64"), ("adjudicated", "bool"), ("chosen_model", "string"),
+            ("rejected_model", "string")],
+    "helpsteer2": [("prompt", "string"), ("response_1", "string"), ("response_2", "string"),
+                   ("preference_strength", "int8"), ("justification", "string"), ("item_id", "string"),
+                   ("rubric_version", "string"), ("n_judgments", "int32"), ("agreement", "float64"),
+                   ("adjudicated", "bool"), ("all_preferences", "list<int8>")],
+    "rubric_scores": [("item_id", "string"), ("response_id", "string"), ("response", "int16"), ("model", "string"),
+                      ("criterion", "string"), ("criterion_title", "string"), ("scale", "string"),
+                      ("points", "float64"), ("importance", "string"), ("rubric_version", "string"),
+                      ("judge_type", "string"), ("judge", "string"), ("judgment_id", "int64"), ("value", "float64"),
+                      ("met", "bool"), ("grade", "float64"), ("explanation", "string"), ("parse_status", "string"),
+                      ("model_revision", "string"), ("scored_at", "timestamp")],
+    "judgments": [("judgment_id", "int64"), ("item_id", "string"), ("annotator", "string"),
+                  ("rubric_version", "string"), ("preference", "int8"), ("both_bad", "bool"), ("winner", "string"),
+                  ("ranking", "list<int16>"), ("rationale", "string"), ("time_spent_ms", "int64"),
+                  ("submitted_at", "timestamp"), ("shown_order", "list<int16>"), ("response_ids", "list<string>"),
+                  ("response_models", "list<string>"), ("n_judgments", "int32"), ("agreement", "float64"),
+                  ("adjudicated", "bool")],
+}
+_MODEL_SCORE_COLUMNS = {
+    "trl": [("chosen_scores", _SCORES), ("rejected_scores", _SCORES)],
+    "helpsteer2": [("response_1_scores", _SCORES), ("response_2_scores", _SCORES)],
+    "judgments": [("model_scores", "list<response_score>")],
+    "rubric_scores": [],
+}
+
+
+def export_columns(params: ExportParams) -> list[tuple[str, str]]:
+    """(name, type name) of every column of the format, in order."""
+    columns = list(_COLUMNS[params.export_format])
+    if params.include_model_scores:
+        columns += _MODEL_SCORE_COLUMNS[params.export_format]
+    return columns
+
+
+def export_column_names(params: ExportParams) -> list[str]:
+    return [name for name, _type in export_columns(params)]
+
+
+# --- JSON values ------------------------------------------------------------------------------
+
+class RawJson(str):
+    """JSON text, written as is by the JSON Lines and CSV writers (parsed again only for Parquet).
+
+    Values that repeat on every row of an item (its response ids, a shown order) are encoded once."""
+
+    __slots__ = ()
+
+
+_EMPTY_LIST = RawJson("[]")
+_SHOWN_12, _SHOWN_21 = RawJson("[1,2]"), RawJson("[2,1]")
+
+
+def iso_utc(value: datetime) -> str:
+    """ISO 8601 in UTC with a Z (a naive value is taken as UTC)."""
+    value = value.astimezone(UTC) if timezone.is_aware(value) else value.replace(tzinfo=UTC)
+    return value.isoformat().replace("+00:00", "Z")
+
+
+def _json_default(value):
+    if isinstance(value, datetime):
+        return iso_utc(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+from json.encoder import encode_basestring as encode_string  # noqa: E402, I001 - C, with ensure_ascii=False
+
+try:  # one C encoder for the whole export instead of one per row (json.dumps builds a new one each call)
+    from json.encoder import c_make_encoder as _c_make_encoder
+
+    _c_encoder = _c_make_encoder(None, _json_default, encode_string, None, ":", ",", False, False, True)
+
+    def encode_json(value) -> str:
+        """Compact JSON (no spaces, UTF-8 kept), times as ISO 8601 in UTC."""
+        return "".join(_c_encoder(value, 0))
+except (ImportError, TypeError):  # pragma: no cover - non-CPython
+    encode_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_json_default).encode
+
+
+# --- Streams ----------------------------------------------------------------------------------
+
+class _ReadAhead:
+    """Rows of a server-side cursor, fetched one chunk ahead by a thread (PostgreSQL).
+
+    A FETCH blocks until PostgreSQL has computed the chunk; fetched in the foreground, that time adds
+    to the time Python spends encoding rows. Here a thread fetches chunk n+1 (releasing the GIL while
+    it waits) while this thread encodes chunk n, so the database and Python work at once, on two
+    cores. The cursor is declared in the calling thread, inside its transaction and snapshot;
+    psycopg's connection lock serialises the FETCHes with the other cursors of the export. Memory:
+    two chunks at most.
+
+    Only for plain columns (no ORM converters): the queryset's values_list must name its model
+    fields first and its expressions last, which is the column order of the SQL. Iterate it to the
+    end or close it (the generator's `finally` does, when the export stops early).
+    """
+
+    def __init__(self, queryset: QuerySet, chunk_size: int | None = None):
+        import queue
+        import threading
+
+        sql, params = queryset.query.sql_with_params()
+        self._chunk = chunk_size or CHUNK_ROWS
+        self._cursor = connection.chunked_cursor()
+        self._cursor.execute(sql, params)
+        self._queue: queue.Queue = queue.Queue(maxsize=2)
+        self._full = queue.Full
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._read, name="export-read-ahead", daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        try:
+            while not self._stop.is_set():
+                rows = self._cursor.fetchmany(self._chunk)
+                self._put(rows)
+                if not rows:
+                    return
+        except BaseException as exc:  # handed to the consumer, raised there
+            self._put(exc)
+
+    def _put(self, item) -> None:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return
+            except self._full:
+                continue
+
+    def __iter__(self) -> Iterator[tuple]:
+        try:
+            while True:
+                chunk = self._queue.get()
+                if isinstance(chunk, BaseException):
+                    raise chunk
+                if not chunk:
+                    return
+                yield from chunk
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Stop the thread (a consumer that stops early, or a client that hangs up) and the cursor."""
+        if self._stop.is_set() and not self._thread.is_alive():
+            return
+        self._stop.set()
+        self._thread.join()
+        self._cursor.close()
+
+
+class Columns:
+    """The columns of one SQL stream: each field's name → its ORM lookup or expression, in SELECT
+    order. The first is the item id (what _ByItem groups by).
+
+    Rows stay plain tuples, as the cursor returns them: an object per row (a namedtuple) costs more
+    than encoding the row does. Instead `columns.<name>` is the field's index, so code reads
+    `row[J.preference]`, never `row[4]`, and the index is declared once, beside the SQL column.
+    """
+
+    def __init__(self, **lookups):
+        self.lookups = lookups
+        for index, name in enumerate(lookups):
+            if hasattr(self, name):
+                raise ValueError(f"{name}: a column cannot be called that")
+            setattr(self, name, index)
+
+    def read(self, queryset: QuerySet, *, read_ahead: bool = True) -> Iterator[tuple]:
+        """The queryset's rows with these columns.
+
+        `read_ahead` (PostgreSQL): raw rows fetched ahead by a thread, so only plain columns, and
+        expressions (text casts) after the lookups; without it, the ORM's iterator with its
+        converters (JSON fields parsed).
+        """
+        lookups = list(self.lookups.values())
+        if read_ahead:
+            first_expression = next((i for i, v in enumerate(lookups) if not isinstance(v, str)), len(lookups))
+            if any(isinstance(v, str) for v in lookups[first_expression:]):
+                raise ValueError("read ahead, the expressions must come after the lookups")
+        values = queryset.values_list(*lookups)
+        if read_ahead and connection.vendor == "postgresql":
+            return iter(_ReadAhead(values))
+        return values.iterator(chunk_size=CHUNK_ROWS)
+
+
+class _ByItem:
+    """An iterator of rows sorted by item id (row[0]); take(item_id) returns that item's rows."""
+
+    __slots__ = ("_it", "_head")
+
+    def __init__(self, rows: Iterable[tuple]):
+        self._it = iter(rows)
+        self._head = next(self._it, None)
+
+    def take(self, item_id: int) -> list[tuple]:
+        out = []
+        head, it = self._head, self._it
+        # Rows of items the driver stream skipped (filtered out there) are passed over.
+        while head is not None and head[0] < item_id:
+            head = next(it, None)
+        while head is not None and head[0] == item_id:
+            out.append(head)
+            head = next(it, None)
+        self._head = head
+        return out
+
+
+def _text(name: str) -> Cast:
+    return Cast(name, TextField())
+
+
+def _id_list(text: str | None) -> list[int]:
+    """A JSON list of ids as the database prints it ("[]", "[3, 4]", "[3,4]") → [3, 4]."""
+    if not text or text == "[]":
+        return []
+    try:
+        return [int(x) for x in text[1:-1].split(",")]
+    except ValueError:
+        return [x for x in json.loads(text) if isinstance(x, int)]
+
+
+def db_time(text: str | None) -> str | None:
+    """A timestamp as the database prints it → ISO 8601 in UTC with a Z.
+
+    PostgreSQL (session time zone UTC): "2025-01-02 03:04:05.123456+00"; SQLite: "2025-01-02 03:04:05.123456".
+    """
+    if text is None:
+        return None
+    if text.endswith("+00"):
+        return text[:-3].replace(" ", "T", 1) + "Z"
+    clock = text[19:]  # after "YYYY-MM-DD HH:MM:SS": fraction and offset, if any
+    if "+" not in clock and "-" not in clock:  # no offset: SQLite keeps UTC
+        return text.replace(" ", "T", 1) + "Z"
+    return iso_utc(datetime.fromisoformat(text))
+
+
+def _submitted_after(after: datetime | None):
+    """A boolean column: the judgment is new since `after` (always true without it)."""
+    if after is None:
+        return Value(True)
+    return ExpressionWrapper(Q(submitted_at__gt=after), output_field=BooleanField())
+
+
+def _judgment_filter(params: ExportParams, prefix: str = "") -> Q:
+    q = Q()
+    if params.rubric_version_id is not None:
+        q &= Q(**{f"{prefix}rubric_version_id": params.rubric_version_id})
+    return q
+
+
+def _items(project: Project, params: ExportParams) -> QuerySet[Item]:
+    """The project's items that can produce rows: enough counted judgments, and for an incremental
+    export (`submitted_after`) something new since then."""
+    items = Item.objects.filter(project=project)
+    counted = Judgment.objects.filter(_judgment_filter(params), item=OuterRef("pk"))
+    if params.min_judgments == 1:
+        items = items.filter(Exists(counted))
+    elif params.min_judgments > 1:
+        items = items.annotate(
+            _counted=Count("judgments", filter=_judgment_filter(params, "judgments__"))
+        ).filter(_counted__gte=params.min_judgments)
+    if params.submitted_after is not None:
+        after = params.submitted_after
+        recent = Q(Exists(counted.filter(submitted_at__gt=after)))
+        if params.export_format in ("trl", "helpsteer2"):
+            recent |= Q(adjudication__updated_at__gt=after)
+        if params.export_format == "rubric_scores" and params.include_model_scores:
+            from scoring.models import CriterionScore
+
+            recent |= Q(Exists(CriterionScore.objects.filter(response__item=OuterRef("pk"), created_at__gt=after)))
+        items = items.filter(recent)
+    return items
+
+
+def _item_ids(project: Project, params: ExportParams) -> QuerySet:
+    return _items(project, params).values("id")
+
+
+def _judgment_scope(project: Project, params: ExportParams, item_ids: QuerySet) -> Q:
+    """Which judgments a stream reads. Without per-item conditions every counted judgment of the
+    project qualifies, and a plain join beats the semi-join with the item subquery (whose EXISTS
+    a judgment satisfies by existing)."""
+    if params.min_judgments <= 1 and params.submitted_after is None:
+        return _judgment_filter(params) & Q(item__project=project)
+    return _judgment_filter(params) & Q(item_id__in=item_ids)
+
+
+def _response_columns(*, content: bool) -> Columns:
+    lookups = {"item_id": "item_id", "id": "id", "external_id": "external_id", "model_name": "model_name"}
+    return Columns(**lookups, **({"content": "content"} if content else {}))
+
+
+def _responses(item_ids: QuerySet, columns: Columns, *, read_ahead: bool = True) -> Iterator[tuple]:
+    """The items' responses in stored order."""
+    return columns.read(Response.objects.filter(item_id__in=item_ids).order_by("item_id", "position", "id"),
+                        read_ahead=read_ahead)
+
+
+S = Columns(item_id="response__item_id", response_id="response_id", scorer="scorer__name",
+            model_revision="model_revision", value="value")
+
+
+def _model_scores(item_ids: QuerySet) -> Iterator[tuple]:
+    """The newest reward-model score per response and scorer (columns S)."""
+    from scoring.models import ResponseScore
+
+    rows = S.read(ResponseScore.objects.filter(response__item_id__in=item_ids)
+                  .order_by("response__item_id", "response_id", "scorer__name", "-created_at", "-id"),
+                  read_ahead=False)
+    last = None
+    for row in rows:
+        key = (row[S.response_id], row[S.scorer])
+        if key != last:
+            last = key
+            yield row
+
+
+def _version_labels() -> dict[int, str]:
+    from rubrics.models import RubricVersion
+
+    return {pk: f"{slug}@v{number}" for pk, slug, number in
+            RubricVersion.objects.values_list("id", "rubric_set__slug", "number")}
+
+
+def _versions_label(ids: Iterable[int | None], labels: dict[int, str]) -> str | None:
+    distinct = sorted({labels.get(i, str(i)) for i in ids if i is not None})
+    return ",".join(distinct) if distinct else None
+
+
+def _scores_for(scores: list[tuple], response_pk: int) -> list[dict]:
+    return [{"scorer": s[S.scorer], "model_revision": s[S.model_revision], "value": s[S.value]}
+            for s in scores if s[S.response_id] == response_pk]
+
+
+def _passes_item_filters(n_judgments: int, agreement: float | None, params: ExportParams) -> bool:
+    if n_judgments < params.min_judgments:
+        return False
+    if params.min_agreement is None:
+        return True
+    return agreement is not None and agreement >= params.min_agreement - 1e-12
+
+
+def _r(value: float | None) -> float | None:
+    return None if value is None else round(value, 6)
+
+
+# --- Rows of each format ----------------------------------------------------------------------
+
+def _item_format_rows(project: Project, params: ExportParams, *, light: bool) -> Iterator[tuple]:
+    """trl and helpsteer2: one row per item with a decided preference."""
+    fmt = params.export_format
+    item_ids = _item_ids(project, params)
+    # JSON comes as text, parsed here only when there is something in it.
+    IT = Columns(id="id", external_id="external_id", adjudication_id="adjudication__id",
+                 adjudication_preference="adjudication__preference", adjudication_both_bad="adjudication__both_bad",
+                 adjudication_rationale="adjudication__rationale", adjudication_ranking=_text("adjudication__ranking"),
+                 **({} if light else {"prompt": _text("prompt")}))
+    R = _response_columns(content=not light)
+    J = Columns(item_id="item_id", id="id", annotator="annotator__username", rubric_version_id="rubric_version_id",
+                preference="preference", both_bad="both_bad", rationale="rationale", ranking=_text("ranking"))
+    items = IT.read(Item.objects.filter(id__in=item_ids).order_by("id"))
+    responses = _ByItem(_responses(item_ids, R))
+    judgments = _ByItem(J.read(Judgment.objects.filter(_judgment_scope(project, params, item_ids))
+                               .order_by("item_id", "submitted_at", "id")))
+    scores = _ByItem(_model_scores(item_ids)) if params.include_model_scores and not light else None
+    versions = _version_labels()
+    keep_ties = params.tie_policy == "keep"
+
+    for item in items:
+        item_id = item[IT.id]
+        resp = responses.take(item_id)
+        votes = [JudgmentRow(j[J.id], j[J.annotator], j[J.rubric_version_id], j[J.preference], j[J.both_bad],
+                             _id_list(j[J.ranking]), j[J.rationale]) for j in judgments.take(item_id)]
+        item_scores = scores.take(item_id) if scores is not None else []
+        positions = {r[R.id]: i for i, r in enumerate(resp)}
+        adjudicated = item[IT.adjudication_id] is not None
+        adjudication = (AdjudicationRow(item[IT.adjudication_preference], item[IT.adjudication_both_bad],
+                                        _id_list(item[IT.adjudication_ranking])) if adjudicated else None)
+        label = item_label(judgments=votes, adjudication=adjudication, positions=positions)
+        if not _passes_item_filters(label.n_judgments, label.agreement, params):
+            continue
+        if label.both_bad or not label.decided:
+            continue
+        if label.tie and not keep_ties:
+            continue
+        if label.tie:
+            label.chosen, label.rejected, label.margin, label.strength = 0, 1, 0.0, 0
+        if fmt == "helpsteer2" and (len(resp) != 2 or label.strength is None):
+            continue  # HelpSteer2 is pairwise: items ranked among more responses are trl-only
+        if light:
+            yield ()
+            continue
+        version = _versions_label((v.rubric_version_id for v in votes), versions)
+        if fmt == "trl":
+            chosen, rejected = resp[label.chosen], resp[label.rejected]
+            # The stored message list goes out as the database wrote it (valid JSON, not re-parsed).
+            prompt = RawJson(item[IT.prompt]) if item[IT.prompt] else _EMPTY_LIST
+            row = (prompt, [{"role": "assistant", "content": chosen[R.content]}],
+                   [{"role": "assistant", "content": rejected[R.content]}], round(label.margin, 6),
+                   item[IT.external_id], version, label.n_judgments, _r(label.agreement), label.adjudicated,
+                   chosen[R.model_name], rejected[R.model_name])
+            if params.include_model_scores:
+                row += (_scores_for(item_scores, chosen[R.id]), _scores_for(item_scores, rejected[R.id]))
+            yield row
+        else:
+            why = justification(votes, label,
+                                adjudication_rationale=item[IT.adjudication_rationale] if adjudicated else "")
+            prompt = json.loads(item[IT.prompt]) if item[IT.prompt] else []
+            first, second = resp
+            row = (helpsteer2_prompt(prompt), first[R.content], second[R.content], label.strength, why,
+                   item[IT.external_id], version, label.n_judgments, _r(label.agreement), label.adjudicated,
+                   [v.preference for v in votes if v.preference is not None and not v.both_bad])
+            if params.include_model_scores:
+                row += (_scores_for(item_scores, first[R.id]), _scores_for(item_scores, second[R.id]))
+            yield row
+
+
+def helpsteer2_prompt(messages: list[dict]) -> str:
+    """A chat prompt as one HelpSteer2 string: the first user turn as is, every later turn after an
+    `<extra_id_1>Role` line; a system message goes first as `<extra_id_0>System`."""
+    parts = []
+    first_turn = True
+    for m in messages or []:
+        role = str(m.get("role", "user"))
+        content = str(m.get("content", ""))
+        if role == "system":
+            parts.append(f"<extra_id_0>System\n{content}\n")
+        elif first_turn and role == "user":
+            parts.append(content)
+            first_turn = False
+        else:
+            parts.append(f"<extra_id_1>{role.capitalize()}\n{content}")
+            first_turn = False
+    return "".join(parts)
+
+
+# A judgment's winner from (preference, both_bad, top position): a handful of distinct answers, looked
+# up instead of decided again for each of millions of rows.
+_winner = functools.cache(lambda preference, both_bad, top_position: judgment_winner(
+    preference=preference, both_bad=both_bad, top_position=top_position))
+
+
+def _judgment_rows(project: Project, params: ExportParams, *, light: bool) -> Iterator[tuple]:
+    """judgments: every counted judgment of the items that pass the filters."""
+    item_ids = _item_ids(project, params)
+    IT = Columns(id="id", external_id="external_id",
+                 adjudicated=Exists(Adjudication.objects.filter(item=OuterRef("pk"))))
+    R = _response_columns(content=False)
+    # JSON and time columns come as text (parsing them here is cheaper than the ORM's converters).
+    J = Columns(item_id="item_id", id="id", annotator="annotator__username", rubric_version_id="rubric_version_id",
+                preference="preference", both_bad="both_bad", rationale="rationale", time_spent_ms="time_spent_ms",
+                ranking=_text("ranking"), submitted_at=_text("submitted_at"),
+                shown_order=_text("assignment__shown_order"), is_new=_submitted_after(params.submitted_after))
+    items = IT.read(Item.objects.filter(id__in=item_ids).order_by("id"), read_ahead=False)
+    responses = _ByItem(_responses(item_ids, R))
+    judgments = _ByItem(J.read(Judgment.objects.filter(_judgment_scope(project, params, item_ids))
+                               .order_by("item_id", "submitted_at", "id")))
+    scores = _ByItem(_model_scores(item_ids)) if params.include_model_scores and not light else None
+    versions = _version_labels()
+
+    for item in items:
+        item_id = item[IT.id]
+        resp = responses.take(item_id)
+        group = judgments.take(item_id)
+        positions = {r[R.id]: i for i, r in enumerate(resp)}
+        many = len(resp) > 2
+        winners = [_winner(j[J.preference], j[J.both_bad],
+                           top_index(_id_list(j[J.ranking]), positions) if many and j[J.ranking] != "[]" else None)
+                   for j in group]
+        agreement = pairwise_agreement([w for w in winners if w is not None])
+        if not _passes_item_filters(len(group), agreement, params):
+            continue
+        if light:
+            for j in group:
+                if j[J.is_new]:
+                    yield ()
+            continue
+        external_id, adjudicated = item[IT.external_id], item[IT.adjudicated]
+        response_ids = RawJson(encode_json([r[R.external_id] for r in resp]))
+        response_models = RawJson(encode_json([r[R.model_name] for r in resp]))
+        item_scores = None
+        if scores is not None:
+            item_scores = [{"response": positions[s[S.response_id]] + 1, "scorer": s[S.scorer],
+                            "model_revision": s[S.model_revision], "value": s[S.value]}
+                           for s in scores.take(item_id) if s[S.response_id] in positions]
+        agreement = _r(agreement)
+        n_group = len(group)
+        # Shown orders as PostgreSQL prints them for the usual two responses; anything else is parsed
+        # (and each distinct order of the item is mapped and encoded once).
+        mapped: dict[str, RawJson] = {}
+        if len(resp) == 2:
+            first, second = resp[0][R.id], resp[1][R.id]
+            mapped = {f"[{first}, {second}]": _SHOWN_12, f"[{second}, {first}]": _SHOWN_21}
+        for j, winner in zip(group, winners, strict=True):
+            if not j[J.is_new]:
+                continue
+            shown_text, ranking_text = j[J.shown_order], j[J.ranking]
+            shown = mapped.get(shown_text)
+            if shown is None:
+                shown = mapped[shown_text] = RawJson(encode_json(
+                    [positions[pk] + 1 for pk in _id_list(shown_text) if pk in positions]))
+            ranking = (_EMPTY_LIST if ranking_text == "[]"
+                       else [positions[pk] + 1 for pk in _id_list(ranking_text) if pk in positions])
+            row = (j[J.id], external_id, j[J.annotator], versions.get(j[J.rubric_version_id]), j[J.preference],
+                   j[J.both_bad], winner, ranking, j[J.rationale], j[J.time_spent_ms], db_time(j[J.submitted_at]),
+                   shown, response_ids, response_models, n_group, agreement, adjudicated)
+            if item_scores is not None:
+                row += (item_scores,)
+            yield row
+
+
+_CRITERION_LOOKUPS = {"criterion": "criterion__key", "criterion_title": "criterion__title",
+                      "scale": "criterion__scale", "points": "criterion__points",
+                      "importance": "criterion__importance", "rubric_version_id": "criterion__version_id"}
+# A person's criterion scores, and a scorer's (no read-ahead: fetched through the ORM's iterator).
+H = Columns(item_id="judgment__item_id", response_external_id="response__external_id", model="response__model_name",
+            **_CRITERION_LOOKUPS, annotator="judgment__annotator__username", judgment_id="judgment_id",
+            value="value", submitted_at=_text("judgment__submitted_at"), response_id="response_id")
+M = Columns(item_id="response__item_id", response_external_id="response__external_id", model="response__model_name",
+            **_CRITERION_LOOKUPS, scorer="scorer__name", met="met", score="score", explanation="explanation",
+            parse_status="parse_status", model_revision="scorer__revision", created_at=_text("created_at"),
+            response_id="response_id")
+
+
+def _rubric_score_rows(project: Project, params: ExportParams, *, light: bool) -> Iterator[tuple]:
+    """rubric_scores: one row per response × criterion × judge (annotators, and scorers when asked)."""
+    from scoring.models import CriterionScore
+
+    item_ids = _item_ids(project, params)
+    after = params.submitted_after
+    need_stats = params.min_judgments > 1 or params.min_agreement is not None
+    IT = Columns(id="id", external_id="external_id")
+    R = Columns(item_id="item_id", id="id")
+    items = IT.read(Item.objects.filter(id__in=item_ids).order_by("id"), read_ahead=False)
+    stats = None
+    if need_stats:
+        V = Columns(item_id="item_id", preference="preference", both_bad="both_bad", ranking="ranking")
+        stats = _ByItem(V.read(Judgment.objects.filter(_judgment_scope(project, params, item_ids))
+                               .order_by("item_id", "submitted_at", "id"), read_ahead=False))
+        stat_responses = _ByItem(_responses(item_ids, R, read_ahead=False))
+    human = CriterionJudgment.objects.filter(judgment__item_id__in=item_ids)
+    if params.rubric_version_id is not None:
+        human = human.filter(judgment__rubric_version_id=params.rubric_version_id)
+    if after is not None:
+        human = human.filter(judgment__submitted_at__gt=after)
+    human_rows = _ByItem(H.read(human.order_by("judgment__item_id", "judgment__submitted_at", "judgment_id",
+                                               "response__position", "response_id", "criterion__position",
+                                               "criterion_id"), read_ahead=False))
+    model_rows = None
+    if params.include_model_scores:
+        model = CriterionScore.objects.filter(response__item_id__in=item_ids)
+        if params.rubric_version_id is not None:
+            model = model.filter(criterion__version_id=params.rubric_version_id)
+        if after is not None:
+            model = model.filter(created_at__gt=after)
+        model_rows = _ByItem(M.read(model.order_by("response__item_id", "response__position", "response_id",
+                                                   "criterion__position", "criterion_id", "scorer__name"),
+                                    read_ahead=False))
+    versions = _version_labels()
+    responses = _ByItem(_responses(item_ids, R, read_ahead=False))
+
+    for item in items:
+        item_id, external_id = item[IT.id], item[IT.external_id]
+        if stats is not None:
+            group = stats.take(item_id)
+            positions = {r[R.id]: i for i, r in enumerate(stat_responses.take(item_id))}
+            many = len(positions) > 2
+            labels = [judgment_label(preference=v[V.preference], both_bad=v[V.both_bad],
+                                     top_position=top_index(v[V.ranking], positions) if many else None)
+                      for v in group]
+            if not _passes_item_filters(len(group), pairwise_agreement([x for x in labels if x is not None]),
+                                        params):
+                continue
+        order = {r[R.id]: i + 1 for i, r in enumerate(responses.take(item_id))}
+        for h in human_rows.take(item_id):
+            if light:
+                yield ()
+                continue
+            # One unit per column (scoring.definitions.criterion_row): value = points earned.
+            cell = criterion_row(points=h[H.points], scale=h[H.scale], human_value=h[H.value])
+            yield (external_id, h[H.response_external_id], order.get(h[H.response_id]), h[H.model], h[H.criterion],
+                   h[H.criterion_title], h[H.scale], h[H.points], h[H.importance],
+                   versions.get(h[H.rubric_version_id]), "human", h[H.annotator], h[H.judgment_id], _r(cell["value"]),
+                   cell["met"], cell["grade"], "", None, None, db_time(h[H.submitted_at]))
+        if model_rows is not None:
+            for m in model_rows.take(item_id):
+                if light:
+                    yield ()
+                    continue
+                cell = criterion_row(points=m[M.points], met=m[M.met], grade=m[M.score])
+                yield (external_id, m[M.response_external_id], order.get(m[M.response_id]), m[M.model],
+                       m[M.criterion], m[M.criterion_title], m[M.scale], m[M.points], m[M.importance],
+                       versions.get(m[M.rubric_version_id]), "model", m[M.scorer], None, _r(cell["value"]),
+                       cell["met"], cell["grade"], m[M.explanation], m[M.parse_status], m[M.model_revision],
+                       db_time(m[M.created_at]))
+
+
+_ROW_BUILDERS = {"trl": _item_format_rows, "helpsteer2": _item_format_rows,
+                 "judgments": _judgment_rows, "rubric_scores": _rubric_score_rows}
+
+
+def export_rows(*, project: Project, params: ExportParams, light: bool = False) -> Iterator[tuple]:
+    """The rows of an export as tuples in column order, read in one consistent snapshot.
+
+    `light` skips the heavy columns (prompts, response texts) and yields empty tuples: counting.
+    """
+    builder = _ROW_BUILDERS[params.export_format]
+    if connection.in_atomic_block:
+        _tune_transaction(first=False)
+        yield from builder(project, params, light=light)
+        return
+    with transaction.atomic():
+        _tune_transaction(first=True)
+        yield from builder(project, params, light=light)
+
+
+def _tune_transaction(*, first: bool) -> None:
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        if first:
+            # One snapshot for every stream of the export; read-only, so it never blocks writers.
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        # These are plain ordered scans: JIT compilation costs seconds and saves nothing.
+        cursor.execute("SET LOCAL jit = off")
+
+
+def export_count(*, project: Project, params: ExportParams) -> int:
+    """How many rows the export would have."""
+    if params.export_format == "judgments" and params.min_judgments <= 1 and params.min_agreement is None:
+        qs = Judgment.objects.filter(_judgment_filter(params), item__project=project)
+        if params.submitted_after is not None:
+            qs = qs.filter(submitted_at__gt=params.submitted_after)
+        return qs.count()
+    return sum(1 for _ in export_rows(project=project, params=params, light=True))

@@ -1,0 +1,107 @@
+"""Outages answer 503 with Retry-After and words, never a 500 (issue 10, problem 2); health endpoints."""
+
+from unittest import mock
+
+import pytest
+from django.db import InterfaceError, OperationalError
+from django.test import Client
+from kombu.exceptions import OperationalError as BrokerError
+
+
+@pytest.fixture
+def failing_home():
+    """The home page's view raises what a database restart raises."""
+    def make(exc):
+        return mock.patch("annotator.views.project_list_for_user", side_effect=exc)
+    return make
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("exc", [OperationalError("server closed the connection unexpectedly"),
+                                 InterfaceError("connection already closed"), BrokerError("Connection refused")])
+def test_a_page_answers_503_with_retry_after_during_an_outage(client_for, annotator, failing_home, exc):
+    with failing_home(exc):
+        response = client_for(annotator).get("/")
+    assert response.status_code == 503
+    assert int(response["Retry-After"]) > 0
+    body = response.content.decode()
+    assert "Back in a moment" in body and "Nothing saved before is lost" in body
+    assert 'href="/"' in body  # a way to try again
+
+
+@pytest.mark.django_db
+def test_htmx_gets_a_fragment_and_a_form_post_is_told_resending_is_safe(client_for, annotator, project):
+    c = client_for(annotator)
+    with mock.patch("annotator.views_annotate.assignment_next_for_user", side_effect=OperationalError("down")):
+        page = c.get(f"/projects/{project.id}/annotate/", HTTP_HX_REQUEST="true")
+        post = c.post(f"/projects/{project.id}/annotate/undo/", HTTP_HX_REQUEST="true")
+    assert page.status_code == 503 and "<html" not in page.content.decode() and 'id="outage"' in page.content.decode()
+    assert post.status_code == 503 and "stores it once" in post.content.decode()
+
+
+@pytest.mark.django_db
+def test_the_api_answers_503_as_json(annotator, project):
+    c = Client()
+    c.force_login(annotator)
+    with mock.patch("annotator.api.views.ProjectDetailApi.get", side_effect=OperationalError("down")):
+        response = c.get(f"/api/v1/projects/{project.id}/")
+    assert response.status_code == 503
+    assert response.json()["error"] == "unavailable" and response["Retry-After"]
+
+
+@pytest.mark.django_db
+def test_an_outage_in_a_middleware_is_a_503_too(client_for, annotator):
+    c = client_for(annotator)
+    c.raise_request_exception = False
+    with mock.patch("django.contrib.messages.middleware.MessageMiddleware.process_response",
+                    side_effect=OperationalError("the database system is shutting down")):
+        response = c.get("/")
+    assert response.status_code == 503 and response["Retry-After"]
+
+
+@pytest.mark.django_db
+def test_a_bug_is_still_a_500(client_for, annotator, failing_home):
+    c = client_for(annotator)
+    c.raise_request_exception = False
+    with failing_home(ZeroDivisionError("a bug")):
+        response = c.get("/")
+    assert response.status_code == 500 and "Something went wrong" in response.content.decode()
+
+
+def test_healthz_answers_without_the_database(client):
+    with mock.patch("django.db.backends.base.base.BaseDatabaseWrapper.ensure_connection",
+                    side_effect=OperationalError("down")):
+        response = client.get("/healthz", HTTP_HOST="internal-probe")  # any Host: before host checks
+    assert response.status_code == 200 and response.json() == {"status": "ok"}
+
+
+@pytest.mark.django_db
+def test_readyz_checks_the_database_and_the_broker(client, settings):
+    ok = client.get("/readyz", HTTP_HOST="10.0.0.7")
+    assert ok.status_code == 200 and ok.json() == {"status": "ok", "database": "ok", "broker": "ok"}
+    with mock.patch("config.celery.app.connection_for_write") as conn:
+        conn.return_value.__enter__.return_value.ensure_connection.side_effect = BrokerError("refused")
+        down = client.get("/readyz")
+    assert down.status_code == 503 and down["Retry-After"]
+    assert down.json()["database"] == "ok" and "refused" in down.json()["broker"]
+
+
+def test_database_connections_are_health_checked_and_fail_fast():
+    from django.conf import settings
+
+    assert settings.DATABASES["default"]["CONN_HEALTH_CHECKS"] is True
+    assert settings.DATABASES["default"]["OPTIONS"]["connect_timeout"] <= 10
+
+
+def test_docker_compose_checks_the_health_of_every_service():
+    from pathlib import Path
+
+    import yaml
+
+    services = yaml.safe_load((Path(__file__).resolve().parents[1] / "docker-compose.yml").read_text())["services"]
+    tests = {name: " ".join(s["healthcheck"]["test"]) for name, s in services.items()}
+    assert set(tests) == set(services)  # every service has one
+    assert "/readyz" in tests["web"]
+    for worker in ("worker", "gpu-worker"):
+        hostname = services[worker]["command"].split("--hostname ")[1].split("@")[0]
+        assert "inspect ping" in tests[worker] and f"-d {hostname}@$$HOSTNAME" in tests[worker]
