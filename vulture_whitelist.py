@@ -35,6 +35,7 @@ _.elapsed_s, _.responses_per_s, _.tokens_per_s, _.eta_s, _.response_external_id,
 _.score_length_spearman, _.missing_scores, _.length_bias, _.api_key_env, _.extra_options, _.weights_preset
 _.split_orders, _.rewardbench, _.rewardbench2, _.other_reference, _.ci95, _.unscored
 _.verdict_accuracy, _.ties_broken_by_expectation, _.false_positives, _.false_positive_rate, _.active
+_.lease_seconds, _.submit_url, _.skip_url, _.heartbeat_url  # annotator/api/annotate.py outputs
 
 # TextChoices members: stored and compared as their string values
 _.ESSENTIAL, _.OPTIONAL, _.LIKERT5, _.POINTS, _.FLOAT32, _.BFLOAT16, _.FLOAT16, _.A, _.B, _.TIE, _.NONE

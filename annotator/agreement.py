@@ -1,211 +1,26 @@
-"""Inter-annotator agreement: Krippendorff's α, Cohen's κ, Fleiss' κ, and a project report.
+"""The project agreement report (the `/agreement` endpoint) and the nominal label of a judgment.
 
-Krippendorff's α follows Krippendorff (2011), "Computing Krippendorff's Alpha-Reliability": values
-are paired within units into a coincidence matrix, each pair weighted 1/(m_u − 1), and
-α = 1 − D_o / D_e with the difference function of the level of measurement (nominal, ordinal,
-interval, ratio). Units with fewer than two values are not pairable and are left out. The
-accumulators take one unit at a time, so a project's report streams its judgments with flat memory.
-
-Fleiss' κ allows a different number of raters per item (the per-item agreement uses n_i):
-P_i = Σ_j n_ij (n_ij − 1) / (n_i (n_i − 1)), P̄ = mean P_i, p_j = Σ_i n_ij / Σ_i n_i,
-P_e = Σ_j p_j², κ = (P̄ − P_e) / (1 − P_e). With a constant n it is Fleiss' (1971) statistic.
-
-Every statistic is None when it is undefined (no pairable data, or no variation at all).
+The statistics themselves (Krippendorff's α, Cohen's and Fleiss' κ, their bootstrap intervals)
+live in `insights/agreement.py`, written once; they are re-exported here for the callers of this
+module. Insights reports the same figures broken down, with intervals (docs/insights.md).
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Hashable, Iterable, Sequence
 from itertools import combinations
 
-LEVELS = ("nominal", "ordinal", "interval", "ratio")
-
-
-class AlphaAccumulator:
-    """Krippendorff's α, fed one unit (the values the coders gave it) at a time."""
-
-    def __init__(self) -> None:
-        self.coincidences: dict[tuple[Hashable, Hashable], float] = defaultdict(float)
-        self.pairable_units = 0
-        self.pairable_values = 0
-
-    def add_unit(self, values: Iterable[Hashable | None]) -> None:
-        counts = Counter(v for v in values if v is not None)
-        m = sum(counts.values())
-        if m < 2:
-            return
-        self.pairable_units += 1
-        self.pairable_values += m
-        weight = 1.0 / (m - 1)
-        for c, n_c in counts.items():
-            for k, n_k in counts.items():
-                pairs = n_c * (n_c - 1) if c == k else n_c * n_k
-                if pairs:
-                    self.coincidences[(c, k)] += pairs * weight
-
-    def alpha(self, level: str = "nominal") -> float | None:
-        if level not in LEVELS:
-            raise ValueError(f"level must be one of {', '.join(LEVELS)}")
-        if not self.coincidences:
-            return None
-        marginals: dict[Hashable, float] = defaultdict(float)
-        for (c, _k), o in self.coincidences.items():
-            marginals[c] += o
-        n = sum(marginals.values())
-        if n <= 1:
-            return None
-        delta = _difference_function(level, marginals)
-        observed = sum(o * delta(c, k) for (c, k), o in self.coincidences.items() if c != k)
-        values = list(marginals)
-        expected = sum(
-            marginals[c] * marginals[k] * delta(c, k) for c, k in combinations(values, 2)
-        ) * 2 / (n - 1)
-        if expected == 0:
-            return None
-        return 1 - observed / expected
-
-
-def _difference_function(level: str, marginals: dict[Hashable, float]):
-    if level == "nominal":
-        return lambda c, k: 0.0 if c == k else 1.0
-    if level == "interval":
-        return lambda c, k: (float(c) - float(k)) ** 2
-    if level == "ratio":
-        def ratio(c, k):
-            c, k = float(c), float(k)
-            return 0.0 if c + k == 0 else ((c - k) / (c + k)) ** 2
-        return ratio
-    # Ordinal: the distance between two ranks counts the values lying between them (Krippendorff
-    # 2011, eq. for metric ordinal δ²): (Σ_{g=c..k} n_g − (n_c + n_k)/2)².
-    ordered = sorted(marginals)
-    cumulative: dict[Hashable, float] = {}
-    running = 0.0
-    for value in ordered:
-        cumulative[value] = running  # Σ of n_g for g before this value
-        running += marginals[value]
-
-    def ordinal(c, k):
-        lo, hi = (c, k) if cumulative[c] <= cumulative[k] else (k, c)
-        between = cumulative[hi] + marginals[hi] - cumulative[lo]
-        return (between - (marginals[lo] + marginals[hi]) / 2) ** 2
-
-    return ordinal
-
-
-def krippendorff_alpha(units: Iterable[Iterable[Hashable | None]], level: str = "nominal") -> float | None:
-    """α for reliability data given unit by unit: each unit is the values coders gave it (None = missing)."""
-    acc = AlphaAccumulator()
-    for unit in units:
-        acc.add_unit(unit)
-    return acc.alpha(level)
-
-
-def krippendorff_alpha_matrix(matrix: Sequence[Sequence[Hashable | None]], level: str = "nominal") -> float | None:
-    """α for a coders × units matrix (one row per coder, None where a coder gave no value)."""
-    return krippendorff_alpha(zip(*matrix, strict=True), level)
-
-
-def cohen_kappa(pairs: Iterable[tuple[Hashable, Hashable]], weights: str | None = None) -> float | None:
-    """Cohen's κ for two raters' labels on the same items.
-
-    `weights` None: categories are nominal. "linear" or "quadratic": categories are ordered numbers
-    and disagreements weigh |i − j| / (k − 1) or its square (weighted κ, Cohen 1968).
-    """
-    table = Counter(pairs)
-    total = sum(table.values())
-    if total == 0:
-        return None
-    rows: Counter = Counter()
-    cols: Counter = Counter()
-    for (a, b), n in table.items():
-        rows[a] += n
-        cols[b] += n
-    categories = sorted(set(rows) | set(cols), key=_sort_key)
-    if weights is None:
-        p_o = sum(n for (a, b), n in table.items() if a == b) / total
-        p_e = sum(rows[c] * cols[c] for c in categories) / total**2
-        if p_e == 1:
-            return None
-        return (p_o - p_e) / (1 - p_e)
-    if weights not in ("linear", "quadratic"):
-        raise ValueError("weights must be None, 'linear' or 'quadratic'")
-    lo, hi = min(map(float, categories)), max(map(float, categories))
-    span = hi - lo
-    if span == 0:
-        return None
-
-    def w(a, b):
-        d = abs(float(a) - float(b)) / span
-        return d if weights == "linear" else d * d
-
-    observed = sum(n * w(a, b) for (a, b), n in table.items()) / total
-    expected = sum(rows[a] * cols[b] * w(a, b) for a in categories for b in categories) / total**2
-    if expected == 0:
-        return None
-    return 1 - observed / expected
-
-
-def _sort_key(value):
-    return (0, value, "") if isinstance(value, (int, float)) else (1, 0, str(value))
-
-
-class FleissAccumulator:
-    """Fleiss' κ, fed one item's ratings (a list of labels) at a time; items with < 2 ratings are skipped."""
-
-    def __init__(self) -> None:
-        self.items = 0
-        self.sum_p_i = 0.0
-        self.category_totals: Counter = Counter()
-        self.ratings = 0
-
-    def add_item(self, labels: Iterable[Hashable]) -> None:
-        counts = Counter(labels)
-        n_i = sum(counts.values())
-        if n_i < 2:
-            return
-        self.items += 1
-        self.sum_p_i += sum(c * (c - 1) for c in counts.values()) / (n_i * (n_i - 1))
-        self.category_totals.update(counts)
-        self.ratings += n_i
-
-    def percent_agreement(self) -> float | None:
-        """Mean pairwise agreement P̄ (the share of rater pairs that agree, averaged over items)."""
-        return self.sum_p_i / self.items if self.items else None
-
-    def kappa(self) -> float | None:
-        if not self.items:
-            return None
-        p_bar = self.sum_p_i / self.items
-        p_e = sum((n / self.ratings) ** 2 for n in self.category_totals.values())
-        if p_e == 1:
-            return None
-        return (p_bar - p_e) / (1 - p_e)
-
-
-def fleiss_kappa(items: Iterable[Iterable[Hashable]]) -> float | None:
-    """Fleiss' κ for items given as the list of labels each received."""
-    acc = FleissAccumulator()
-    for labels in items:
-        acc.add_item(labels)
-    return acc.kappa()
-
-
-def fleiss_kappa_from_counts(table: Sequence[Sequence[int]]) -> float | None:
-    """Fleiss' κ from an items × categories table of rating counts (the textbook layout)."""
-    return fleiss_kappa([j for j, n in enumerate(row) for _ in range(n)] for row in table)
-
-
-def pairwise_agreement(labels: Sequence[Hashable]) -> float | None:
-    """Share of pairs of ratings of one item that agree: Σ n_c (n_c − 1) / (n (n − 1)); None below 2."""
-    n = len(labels)
-    if n < 2:
-        return None
-    if n == 2:  # the common case (overlap 2), without building a Counter
-        return 1.0 if labels[0] == labels[1] else 0.0
-    counts = Counter(labels)
-    return sum(c * (c - 1) for c in counts.values()) / (n * (n - 1))
-
+from insights.agreement import (  # noqa: F401 - re-exported for the callers of this module
+    LEVELS,
+    AlphaAccumulator,
+    FleissAccumulator,
+    cohen_kappa,
+    fleiss_kappa,
+    fleiss_kappa_from_counts,
+    krippendorff_alpha,
+    krippendorff_alpha_matrix,
+    pairwise_agreement,
+)
 
 # --- The project report ----------------------------------------------------------------------
 

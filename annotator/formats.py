@@ -8,8 +8,18 @@ Formats (DESIGN.md), detected from the first item line or named explicitly:
   the implicit-prompt form (only ``chosen``/``rejected`` conversations sharing a prefix)
 - ``helpsteer2``: ``prompt``, ``response_1``, ``response_2``, ``preference_strength`` (−3..3); also the
   HelpSteer3 spelling (``context``, ``response1``, ``response2``, ``overall_preference``)
+- ``helpsteer2_attributes``: HelpSteer2's own rows, ``prompt``, ``response`` and the five 0–4 attributes
+  (``helpfulness``, ``correctness``, ``coherence``, ``complexity``, ``verbosity``); the rows of one
+  prompt are one item, and the ratings one judgment by ``imported/helpsteer2`` against the shipped
+  HelpSteer2 rubric (Likert 1–5 = attribute + 1)
 - ``rewardbench``: ``prompt``, ``chosen``, ``rejected``, ``subset`` (+ ``chosen_model``/``rejected_model``)
 - ``rewardbench2``: ``prompt``, ``chosen``/``rejected`` lists of completions, ``models``, ``subset``
+
+Prompts are normalised to what TRL's trainers and chat templates accept (``parse_prompt``): roles
+system, user and assistant (``developer`` is read as system, ``human`` as user, ``gpt``/``model`` as
+assistant; tool turns are refused), a system message only first, and a user turn last. Every
+format reads ``item_id`` as the id and a ``metadata`` object as the metadata, so the exports
+re-import as the items they came from.
 
 Every line is read within the size limits, parsed and validated before anything is written; the
 first bad line raises an ApplicationError naming the line number and the field. Nothing here
@@ -23,6 +33,7 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import cached_property
 from typing import IO
 
@@ -31,18 +42,33 @@ from django.conf import settings
 from config import jsonsafe
 from config.errors import ApplicationError, PayloadTooLargeError
 
-ROLES = {"system", "user", "assistant", "developer", "tool"}
-FORMATS = ("native", "trl", "helpsteer2", "rewardbench", "rewardbench2")
+# Prompts hold what TRL's trainers and chat templates accept: an optional system message first,
+# then user and assistant turns, ending with the user turn the responses answer. Other spellings
+# of those roles are mapped; tool turns are refused (their tool call cannot be stored here).
+ROLES = ("system", "user", "assistant")
+ROLE_ALIASES = {"developer": "system", "human": "user", "gpt": "assistant", "model": "assistant"}
+FORMATS = ("native", "trl", "helpsteer2", "helpsteer2_attributes", "rewardbench", "rewardbench2")
 FORMAT_CHOICES = [
     ("auto", "Detect from the file"),
     ("native", "Native (id, prompt/messages, responses)"),
     ("trl", "TRL preference (prompt, chosen, rejected)"),
     ("helpsteer2", "HelpSteer2-Preference (prompt, response_1, response_2, preference_strength)"),
+    ("helpsteer2_attributes", "HelpSteer2 (prompt, response, helpfulness … verbosity 0–4; two rows a prompt)"),
     ("rewardbench", "RewardBench (prompt, chosen, rejected, subset)"),
     ("rewardbench2", "RewardBench 2 (prompt, chosen[], rejected[], models)"),
 ]
-# HelpSteer2 writes earlier turns of a multi-turn prompt inline: "<first user turn>\n<extra_id_1>Assistant\n…".
+# HelpSteer2 writes earlier turns of a multi-turn prompt inline: "<first user turn>\n<extra_id_1>Assistant\n…",
+# and a system prompt first as "<extra_id_0>System\n<system>\n<extra_id_1>User\n<first user turn>…"
+# (helpsteer2_prompt below writes exactly this; the newline before a marker is optional when reading).
 _HS2_TURN = re.compile(r"\n?<extra_id_1>(User|Assistant)\n")
+_HS2_SYSTEM = "<extra_id_0>System\n"
+# HelpSteer2's five attributes, each 0–4 per response; stored as Likert 1–5 scores (value + 1) of the
+# shipped HelpSteer2 rubric (rubrics/builtin/helpsteer2.json) by the annotator HELPSTEER2_ANNOTATOR.
+HS2_ATTRIBUTES = ("helpfulness", "correctness", "coherence", "complexity", "verbosity")
+HELPSTEER2_ANNOTATOR = "imported/helpsteer2"
+# Ids that an item line may carry; `item_id` is what every export writes, so an export re-imports
+# under the same ids.
+ID_KEYS = ("id", "item_id")
 _JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
 _BRACKETS = re.compile(r"[\[\]{}]")
 
@@ -65,6 +91,27 @@ class Gold:
 
 
 @dataclass
+class ParsedJudgment:
+    """A judgment brought in from a file, by an external annotator (services/judgment_imports.py).
+
+    `preference` is −3..3 by stored position (negative = the first response better), `ranking`
+    response external ids best first, `scores` (response external id, criterion key) → value on
+    the criterion's scale, `rubric` "slug@vN", the builtin "helpsteer2", or None for the project's.
+    """
+
+    line: int
+    annotator: str
+    preference: int | None = None
+    both_bad: bool = False
+    ranking: list[str] = field(default_factory=list)
+    scores: dict[tuple[str, str], float] = field(default_factory=dict)
+    rationale: str = ""
+    time_spent_ms: int = 0
+    submitted_at: datetime | None = None
+    rubric: str | None = None
+
+
+@dataclass
 class ParsedItem:
     line: int
     external_id: str
@@ -72,6 +119,8 @@ class ParsedItem:
     responses: list[ParsedResponse]
     metadata: dict = field(default_factory=dict)
     gold: Gold | None = None
+    # Judgments that come with the item (HelpSteer2's attribute ratings).
+    judgments: list[ParsedJudgment] = field(default_factory=list)
 
     @cached_property
     def content_hash(self) -> str:
@@ -206,7 +255,8 @@ def _text_content(value, line: int, path: str) -> str:
 
 
 def parse_messages(value, line: int, path: str) -> list[dict]:
-    """A prompt as a plain string or a chat message list → a validated message list."""
+    """A plain string or a chat message list → a message list, roles mapped (ROLE_ALIASES) and
+    checked. The order of the turns is checked by parse_prompt (prompts) and _completion."""
     if isinstance(value, str):
         if not value.strip():
             fail_at_line(line, path, "must not be empty")
@@ -217,12 +267,36 @@ def parse_messages(value, line: int, path: str) -> list[dict]:
     for i, m in enumerate(value):
         if not isinstance(m, dict):
             fail_at_line(line, f"{path}[{i}]", "must be an object with role and content")
-        if m.get("role") not in ROLES:
-            fail_at_line(line, f"{path}[{i}].role", f"must be one of {', '.join(sorted(ROLES))}")
+        role = m.get("role")
+        role = ROLE_ALIASES.get(role, role) if isinstance(role, str) else role
+        if role in ("tool", "function", "ipython"):
+            fail_at_line(line, f"{path}[{i}].role", "tool turns are not supported (the assistant tool call they "
+                         "answer cannot be stored); put the tool output in the user turn")
+        if role not in ROLES:
+            fail_at_line(line, f"{path}[{i}].role", f"must be one of {', '.join(ROLES)} "
+                         f"({', '.join(f'{a} is read as {b}' for a, b in ROLE_ALIASES.items())})")
         if "content" not in m:
             fail_at_line(line, f"{path}[{i}].content", "required")
-        messages.append({"role": m["role"], "content": _text_content(m["content"], line, f"{path}[{i}].content")})
+        messages.append({"role": role, "content": _text_content(m["content"], line, f"{path}[{i}].content")})
     return messages
+
+
+def check_prompt(messages: list[dict], line: int, path: str) -> list[dict]:
+    """Refuse a prompt that TRL's trainers and chat templates cannot take: a system message only
+    first, and the last turn the user's (the responses answer it)."""
+    for i, m in enumerate(messages):
+        if m["role"] == "system" and i > 0:
+            fail_at_line(line, f"{path}[{i}].role", "a system message must come first (chat templates read it "
+                         "only there)")
+    if messages[-1]["role"] != "user":
+        fail_at_line(line, f"{path}[{len(messages) - 1}].role",
+                     f"the prompt must end with a user turn, not {messages[-1]['role']} (the responses answer it)")
+    return messages
+
+
+def parse_prompt(value, line: int, path: str) -> list[dict]:
+    """A prompt (string or messages) → checked chat messages (parse_messages, then check_prompt)."""
+    return check_prompt(parse_messages(value, line, path), line, path)
 
 
 def _completion(value, line: int, path: str) -> str:
@@ -289,20 +363,46 @@ def _model_name(value, line: int, path: str) -> str:
     return value[:255]
 
 
+# Columns the exports write that are not item content (label statistics, provenance, the columns
+# that repeat the metadata): a line carrying a `metadata` object is read as an export, and these are
+# left out of its metadata, so that an export re-imports as the items it came from.
+EXPORT_COLUMNS = frozenset({
+    "margin", "rubric_version", "n_judgments", "agreement", "adjudicated", "tie", "justification",
+    "all_preferences", "chosen_scores", "rejected_scores", "response_1_scores", "response_2_scores",
+    "chosen_id", "rejected_id", "response_1_id", "response_2_id", "response_1_model", "response_2_model",
+    "subset", "source", "op", "updated_at", "n_ratings", "response_id", "model", "preference_strength",
+})
+
+
+def _metadata_column(value):
+    """The `metadata` column of an export: an object, or its JSON text (CSV, and JSONL's stable type)."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value) if value.strip() else {}
+        except json.JSONDecodeError:
+            return None
+    return value if isinstance(value, dict) else None
+
+
 def _rest(obj: dict, used: set[str]) -> dict:
-    """Keys a format does not interpret are kept as item metadata."""
-    return {k: v for k, v in obj.items() if k not in used}
+    """Keys a format does not interpret are kept as item metadata; a `metadata` object (what the
+    exports write) is the metadata itself, and the export's own columns are not."""
+    rest = {k: v for k, v in obj.items() if k not in used}
+    if "metadata" in rest and (meta := _metadata_column(rest["metadata"])) is not None:
+        del rest["metadata"]
+        return {**{k: v for k, v in rest.items() if k not in EXPORT_COLUMNS}, **meta}
+    return rest
 
 
 # --- Formats ----------------------------------------------------------------------------------
 
 
 def _parse_native(obj: dict, line: int) -> ParsedItem:
-    ext = _external_id(obj, line, required=True)
+    ext = _external_id(obj, line, keys=ID_KEYS, required=True)
     if "messages" in obj:
-        prompt = parse_messages(obj["messages"], line, "messages")
+        prompt = parse_prompt(obj["messages"], line, "messages")
     elif "prompt" in obj:
-        prompt = parse_messages(obj["prompt"], line, "prompt")
+        prompt = parse_prompt(obj["prompt"], line, "prompt")
     else:
         fail_at_line(line, "prompt", "required (or messages)")
     responses = obj.get("responses")
@@ -328,8 +428,8 @@ def _parse_native(obj: dict, line: int) -> ParsedItem:
             fail_at_line(line, f"responses[{i}].metadata", "must be an object")
         parsed.append(ParsedResponse(rid, _model_name(r.get("model"), line, f"responses[{i}].model"),
                                      r["content"], meta))
-    metadata = obj.get("metadata", {})
-    if not isinstance(metadata, dict):
+    metadata = _metadata_column(obj.get("metadata", {}))
+    if metadata is None:
         fail_at_line(line, "metadata", "must be an object")
     gold = _native_gold(obj.get("gold"), line, [r.external_id for r in parsed])
     return ParsedItem(line, ext, prompt, parsed, metadata, gold)
@@ -372,10 +472,10 @@ def _split_implicit_prompt(chosen: list, rejected: list, line: int) -> tuple[lis
         n -= 1
     if n == 0:
         fail_at_line(line, "prompt", "required (chosen and rejected share no prompt prefix)")
-    return chosen_msgs[:n], chosen[n:], rejected[n:]
+    return check_prompt(chosen_msgs[:n], line, "chosen"), chosen[n:], rejected[n:]
 
 
-def _labelled_pair(line: int, chosen, rejected, models=("", "")) -> list[ParsedResponse]:
+def _labelled_pair(line: int, chosen, rejected, models=("", "")) -> list[ParsedResponse]:  # noqa: B006
     """chosen first, rejected second; the label stays in the response metadata."""
     return [
         ParsedResponse("chosen", models[0], _completion(chosen, line, "chosen"), {"label": "chosen"}),
@@ -389,25 +489,62 @@ def _parse_trl(obj: dict, line: int) -> ParsedItem:
             fail_at_line(line, key, "required")
     chosen, rejected = obj["chosen"], obj["rejected"]
     if "prompt" in obj:
-        prompt = parse_messages(obj["prompt"], line, "prompt")
+        prompt = parse_prompt(obj["prompt"], line, "prompt")
     elif isinstance(chosen, list) and isinstance(rejected, list):
         prompt, chosen, rejected = _split_implicit_prompt(chosen, rejected, line)
     else:
         fail_at_line(line, "prompt", "required (or chosen/rejected conversations that share the prompt)")
-    responses = _labelled_pair(line, chosen, rejected)
-    ext = _external_id(obj, line, keys=("id", "prompt_id"), fallback=[prompt, obj["chosen"], obj["rejected"]])
-    metadata = _rest(obj, {"id", "prompt_id", "prompt", "chosen", "rejected"})
+    models = (_model_name(obj.get("chosen_model"), line, "chosen_model"),
+              _model_name(obj.get("rejected_model"), line, "rejected_model"))
+    responses = _labelled_pair(line, chosen, rejected, models)
+    ext = _external_id(obj, line, keys=(*ID_KEYS, "prompt_id"),
+                       fallback=[prompt, obj["chosen"], obj["rejected"]])
+    metadata = _rest(obj, {*ID_KEYS, "prompt_id", "prompt", "chosen", "rejected", "chosen_model", "rejected_model"})
     return ParsedItem(line, ext, prompt, responses, metadata, Gold(preference=-1))
 
 
+def helpsteer2_prompt(messages: list[dict]) -> str:
+    """A chat prompt as one HelpSteer2 string, the inverse of reading one (_hs2_prompt).
+
+    The first user turn as is and every later turn after "\\n<extra_id_1>User\\n" or
+    "\\n<extra_id_1>Assistant\\n", as HelpSteer2 writes them; a system message first as
+    "<extra_id_0>System\\n<system>", and then the first user turn gets its marker too. Prompts
+    hold only system, user and assistant turns (check_prompt); an old row with another role is
+    written as what the import maps it to (developer as system), anything else as a user turn.
+    """
+    parts: list[str] = []
+    for i, m in enumerate(messages or []):
+        role = str(m.get("role", "user"))
+        role = ROLE_ALIASES.get(role, role)
+        content = str(m.get("content", ""))
+        if role == "system" and i == 0:
+            parts.append(f"{_HS2_SYSTEM}{content}")
+        elif not parts:
+            parts.append(content)  # the first user turn needs no marker
+        else:
+            parts.append(f"\n<extra_id_1>{'Assistant' if role == 'assistant' else 'User'}\n{content}")
+    return "".join(parts)
+
+
 def _hs2_prompt(value, line: int, path: str) -> list[dict]:
-    if isinstance(value, str) and "<extra_id_1>" in value:
-        parts = _HS2_TURN.split(value)
-        messages = [{"role": "user", "content": parts[0]}]
-        for role, content in zip(parts[1::2], parts[2::2], strict=False):
+    """A HelpSteer2 prompt string (or a message list, as HelpSteer3 has) → checked chat messages."""
+    if isinstance(value, str) and ("<extra_id_1>" in value or value.startswith(_HS2_SYSTEM)):
+        messages = []
+        if value.startswith(_HS2_SYSTEM):
+            value = value[len(_HS2_SYSTEM):]
+            parts = _HS2_TURN.split(value)
+            messages.append({"role": "system", "content": parts[0]})
+            turns = list(zip(parts[1::2], parts[2::2], strict=False))
+            if not turns or turns[0][0] != "User":
+                fail_at_line(line, path, "after the <extra_id_0>System turn comes an <extra_id_1>User turn")
+        else:
+            parts = _HS2_TURN.split(value)
+            messages.append({"role": "user", "content": parts[0]})
+            turns = zip(parts[1::2], parts[2::2], strict=False)
+        for role, content in turns:
             messages.append({"role": role.lower(), "content": content})
-        return parse_messages(messages, line, path)
-    return parse_messages(value, line, path)
+        return parse_prompt(messages, line, path)
+    return parse_prompt(value, line, path)
 
 
 def _parse_helpsteer2(obj: dict, line: int) -> ParsedItem:
@@ -428,15 +565,15 @@ def _parse_helpsteer2(obj: dict, line: int) -> ParsedItem:
     gold = None
     if obj.get(strength_key) is not None:
         gold = Gold(preference=_strength(obj[strength_key], line, strength_key))
-    ext = _external_id(obj, line, fallback=[prompt, responses[0].content, responses[1].content])
-    metadata = _rest(obj, {"id", prompt_key, r1_key, r2_key})
+    ext = _external_id(obj, line, keys=ID_KEYS, fallback=[prompt, responses[0].content, responses[1].content])
+    metadata = _rest(obj, {*ID_KEYS, prompt_key, r1_key, r2_key})
     return ParsedItem(line, ext, prompt, responses, metadata, gold)
 
 
 def _parse_rewardbench(obj: dict, line: int) -> ParsedItem:
     if "prompt" not in obj:
         fail_at_line(line, "prompt", "required")
-    prompt = parse_messages(obj["prompt"], line, "prompt")
+    prompt = parse_prompt(obj["prompt"], line, "prompt")
     for key in ("chosen", "rejected"):
         if key not in obj:
             fail_at_line(line, key, "required")
@@ -445,15 +582,15 @@ def _parse_rewardbench(obj: dict, line: int) -> ParsedItem:
     models = (_model_name(obj.get("chosen_model"), line, "chosen_model"),
               _model_name(obj.get("rejected_model"), line, "rejected_model"))
     responses = _labelled_pair(line, obj["chosen"], obj["rejected"], models)
-    ext = _external_id(obj, line, fallback=[prompt, obj["chosen"], obj["rejected"]])
-    metadata = _rest(obj, {"id", "prompt", "chosen", "rejected", "chosen_model", "rejected_model"})
+    ext = _external_id(obj, line, keys=ID_KEYS, fallback=[prompt, obj["chosen"], obj["rejected"]])
+    metadata = _rest(obj, {*ID_KEYS, "prompt", "chosen", "rejected", "chosen_model", "rejected_model"})
     return ParsedItem(line, ext, prompt, responses, metadata, Gold(preference=-1))
 
 
 def _parse_rewardbench2(obj: dict, line: int) -> ParsedItem:
     if "prompt" not in obj:
         fail_at_line(line, "prompt", "required")
-    prompt = parse_messages(obj["prompt"], line, "prompt")
+    prompt = parse_prompt(obj["prompt"], line, "prompt")
     lists = {}
     for key in ("chosen", "rejected"):
         value = obj.get(key)
@@ -471,15 +608,89 @@ def _parse_rewardbench2(obj: dict, line: int) -> ParsedItem:
     ]
     # A pair is a preference; more candidates are a ranking with the (first) chosen on top.
     gold = Gold(preference=-1) if len(responses) == 2 else Gold(ranking=[r.external_id for r in responses])
-    ext = _external_id(obj, line, fallback=[prompt, lists["chosen"], lists["rejected"]])
-    metadata = _rest(obj, {"id", "prompt", "chosen", "rejected", "models"})
+    ext = _external_id(obj, line, keys=ID_KEYS, fallback=[prompt, lists["chosen"], lists["rejected"]])
+    metadata = _rest(obj, {*ID_KEYS, "prompt", "chosen", "rejected", "models"})
     return ParsedItem(line, ext, prompt, responses, metadata, gold)
+
+
+@dataclass
+class _RatedRow:
+    """One line of HelpSteer2's own format: a response and its five attributes."""
+
+    line: int
+    key: str
+    item_id: str | None
+    prompt: list[dict]
+    response: ParsedResponse
+    ratings: dict[str, int]
+
+
+def _attribute(value, line: int, path: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value) or not 0 <= value <= 4:
+        fail_at_line(line, path, "must be an integer from 0 to 4")
+    return int(value)
+
+
+def _parse_helpsteer2_attribute_row(obj: dict, line: int) -> _RatedRow:
+    if "prompt" not in obj:
+        fail_at_line(line, "prompt", "required")
+    prompt = _hs2_prompt(obj["prompt"], line, "prompt")
+    if "response" not in obj:
+        fail_at_line(line, "response", "required")
+    content = _completion(obj["response"], line, "response")
+    ratings = {}
+    for name in HS2_ATTRIBUTES:
+        if obj.get(name) is None:
+            fail_at_line(line, name, "required: an integer from 0 to 4")
+        ratings[name] = _attribute(obj[name], line, name)
+    item_id = _external_id(obj, line, keys=ID_KEYS) if any(obj.get(k) is not None for k in ID_KEYS) else None
+    response_id = None
+    if obj.get("response_id") is not None:
+        response_id = _external_id(obj, line, keys=("response_id",))
+    used = {*ID_KEYS, "prompt", "response", "response_id", "model", *HS2_ATTRIBUTES}
+    metadata = _rest(obj, used)
+    response = ParsedResponse(response_id or "", _model_name(obj.get("model"), line, "model"), content, metadata)
+    key = item_id if item_id is not None else json.dumps(prompt, ensure_ascii=False, sort_keys=True)
+    return _RatedRow(line, key, item_id, prompt, response, ratings)
+
+
+def _group_helpsteer2_attribute_rows(rows: list[_RatedRow]) -> list[ParsedItem]:
+    """HelpSteer2 rates each response on a line of its own; the lines of one prompt (or one
+    item_id) are one item, its responses in file order, with one judgment holding every rating."""
+    groups: dict[str, list[_RatedRow]] = {}
+    for row in rows:
+        groups.setdefault(row.key, []).append(row)
+    items = []
+    for key, group in groups.items():
+        first = group[0]
+        if len(group) < 2:
+            fail_at_line(first.line, "prompt", "only one response for this prompt: HelpSteer2 rates two responses "
+                         "of each prompt, on two lines with the same prompt (or the same item_id)")
+        for row in group[1:]:
+            if row.prompt != first.prompt:
+                fail_at_line(row.line, "prompt", f"differs from the prompt of item {key!r} on line {first.line}")
+        ext = first.item_id or _external_id({}, first.line, fallback=["helpsteer2", first.prompt])
+        seen: set[str] = set()
+        for k, row in enumerate(group):
+            row.response.external_id = row.response.external_id or f"response_{k + 1}"
+            if row.response.external_id in seen:
+                fail_at_line(row.line, "response_id", f"duplicate response id {row.response.external_id!r}")
+            seen.add(row.response.external_id)
+        judgment = ParsedJudgment(
+            line=first.line, annotator=HELPSTEER2_ANNOTATOR, rubric="helpsteer2",
+            scores={(row.response.external_id, name): float(value + 1)
+                    for row in group for name, value in row.ratings.items()},
+        )
+        items.append(ParsedItem(first.line, ext, first.prompt, [row.response for row in group], {}, None,
+                                [judgment]))
+    return items
 
 
 PARSERS = {
     "native": _parse_native,
     "trl": _parse_trl,
     "helpsteer2": _parse_helpsteer2,
+    "helpsteer2_attributes": _parse_helpsteer2_attribute_row,
     "rewardbench": _parse_rewardbench,
     "rewardbench2": _parse_rewardbench2,
 }
@@ -493,6 +704,8 @@ def detect_format(obj: dict) -> str | None:
         return "native"
     if ("response_1" in obj and "response_2" in obj) or ("response1" in obj and "response2" in obj):
         return "helpsteer2"
+    if "prompt" in obj and "response" in obj and any(name in obj for name in HS2_ATTRIBUTES):
+        return "helpsteer2_attributes"
     if "chosen" in obj and "rejected" in obj:
         chosen = obj["chosen"]
         if isinstance(chosen, list) and chosen and all(isinstance(c, str) for c in chosen):
@@ -556,16 +769,24 @@ def items_parse(stream: IO, file_format: str = "auto", *, gold: bool = False) ->
             file_format = detect_format(obj)
             if file_format is None:
                 fail_at_line(number, "(line)", "unrecognised format: expected responses (native), chosen/rejected "
-                      "(TRL, RewardBench, RewardBench 2) or response_1/response_2 (HelpSteer2)")
+                             "(TRL, RewardBench, RewardBench 2), response_1/response_2 (HelpSteer2-Preference) "
+                             "or prompt/response/helpfulness… (HelpSteer2)")
             parser = PARSERS[file_format]
         item = parser(obj, number)
-        check_sizes(item)
+        if file_format != "helpsteer2_attributes":  # a row, not an item: checked once grouped
+            check_sizes(item)
+        items.append(item)
+    if file_format == "helpsteer2_attributes":
+        items = _group_helpsteer2_attribute_rows(items)
+        for item in items:
+            check_sizes(item)
+    for item in items:
         if file_format in LABELLED and not gold:
             item.gold = None
         if item.external_id in seen:
-            fail_at_line(number, "id", f"duplicate id {item.external_id!r} (first on line {seen[item.external_id]})")
-        seen[item.external_id] = number
-        items.append(item)
+            fail_at_line(item.line, "id",
+                         f"duplicate id {item.external_id!r} (first on line {seen[item.external_id]})")
+        seen[item.external_id] = item.line
     if not items:
         raise ApplicationError("The file holds no items.", fields={"file": "empty"})
     return ParsedFile(file_format if file_format != "auto" else "native", items)

@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "annotator",
     "scoring",
     "exports",
+    "insights",
     "axes",
     "csp",
 ]
@@ -293,6 +294,10 @@ REST_FRAMEWORK = {
     },
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
+# Insights: bootstrap resamples per interval (agreement, κ) and per leaderboard source.
+INSIGHTS_REPLICATES = env.int("INSIGHTS_REPLICATES", default=1000)
+INSIGHTS_LEADERBOARD_REPLICATES = env.int("INSIGHTS_LEADERBOARD_REPLICATES", default=200)
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "Rubricate API",
     "DESCRIPTION": "Human preference and rubric labels, reward-model scores, and exports.",
@@ -303,7 +308,8 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
-    "ENUM_NAME_OVERRIDES": {"RubricVersionStatusEnum": "rubrics.models.RubricVersion.Status"},
+    "ENUM_NAME_OVERRIDES": {"RubricVersionStatusEnum": "rubrics.models.RubricVersion.Status",
+                            "InsightsStatusEnum": "insights.models.InsightsSnapshot.Status"},
 }
 
 CACHES = {

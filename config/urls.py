@@ -17,6 +17,7 @@ api_v1 = [
     path("", include("rubrics.api.urls")),
     path("", include("scoring.api.urls")),
     path("", include("exports.api.urls")),
+    path("", include("insights.api.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The split view serves Swagger UI's start-up script as a file (no inline script: CSP). Swagger
     # UI (the vendored sidecar build) inserts one fixed <style> element: this page allows exactly
@@ -34,6 +35,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("projects/", include("annotator.urls")),
     path("projects/", include("exports.urls")),
+    path("projects/<int:project_id>/insights/", include("insights.urls")),
     path("rubrics/", include("rubrics.urls")),
     path("scoring/", include("scoring.urls")),
     path("account/", include("accounts.urls")),

@@ -4,9 +4,18 @@
 - queue: leases on items (next item, heartbeat, skip) and the item lock every queue write takes
 - judgments: submit and undo, the disagreement they leave, review and gold answers
 - imports: storing a parsed item file (parsing is annotator/formats.py)
+- judgment_imports: storing a parsed judgment file by external annotators (annotator/judgment_formats.py)
 """
 
 from .imports import ImportReport, items_import, items_import_text, items_write
+from .judgment_imports import (
+    JudgmentImportReport,
+    helpsteer2_rubric_version,
+    imported_annotators,
+    judgments_import,
+    judgments_import_text,
+    judgments_write,
+)
 from .judgments import (
     UNDO_SECONDS,
     JudgmentInput,
@@ -45,6 +54,7 @@ __all__ = [
     "PROJECT_FIELDS",
     "UNDO_SECONDS",
     "ImportReport",
+    "JudgmentImportReport",
     "JudgmentInput",
     "SubmitResult",
     "UndoResult",
@@ -56,6 +66,8 @@ __all__ = [
     "assignment_skip",
     "item_disagreement",
     "item_lock",
+    "helpsteer2_rubric_version",
+    "imported_annotators",
     "item_set_gold",
     "items_import",
     "items_import_text",
@@ -64,6 +76,9 @@ __all__ = [
     "judgment_undo",
     "judgment_validate",
     "judgment_winner",
+    "judgments_import",
+    "judgments_import_text",
+    "judgments_write",
     "member_invite",
     "membership_remove",
     "membership_set",

@@ -22,6 +22,7 @@ from config.errors import ConflictError
 
 from ..formats import ParsedItem, ParsedResponse, fail_at_line, items_parse
 from ..models import Item, Project, Response
+from .judgment_imports import item_judgments_write
 
 _WRITE_BATCH = 5000
 
@@ -33,10 +34,15 @@ class ImportReport:
     created: int = 0
     updated: int = 0
     unchanged: int = 0
+    # Judgments that came with the items (HelpSteer2's attribute ratings), when the format has them.
+    judgments: dict | None = None
 
     def as_dict(self) -> dict:
-        return {"format": self.format, "total": self.total, "created": self.created,
+        data = {"format": self.format, "total": self.total, "created": self.created,
                 "updated": self.updated, "unchanged": self.unchanged}
+        if self.judgments is not None:
+            data["judgments"] = self.judgments
+        return data
 
 
 def _gold_fields(parsed: ParsedItem, response_ids: dict[str, int] | None) -> dict:
@@ -90,6 +96,10 @@ def items_write(*, project: Project, items: list[ParsedItem]) -> ImportReport:
         bulk_update(Item, [{"id": pk, "updated_at": None, **_gold_fields(p, response_ids.get(pk, {}))}
                             for p, pk in gold_only], [*GOLD_FIELDS, "updated_at"])
     report.updated = len(changed) + len(gold_only)
+    judgments = item_judgments_write(project=project, items=items)
+    if judgments is not None:
+        report.judgments = judgments.as_dict()
+        del report.judgments["format"]
     return report
 
 

@@ -305,7 +305,9 @@ def item_disagreement(*, item: Item) -> list[str]:
     if len(rows) < 2:
         return []
     reasons = []
-    if len({judgment_winner(preference=p, both_bad=b, ranking=r) for p, b, r in rows}) > 1:
+    # Judgments without a verdict (ratings only, e.g. HelpSteer2's attributes) take no side.
+    winners = {judgment_winner(preference=p, both_bad=b, ranking=r) for p, b, r in rows} - {"none"}
+    if len(winners) > 1:
         reasons.append("winner")
     prefs = [p for p, _, _ in rows if p is not None]
     if prefs and max(prefs) - min(prefs) >= 3:
@@ -344,12 +346,19 @@ def adjudication_set(*, item: Item, reviewer: AbstractBaseUser, preference: int 
         defaults={"reviewer": reviewer, "preference": preference, "both_bad": both_bad, "ranking": ranking,
                   "rationale": rationale.strip()},
     )
+    _label_changed(item)
     return adjudication
 
 
 @transaction.atomic
 def adjudication_clear(*, item: Item) -> None:
-    Adjudication.objects.filter(item=item).delete()
+    if Adjudication.objects.filter(item=item).delete()[0]:
+        _label_changed(item)
+
+
+def _label_changed(item: Item) -> None:
+    """Stamp the item: incremental exports find the items whose label may have changed by it."""
+    Item.objects.filter(pk=item.pk).update(updated_at=timezone.now())
 
 
 @transaction.atomic

@@ -91,13 +91,17 @@ def victim(rubric_version):
     ResponseScore.objects.create(response=response, scorer=scorer, input_hash="h", value=1.0, run=run)
     CriterionScore.objects.create(response=response, criterion=version.criteria.first(), scorer=scorer, met=True,
                                   explanation=MARKER)
+    from insights.models import InsightsSnapshot
+
+    InsightsSnapshot.objects.create(project=project, status="done", leaderboard={"rows": [{"model": MARKER}]})
     token, _ = api_token_create(user=owner, name=f"{MARKER} token")
     # One value per path parameter name found in the URL conf.
     values = {
         "project_id": project.id, "item_id": item.id, "judgment_id": judgment.id, "job_id": job.id,
         "token_id": token.id, "run_id": run.id, "slug": rubric_set.slug, "number": version.number,
         "other": version.number, "scorer_id": scorer.id, "version_id": version.id, "response_id": response.id,
-        "user_id": owner.id, "criterion_id": version.criteria.first().id,
+        "user_id": owner.id, "criterion_id": version.criteria.first().id, "table": "leaderboard",
+        "assignment_id": judgment.assignment_id,
     }
     return project, values
 

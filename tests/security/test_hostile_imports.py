@@ -60,8 +60,9 @@ def test_a_hostile_line_answers_400_naming_line_and_field_and_stores_nothing(api
 
 @pytest.mark.parametrize("setting, value, line, field", [
     ("IMPORT_MAX_RESPONSES", 32, _line(responses=[{"content": str(i)} for i in range(33)]), "responses"),
+    # (a prompt ends with the user's turn: issue 14)
     ("IMPORT_MAX_TURNS", 4, _line(prompt=[{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}] * 3
-                                  ), "prompt"),
+                                  + [{"role": "user", "content": "q"}]), "prompt"),
     ("IMPORT_MAX_MESSAGE_CHARS", 50, _line(responses=[{"content": "a" * 51}, {"content": "b"}]),
      "responses[0].content"),
     ("IMPORT_MAX_MESSAGE_CHARS", 50, _line(prompt="q" * 51), "prompt[0].content"),
