@@ -5,7 +5,7 @@ import pytest
 
 from insights.models import InsightsSnapshot
 from insights.services import insights_snapshot_compute
-from tests.e2e.conftest import login
+from tests.helpers import login
 from tests.insights.builders import showcase_project
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
