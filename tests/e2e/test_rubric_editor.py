@@ -19,9 +19,9 @@ def add_with_keyboard(page, title, points):
     page.keyboard.press("Control+a")
     page.keyboard.type(points)
     page.keyboard.press("Enter")
-    page.wait_for_function(f"document.querySelectorAll('#criteria-list > li.crit-row').length === {count + 1}")
+    page.wait_for_function(f"() => document.querySelectorAll('#criteria-list > li.crit-row').length === {count + 1}")
     # The fresh add form takes the focus for the next criterion.
-    page.wait_for_function("document.activeElement && document.activeElement.id === 'fnew-title'")
+    page.wait_for_function("() => document.activeElement && document.activeElement.id === 'fnew-title'")
 
 
 def row_titles(page):
@@ -52,15 +52,15 @@ def test_an_admin_creates_a_set_adds_criteria_with_the_keyboard_reorders_and_pub
     pitfall = page.locator("#criteria-list > li.crit-row").nth(2)
     assert "Pitfall" in pitfall.inner_text() and "−4" in pitfall.inner_text()
     # The preview beside the editor shows what annotators will see.
-    page.wait_for_function("document.querySelectorAll('#rubric-preview .preview-crit').length === 3")
+    page.wait_for_function("() => document.querySelectorAll('#rubric-preview .preview-crit').length === 3")
 
     # Reorder with the keyboard: focus the pitfall and move it up one place.
     pitfall.focus()
     page.keyboard.press("Alt+ArrowUp")
-    page.wait_for_function("document.querySelector('#save-state .save-text').textContent.startsWith('✓ Saved')")
+    page.wait_for_function("() => document.querySelector('#save-state .save-text').textContent.startsWith('✓ Saved')")
     assert row_titles(page)[1] == "Invents a source or statistic"
     page.wait_for_function(
-        "document.querySelectorAll('#rubric-preview .preview-title')[1].textContent.includes('Invents')")
+        "() => document.querySelectorAll('#rubric-preview .preview-title')[1].textContent.includes('Invents')")
     page.mouse.move(0, 0)
     page.screenshot(path=str(screenshots_dir / "rubric-editor.png"), full_page=True)
 

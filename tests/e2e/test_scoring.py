@@ -81,16 +81,16 @@ def test_an_admin_adds_a_scorer_starts_a_run_and_watches_it_finish(page, live_se
     batches = list(run.batches.order_by("index").values_list("id", flat=True))
     assert len(batches) == 3
     services.scoring_batch_execute(batch_id=batches[0], worker="e2e")
-    page.wait_for_function("document.querySelector('#run-done').innerText.startsWith('8 ')")
+    page.wait_for_function("() => document.querySelector('#run-done').innerText.startsWith('8 ')")
     assert page.inner_text("#run-status") == "Running"
     page.screenshot(path=str(screenshots_dir / "scoring-run-live.png"), full_page=True)
     for batch_id in batches[1:]:
         services.scoring_batch_execute(batch_id=batch_id, worker="e2e")
-    page.wait_for_function("document.querySelector('#run-status').innerText === 'Done'")
+    page.wait_for_function("() => document.querySelector('#run-status').innerText === 'Done'")
     assert page.inner_text("#run-done") == "24 / 24"
     assert not page.locator("#run-live[hx-trigger]").count()  # polling stopped
     # The report below reloads itself once the run has ended.
-    page.wait_for_function("document.querySelector('#run-report .accuracy').innerText.endsWith('%')")
+    page.wait_for_function("() => document.querySelector('#run-report .accuracy').innerText.endsWith('%')")
     page.screenshot(path=str(screenshots_dir / "scoring-run-done.png"), full_page=True)
 
 
