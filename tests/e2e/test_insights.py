@@ -1,11 +1,12 @@
 """Insights in the browser, under a strict Content-Security-Policy: every page draws its charts, and a
-screenshot of each (1366×850) goes to docs/screenshots/insights-*.png."""
+screenshot of each (1366×850) is saved as insights-*.png (`make screenshots` refreshes
+docs/screenshots/)."""
 
 import pytest
 
 from insights.models import InsightsSnapshot
 from insights.services import insights_snapshot_compute
-from tests.e2e.conftest import login
+from tests.helpers import login
 from tests.insights.builders import showcase_project
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
