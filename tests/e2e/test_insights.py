@@ -1,5 +1,6 @@
 """Insights in the browser, under a strict Content-Security-Policy: every page draws its charts, and a
-screenshot of each (1366×850) goes to docs/screenshots/insights-*.png."""
+screenshot of each (1366×850) is saved as insights-*.png (`make screenshots` refreshes
+docs/screenshots/)."""
 
 import pytest
 
