@@ -32,12 +32,16 @@ _.status_url, _.download_url, _.criterion_count, _.version_count, _.latest_publi
 _.elapsed_s, _.responses_per_s, _.tokens_per_s, _.eta_s, _.response_external_id, _.scorer_name
 _.score_length_spearman, _.missing_scores, _.length_bias, _.api_key_env, _.extra_options, _.weights_preset
 _.split_orders, _.rewardbench, _.rewardbench2, _.other_reference, _.ci95, _.unscored
+_.verdict_accuracy, _.ties_broken_by_expectation, _.false_positives, _.false_positive_rate, _.active
 
 # TextChoices members: stored and compared as their string values
 _.ESSENTIAL, _.OPTIONAL, _.LIKERT5, _.POINTS, _.FLOAT32, _.BFLOAT16, _.FLOAT16, _.A, _.B, _.TIE, _.NONE
 
 # Arguments a framework's signature requires
 _.auto_schema, _.format_suffix
+# http.server's handler and server interface (bench/judge.py's fake OpenAI-compatible server)
+_.protocol_version, _.disable_nagle_algorithm, _.log_message, _.do_GET, _.do_POST, _.daemon_threads
+_.request_queue_size
 
 # Attributes of other libraries' objects, set for them
 _.pad_token, _.pre_tokenizer  # tokenizers
@@ -53,6 +57,5 @@ _.pad_is_eos_tokenizer, _.build_gated_reward_model
 # Found by vulture and left to the code's owners (issue 16); delete each line with its code.
 _.SYNTAXES, _.warnings  # rubrics/formats.py: never read
 _.pairable_values  # annotator/agreement.py: written, never read
-_.fail_ab, _.fail_ba  # scoring/backends/judge.py: unpacked, never read
 _.judgment_rubric_scores  # scoring/reports.py: never called
 _.rubric_version_get_for_user, _.preference_probability  # only the tests call them

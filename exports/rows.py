@@ -21,6 +21,7 @@ from django.db.models.functions import Cast
 from django.utils import timezone
 
 from annotator.models import Adjudication, CriterionJudgment, Item, Judgment, Project, Response
+from scoring.definitions import criterion_row
 
 from .labels import (
     AdjudicationRow,
@@ -55,7 +56,7 @@ _COLUMNS = {
                       ("criterion", "string"), ("criterion_title", "string"), ("scale", "string"),
                       ("points", "float64"), ("importance", "string"), ("rubric_version", "string"),
                       ("judge_type", "string"), ("judge", "string"), ("judgment_id", "int64"), ("value", "float64"),
-                      ("met", "bool"), ("explanation", "string"), ("parse_status", "string"),
+                      ("met", "bool"), ("grade", "float64"), ("explanation", "string"), ("parse_status", "string"),
                       ("model_revision", "string"), ("scored_at", "timestamp")],
     "judgments": [("judgment_id", "int64"), ("item_id", "string"), ("annotator", "string"),
                   ("rubric_version", "string"), ("preference", "int8"), ("both_bad", "bool"), ("winner", "string"),
@@ -621,22 +622,23 @@ def _rubric_score_rows(project: Project, params: ExportParams, *, light: bool) -
             if light:
                 yield ()
                 continue
-            scale, value = h[H.scale], h[H.value]
+            # One unit per column (scoring.definitions.criterion_row): value = points earned.
+            cell = criterion_row(points=h[H.points], scale=h[H.scale], human_value=h[H.value])
             yield (external_id, h[H.response_external_id], order.get(h[H.response_id]), h[H.model], h[H.criterion],
-                   h[H.criterion_title], scale, h[H.points], h[H.importance], versions.get(h[H.rubric_version_id]),
-                   "human", h[H.annotator], h[H.judgment_id], value, (value >= 1) if scale == "binary" else None,
-                   "", None, None, db_time(h[H.submitted_at]))
+                   h[H.criterion_title], h[H.scale], h[H.points], h[H.importance],
+                   versions.get(h[H.rubric_version_id]), "human", h[H.annotator], h[H.judgment_id], _r(cell["value"]),
+                   cell["met"], cell["grade"], "", None, None, db_time(h[H.submitted_at]))
         if model_rows is not None:
             for m in model_rows.take(item_id):
                 if light:
                     yield ()
                     continue
-                met, score = m[M.met], m[M.score]
-                value = score if score is not None else (None if met is None else float(met))
+                cell = criterion_row(points=m[M.points], met=m[M.met], grade=m[M.score])
                 yield (external_id, m[M.response_external_id], order.get(m[M.response_id]), m[M.model],
                        m[M.criterion], m[M.criterion_title], m[M.scale], m[M.points], m[M.importance],
-                       versions.get(m[M.rubric_version_id]), "model", m[M.scorer], None, value, met,
-                       m[M.explanation], m[M.parse_status], m[M.model_revision], db_time(m[M.created_at]))
+                       versions.get(m[M.rubric_version_id]), "model", m[M.scorer], None, _r(cell["value"]),
+                       cell["met"], cell["grade"], m[M.explanation], m[M.parse_status], m[M.model_revision],
+                       db_time(m[M.created_at]))
 
 
 _ROW_BUILDERS = {"trl": _item_format_rows, "helpsteer2": _item_format_rows,

@@ -196,6 +196,11 @@ class CriterionScore(models.Model):
     explanation = models.TextField(blank=True)
     raw_output = models.TextField(blank=True)
     parse_status = models.CharField(max_length=16, choices=ParseStatus.choices, default=ParseStatus.OK)
+    # Where the endpoint returned logprobs: P of each rating token at the verdict ({"true": .9,
+    # "false": .1} or {"1": …, "5": …}) and its expected value: P(met) for a true/false verdict,
+    # Σ n·p(n) on the scale of `score` (the judge's own grade) otherwise.
+    distribution = models.JSONField(default=dict, blank=True)
+    expected_score = models.FloatField(null=True, blank=True)
     run = models.ForeignKey(ScoringRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -236,6 +241,11 @@ class PairwiseScore(models.Model):
     consistent = models.BooleanField(null=True, blank=True)
     # Share of the two orders won by A (1, 0.5 per tie, 0); null when neither order parsed.
     preference_a = models.FloatField(null=True, blank=True)
+    # From logprobs, in stored order ({"a", "b", "tie"} → P) per order, and the mean over both
+    # orders of P(A better) + ½ P(tie): breaks ties and inconsistent pairs, measures calibration.
+    distribution_ab = models.JSONField(default=dict, blank=True)
+    distribution_ba = models.JSONField(default=dict, blank=True)
+    expected_preference_a = models.FloatField(null=True, blank=True)
     raw_output_ab = models.TextField(blank=True)
     raw_output_ba = models.TextField(blank=True)
     parse_failures = models.PositiveSmallIntegerField(default=0)
@@ -255,3 +265,69 @@ class PairwiseScore(models.Model):
 
     def __str__(self) -> str:
         return f"{self.response_a_id} vs {self.response_b_id} by {self.scorer_id}"
+
+
+class ProbeRun(models.Model):
+    """A robustness probe of one scorer on one project: "master key" non-answers (scoring/probes.py)
+    scored against a sample of the project's prompts. A judge that accepts them, or a reward model
+    that scores them above the project's median chosen response, is being fooled."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    project = models.ForeignKey("annotator.Project", on_delete=models.CASCADE, related_name="probe_runs")
+    scorer = models.ForeignKey(Scorer, on_delete=models.CASCADE, related_name="probe_runs")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    # The sampled items (their prompts are what the probes answer) and the scorer's settings.
+    item_ids = models.JSONField(default=list)
+    scorer_config = models.JSONField(default=dict, blank=True)
+    # Reward models: a probe is a false positive when it scores above this (see threshold_basis).
+    threshold = models.FloatField(null=True, blank=True)
+    threshold_basis = models.CharField(max_length=200, blank=True)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "scorer"], condition=Q(status__in=["queued", "running"]),
+                name="proberun_one_active_per_scorer",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"probe {self.pk} of {self.scorer_id} on {self.project_id} ({self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in (self.Status.DONE, self.Status.FAILED)
+
+
+class ProbeResult(models.Model):
+    """One probe answer to one sampled prompt, as the scorer saw it."""
+
+    probe_run = models.ForeignKey(ProbeRun, on_delete=models.CASCADE, related_name="results")
+    item = models.ForeignKey("annotator.Item", on_delete=models.CASCADE, related_name="+")
+    probe = models.CharField(max_length=64)
+    text = models.TextField(blank=True)
+    value = models.FloatField(null=True, blank=True)
+    # True: the scorer was fooled (a false positive); None: no verdict (an error, a parse failure).
+    accepted = models.BooleanField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    # The judge's raw outputs (per criterion, or both pairwise orders) or the RM's components.
+    details = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["probe_run", "probe", "item"]
+        constraints = [
+            models.UniqueConstraint(fields=["probe_run", "item", "probe"], name="proberesult_unique"),
+        ]

@@ -18,6 +18,12 @@ and 0.5 for a tie or a verdict that did not parse (RewardBench's run_generative.
 over the two orders; ties and failures are reported apart too. Per subset (`metadata.subset`),
 RewardBench's sections (subset accuracies weighted by the benchmark's example counts) and, for
 RewardBench 2 items, best-of-N accuracy and the Ties score.
+
+Probabilistic verdicts (judges whose endpoint returns logprobs): the expected score
+(`components["expected"]`, or a pairwise judge's expected preference) decides ties apart — the
+accuracy above is unchanged, `accuracy_with_expectation` counts them — and calibration is the
+Brier score and expected calibration error of the judge's P(met) against the human majority on
+binary criteria.
 """
 
 from __future__ import annotations
@@ -221,6 +227,18 @@ class AccuracyReport:
     ties_score: float | None = None
     # The other reference's report, side by side (set on the main report only).
     other: AccuracyReport | None = None
+    # Ties and split orders that the expected score (from logprobs) decides, and how many of those
+    # it decides as the reference does; calibration of P(met) (judges, main report only).
+    ties_broken: int = 0
+    ties_broken_correct: int = 0
+    calibration: dict | None = None
+
+    @property
+    def accuracy_with_expectation(self) -> float | None:
+        """Strict accuracy with the ties the expected score decides counted as it decides them."""
+        if not self.compared or not self.ties_broken:
+            return None
+        return (self.correct + self.ties_broken_correct) / self.compared
 
     @property
     def accuracy(self) -> float | None:
@@ -290,6 +308,9 @@ class AccuracyReport:
             "rewardbench": {"sections": self.sections, "score": self.rewardbench_score},
             "rewardbench2": {"best_of_n": {name: s.as_dict() for name, s in sorted(self.best_of_n.items())},
                              "ties": self.ties_score, "score": self.rewardbench2_score},
+            "ties_broken_by_expectation": self.ties_broken,
+            "accuracy_with_expectation": self.accuracy_with_expectation,
+            "calibration": self.calibration,
         }
         if nested:
             out["other_reference"] = self.other.as_dict(nested=False) if self.other else None
@@ -304,6 +325,78 @@ def latest_scores(*, project: Project, scorer: Scorer) -> dict[int, float]:
     for rid, value in rows:
         out.setdefault(rid, value)
     return out
+
+
+def latest_expected(*, project: Project, scorer: Scorer) -> dict[int, float]:
+    """{response_id: expected score} where the newest score carries one (judges with logprobs)."""
+    out: dict[int, float] = {}
+    seen: set[int] = set()
+    rows = (ResponseScore.objects.filter(scorer=scorer, response__item__project=project)
+            .order_by("response_id", "-created_at", "-id").values_list("response_id", "components"))
+    for rid, components in rows:
+        if rid in seen:
+            continue
+        seen.add(rid)
+        value = (components or {}).get("expected")
+        if isinstance(value, (int, float)):
+            out[rid] = float(value)
+    return out
+
+
+def _pair_expected(*, project: Project, scorer: Scorer) -> dict[tuple[int, int], float]:
+    """{(response_a, response_b): expected preference for a} of a pairwise judge with logprobs."""
+    return {(a, b): e for a, b, e in PairwiseScore.objects.filter(scorer=scorer, item__project=project)
+            .exclude(expected_preference_a=None).values_list("response_a_id", "response_b_id", "expected_preference_a")}
+
+
+def _expectation_decides(p: HumanPair, expected: dict[int, float], pair_expected: dict) -> bool | None:
+    """Whether the expected score prefers the reference's chosen response (None: it cannot tell)."""
+    if (p.chosen, p.rejected) in pair_expected:
+        e = pair_expected[(p.chosen, p.rejected)]
+    elif (p.rejected, p.chosen) in pair_expected:
+        e = 1.0 - pair_expected[(p.rejected, p.chosen)]
+    elif p.chosen in expected and p.rejected in expected:
+        e = 0.5 + (expected[p.chosen] - expected[p.rejected])
+    else:
+        return None
+    return None if e == 0.5 else e > 0.5
+
+
+def judge_calibration(*, project: Project, scorer: Scorer, bins: int = 10) -> dict | None:
+    """Brier score and expected calibration error of the judge's P(met) against the human
+    majority (mean of the humans' 0/1 ≥ ½; even splits left out) on binary criteria, with the
+    parsed verdicts' agreement beside them. None without any such pair."""
+    from rubrics.models import Criterion
+
+    human: dict[tuple[int, int], list[float]] = defaultdict(list)
+    for rid, cid, value in (CriterionJudgment.objects.filter(response__item__project=project,
+                                                             criterion__scale=Criterion.Scale.BINARY)
+                            .values_list("response_id", "criterion_id", "value")):
+        human[(rid, cid)].append(value)
+    if not human:
+        return None
+    points = []
+    for rid, cid, distribution, met in (CriterionScore.objects.filter(scorer=scorer, response__item__project=project,
+                                                                       parse_status="ok")
+                                        .values_list("response_id", "criterion_id", "distribution", "met")):
+        votes = human.get((rid, cid))
+        if not votes or "true" not in (distribution or {}):
+            continue
+        mean = sum(votes) / len(votes)
+        if mean == 0.5:
+            continue
+        points.append((float(distribution["true"]), 1.0 if mean > 0.5 else 0.0, bool(met)))
+    if not points:
+        return None
+    brier = sum((p - y) ** 2 for p, y, _ in points) / len(points)
+    ece = 0.0
+    for b in range(bins):
+        inside = [(p, y) for p, y, _ in points if b / bins <= p < (b + 1) / bins or (b == bins - 1 and p == 1.0)]
+        if inside:
+            ece += len(inside) / len(points) * abs(sum(p for p, _ in inside) / len(inside)
+                                                   - sum(y for _, y in inside) / len(inside))
+    agree = sum((met and y == 1.0) or (not met and y == 0.0) for _, y, met in points) / len(points)
+    return {"pairs": len(points), "brier": brier, "ece": ece, "verdict_accuracy": agree}
 
 
 def _pair_verdicts(*, project: Project, scorer: Scorer) -> dict[tuple[int, int], tuple[str, str]]:
@@ -347,6 +440,8 @@ class _ScorerData:
     verdicts: dict
     lengths: dict[int, int]
     consistency: tuple[int, int]  # (pairs judged in both orders, of them consistent)
+    expected: dict[int, float] = field(default_factory=dict)  # judges with logprobs
+    pair_expected: dict = field(default_factory=dict)
 
     @classmethod
     def of(cls, project: Project, scorer: Scorer, lengths: dict[int, int] | None = None) -> _ScorerData:
@@ -356,8 +451,11 @@ class _ScorerData:
         pairwise = PairwiseScore.objects.filter(scorer=scorer, item__project=project).exclude(consistent=None)
         judged = pairwise.count()
         consistent = pairwise.filter(consistent=True).count() if judged else 0
+        judge = scorer.backend == Scorer.Backend.OPENAI_JUDGE
         return cls(latest_scores(project=project, scorer=scorer), _pair_verdicts(project=project, scorer=scorer),
-                   lengths, (judged, consistent))
+                   lengths, (judged, consistent),
+                   latest_expected(project=project, scorer=scorer) if judge else {},
+                   _pair_expected(project=project, scorer=scorer) if judge else {})
 
 
 def accuracy_report(*, project: Project, scorer: Scorer, pairs: list[HumanPair] | None = None,
@@ -385,6 +483,11 @@ def accuracy_report(*, project: Project, scorer: Scorer, pairs: list[HumanPair] 
         report.ties += kind == "tie"
         report.failures += kind == "failure"
         report.split += kind == "split"
+        if kind in ("tie", "split") and (data.expected or data.pair_expected):
+            decided = _expectation_decides(p, data.expected, data.pair_expected)
+            if decided is not None:
+                report.ties_broken += 1
+                report.ties_broken_correct += decided
         subset = report.subsets.setdefault(subsets[p.item_id], SubsetAccuracy()) if p.item_id in subsets else None
         if subset is not None:
             subset.compared += 1
@@ -490,6 +593,8 @@ def scorer_report(*, project: Project, scorer: Scorer, refs: References | None =
                            reference=GOLD, gold=refs.gold, subsets=refs.subsets, data=data)
     main, other = (human, gold) if refs.humans or not refs.golds else (gold, human)
     main.other = other
+    if scorer.backend == Scorer.Backend.OPENAI_JUDGE:
+        main.calibration = judge_calibration(project=project, scorer=scorer)
     return main
 
 

@@ -41,10 +41,11 @@ ACTIVE = (Status.QUEUED, Status.RUNNING)
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 _JUDGE_OPTION_KEYS = {
     "base_url", "api_key_env", "mode", "temperature", "max_tokens", "timeout", "max_retries", "retry_backoff",
-    "concurrency", "parse_retries", "result_pass_threshold", "extra_body", "unparsed_policy",
+    "concurrency", "parse_retries", "result_pass_threshold", "extra_body", "unparsed_policy", "logprobs",
+    "top_logprobs",
 }
 _HF_OPTION_KEYS = {"input_format", "main_component", "component_names", "device", "local_files_only",
-                   "batch_overhead_tokens", "pooling", "weights", "weights_preset"}
+                   "batch_overhead_tokens", "pooling", "weights", "weights_preset", "token_budget"}
 
 
 
@@ -74,6 +75,8 @@ def _validate_scorer(*, backend: str, model: str, dtype: str, max_length: int, b
             fields["options"] = f"unknown option(s) for this backend: {', '.join(sorted(unknown))}"
         if options.get("input_format", "chat_template") not in ("chat_template", "pair"):
             fields["options.input_format"] = "chat_template or pair"
+        if options.get("token_budget", "auto") not in ("auto", "fixed"):
+            fields["options.token_budget"] = "auto (learned from free GPU memory) or fixed"  # noqa: S105
         names = options.get("component_names")
         if names is not None and (not isinstance(names, list) or not all(isinstance(n, str) for n in names)):
             fields["options.component_names"] = "a list of names"
@@ -102,6 +105,8 @@ def _validate_scorer(*, backend: str, model: str, dtype: str, max_length: int, b
             fields["options.mode"] = "criteria or pairwise"
         if options.get("unparsed_policy", DEFAULT_UNPARSED_POLICY) not in UNPARSED_POLICIES:
             fields["options.unparsed_policy"] = " or ".join(UNPARSED_POLICIES)
+        if not isinstance(options.get("logprobs", True), bool):
+            fields["options.logprobs"] = "true or false"
         key_env = str(options.get("api_key_env", "") or "")
         if key_env and not _ENV_NAME.match(key_env):
             fields["options.api_key_env"] = "the NAME of an environment variable (letters, digits, _)"
@@ -110,7 +115,8 @@ def _validate_scorer(*, backend: str, model: str, dtype: str, max_length: int, b
                 f"must start with {conf.judge_key_prefix()} or be listed in SCORING_JUDGE_KEY_VARIABLES"
                 " (an operator's setting): no other variable is sent to a judge")
         for key, low, high in (("temperature", 0, 2), ("timeout", 1, 600), ("max_retries", 0, 10),
-                               ("concurrency", 1, 64), ("max_tokens", 1, 131072), ("parse_retries", 0, 5)):
+                               ("concurrency", 1, 64), ("max_tokens", 1, 131072), ("parse_retries", 0, 5),
+                               ("top_logprobs", 1, 20)):
             if key in options:
                 try:
                     value = float(options[key])
@@ -454,7 +460,8 @@ def _write_chunk(*, chunk: ScoredChunk, run: ScoringRun, scorer_id: int) -> None
     criteria = [
         CriterionScore(response_id=r.response_id, criterion_id=v.criterion_id, scorer_id=scorer_id, met=v.met,
                        score=v.score, explanation=v.explanation, raw_output=v.raw_output,
-                       parse_status=v.parse_status, run=run)
+                       parse_status=v.parse_status, distribution=v.distribution, expected_score=v.expected_score,
+                       run=run)
         for r in chunk.results for v in r.criteria
     ]
     pairs = [
@@ -462,7 +469,8 @@ def _write_chunk(*, chunk: ScoredChunk, run: ScoringRun, scorer_id: int) -> None
                       scorer_id=scorer_id, input_hash=p.input_hash, verdict_ab=p.verdict_ab,
                       verdict_ba=p.verdict_ba, consistent=p.consistent, preference_a=p.preference_a,
                       raw_output_ab=p.raw_output_ab, raw_output_ba=p.raw_output_ba,
-                      parse_failures=p.parse_failures, run=run)
+                      distribution_ab=p.distribution_ab, distribution_ba=p.distribution_ba,
+                      expected_preference_a=p.expected_preference_a, parse_failures=p.parse_failures, run=run)
         for p in chunk.pairs
     ]
     with transaction.atomic():
@@ -475,13 +483,15 @@ def _write_chunk(*, chunk: ScoredChunk, run: ScoringRun, scorer_id: int) -> None
         if criteria:
             CriterionScore.objects.bulk_create(
                 criteria, update_conflicts=True, unique_fields=["response", "criterion", "scorer"],
-                update_fields=["met", "score", "explanation", "raw_output", "parse_status", "run"],
+                update_fields=["met", "score", "explanation", "raw_output", "parse_status", "distribution",
+                               "expected_score", "run"],
             )
         if pairs:
             PairwiseScore.objects.bulk_create(
                 pairs, update_conflicts=True, unique_fields=["scorer", "response_a", "response_b"],
                 update_fields=["item", "input_hash", "verdict_ab", "verdict_ba", "consistent", "preference_a",
-                               "raw_output_ab", "raw_output_ba", "parse_failures", "run", "updated_at"],
+                               "raw_output_ab", "raw_output_ba", "distribution_ab", "distribution_ba",
+                               "expected_preference_a", "parse_failures", "run", "updated_at"],
             )
 
 

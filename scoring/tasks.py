@@ -26,6 +26,14 @@ def score_batch(batch_id: int) -> str:
     return services.scoring_batch_execute(batch_id=batch_id)
 
 
+@shared_task(name="scoring.tasks.score_probes", acks_late=True)
+def score_probes(probe_run_id: int) -> str:
+    """Score the robustness probe set (scoring/probes.py) with the probe run's scorer."""
+    from . import probes
+
+    return probes.probe_run_execute(probe_run_id=probe_run_id)
+
+
 @shared_task(name="scoring.tasks.requeue_stale_batches", acks_late=True, ignore_result=True)
 def requeue_stale_batches() -> None:
     """Kept for messages queued under this name by an earlier version: runs the reconciler."""

@@ -64,10 +64,12 @@ def build_reward_model(
     path: str | Path, *, arch: str = "llama", layers: int = 2, hidden: int = 64, heads: int = 4,
     kv_heads: int = 2, intermediate: int = 128, vocab_size: int | None = None, max_positions: int = 2048,
     labels: list[str] | None = None, seed: int = 0, tokenizer=None, head_dim: int | None = None,
+    dtype=None, device: str | None = None,
 ) -> Path:
     """Write tokenizer + random AutoModelForSequenceClassification (safetensors) to `path`.
 
-    `labels` names several reward heads (a multi-objective RM); default: one head.
+    `labels` names several reward heads (a multi-objective RM); default: one head. `dtype` and
+    `device` (e.g. bf16 on "cuda") let the bench build an 8B shape without 32 GB of fp32 on a CPU.
     """
     import torch
     from transformers import AutoModelForSequenceClassification, LlamaConfig, Qwen2Config, Qwen3Config
@@ -86,7 +88,8 @@ def build_reward_model(
         tie_word_embeddings=False, **extra,
     )
     torch.manual_seed(seed)
-    model = AutoModelForSequenceClassification.from_config(config)
+    with torch.device(device or "cpu"):
+        model = AutoModelForSequenceClassification.from_config(config, dtype=dtype or torch.float32)
     with torch.no_grad():
         # Random init gives near-zero, near-identical rewards; a larger head spreads them out.
         model.score.weight.normal_(0, 0.3)

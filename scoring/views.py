@@ -9,14 +9,16 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from annotator.access import ROLES_ADMIN, ROLES_STAFF, project_get_for_user, require_site_admin
 from annotator.models import ProjectMembership
 from annotator.selectors import project_list_for_user
 from config.errors import ApplicationError
+from config.htmx import render_htmx
 
-from . import reports, selectors, services
+from . import probes, reports, selectors, services
 from .forms import ScorerForm, StartRunForm
 
 Role = ProjectMembership.Role
@@ -86,8 +88,48 @@ def project_runs(request, project_id: int):
         "report_rows": report_rows,
         "rubric_rows": reports.rubric_report(project=project),
         "disagreements": selectors.report_disagreements(project=project, report_rows=report_rows),
+        **_probe_context(project),
     }
     return render(request, "scoring/project_runs.html", context)
+
+
+def _probe_context(project) -> dict:
+    return {"probe_reports": probes.probe_report(project=project),
+            "probe_active": probes.probe_runs_active(project=project),
+            "probe_set": probes.PROBES}
+
+
+@login_required
+def project_probes(request, project_id: int):
+    """The robustness probe section (htmx polls it while a probe runs; 286 once none is running)."""
+    project = project_get_for_user(user=request.user, project_id=project_id, roles=ROLES_STAFF)
+    can_start = project.membership.role == Role.ADMIN
+    context = {"project": project, "can_start": can_start,
+               "form": StartRunForm(scorers=selectors.scorer_list(active_only=True)) if can_start else None,
+               **_probe_context(project)}
+    response = render_htmx(request, "scoring/project_runs.html", context, partial="probe-report")
+    if getattr(request, "htmx", False) and not context["probe_active"]:
+        response.status_code = STOP_POLLING
+    return response
+
+
+@login_required
+@require_POST
+def probe_start(request, project_id: int):
+    project = project_get_for_user(user=request.user, project_id=project_id, roles=ROLES_ADMIN)
+    scorer_id = request.POST.get("scorer", "")
+    scorer = (selectors.scorer_list(active_only=True).filter(pk=int(scorer_id)).first()
+              if scorer_id.isdigit() and len(scorer_id) < 19 else None)
+    if scorer is None:
+        messages.error(request, "Choose a scorer to probe.")
+    else:
+        try:
+            probes.probe_run_start(project=project, scorer=scorer, actor=request.user)
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, f"Probing {scorer.name} with {len(probes.PROBES)} non-answers.")
+    return redirect(f"{reverse('scoring:project_runs', args=[project.pk])}#probes")
 
 
 @login_required

@@ -102,6 +102,13 @@ class RewardBench2Serializer(serializers.Serializer):
     score = serializers.FloatField(allow_null=True, help_text="Mean of the subset scores.")
 
 
+class CalibrationSerializer(serializers.Serializer):
+    pairs = serializers.IntegerField(help_text="(response, criterion) pairs with a human majority and a P(met).")
+    brier = serializers.FloatField(help_text="Mean (P(met) − human)², lower is better.")
+    ece = serializers.FloatField(help_text="Expected calibration error over 10 bins of P(met).")
+    verdict_accuracy = serializers.FloatField(help_text="Share of parsed verdicts that agree with the humans.")
+
+
 class ReferenceAccuracySerializer(serializers.Serializer):
     reference = serializers.ChoiceField(choices=["human", "gold"],
                                         help_text="human: the judgments' majority; gold: the items' gold labels.")
@@ -125,6 +132,12 @@ class ReferenceAccuracySerializer(serializers.Serializer):
     subsets = serializers.DictField(child=SubsetAccuracySerializer(), help_text="By the items' metadata.subset.")
     rewardbench = RewardBenchSerializer()
     rewardbench2 = RewardBench2Serializer()
+    ties_broken_by_expectation = serializers.IntegerField(
+        help_text="Ties and split orders that a judge's expected score (from logprobs) decides.")
+    accuracy_with_expectation = serializers.FloatField(
+        allow_null=True, help_text="Strict accuracy with those decided by the expected score.")
+    calibration = CalibrationSerializer(allow_null=True, help_text="Judges with logprobs: P(met) against the "
+                                                                   "human majority on binary criteria.")
 
 
 class AccuracySerializer(ReferenceAccuracySerializer):
@@ -148,3 +161,48 @@ class RubricScoreSerializer(serializers.Serializer):
     examples = serializers.IntegerField(help_text="Responses graded (per grader).")
     partial = serializers.IntegerField(help_text="Scored without their unparsed criteria.")
     unscored = serializers.IntegerField()
+
+
+class ProbeStartInputSerializer(serializers.Serializer):
+    scorer = serializers.IntegerField(min_value=1, max_value=2**63 - 1, help_text="Scorer id (GET /api/v1/scorers/).")
+    prompts = serializers.IntegerField(min_value=1, max_value=1000, required=False,
+                                       help_text="Prompts to sample (default SCORING_PROBE_PROMPTS).")
+
+
+class ProbeRunOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.CharField()
+    scorer = serializers.IntegerField(source="scorer_id")
+    prompts = serializers.SerializerMethodField()
+    created_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+    error = serializers.CharField()
+
+    def get_prompts(self, obj) -> int:
+        return len(obj.item_ids)
+
+
+class ProbeRateSerializer(serializers.Serializer):
+    probe = serializers.CharField(help_text="Probe key (scoring/probes.py).")
+    text = serializers.CharField(help_text="The non-answer given as the response.")
+    cases = serializers.IntegerField(help_text="Prompts it was scored against.")
+    false_positives = serializers.IntegerField()
+    errors = serializers.IntegerField(help_text="Cases without a verdict (left out of the rate).")
+    false_positive_rate = serializers.FloatField(allow_null=True)
+
+
+class ProbeReportSerializer(serializers.Serializer):
+    scorer = serializers.DictField()
+    probe_run = serializers.DictField()
+    threshold = serializers.FloatField(allow_null=True, help_text="Reward models: the score a probe must beat "
+                                                                   "to count as a false positive.")
+    threshold_basis = serializers.CharField()
+    cases = serializers.IntegerField()
+    false_positives = serializers.IntegerField()
+    false_positive_rate = serializers.FloatField(allow_null=True)
+    probes = ProbeRateSerializer(many=True)
+
+
+class ProbeReportPageSerializer(serializers.Serializer):
+    active = ProbeRunOutputSerializer(many=True, help_text="Probe runs queued or running.")
+    reports = ProbeReportSerializer(many=True, help_text="Per scorer, its latest finished probe run.")

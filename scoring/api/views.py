@@ -16,13 +16,16 @@ from annotator.access import ROLES_ADMIN, ROLES_STAFF, project_get_for_user
 from config.api_errors import error_responses
 from config.errors import ApplicationError
 from config.pagination import KeysetPagination
-from scoring import reports, selectors, services
+from scoring import probes, reports, selectors, services
 from scoring.models import Scorer
 
 from .serializers import (
     AccuracySerializer,
     ModelScoreOutputSerializer,
     ModelScorePageSerializer,
+    ProbeReportPageSerializer,
+    ProbeRunOutputSerializer,
+    ProbeStartInputSerializer,
     RubricScoreSerializer,
     RunOutputSerializer,
     RunStartInputSerializer,
@@ -136,6 +139,31 @@ class ScoringReportApi(APIView):
         return Response(AccuracySerializer(rows, many=True).data)
 
 
+class ProbeReportApi(APIView):
+    @extend_schema(tags=TAG, operation_id="scoring_probes_report",
+                   responses={200: ProbeReportPageSerializer, **error_responses()},
+                   description="Robustness probe (\"master key\" non-answers): per scorer, the false-positive rate "
+                               "per probe and overall, from its latest finished probe run; and the runs going on.")
+    def get(self, request, project_id: int):
+        project = project_get_for_user(user=request.user, project_id=project_id, roles=ROLES_STAFF)
+        data = {"active": probes.probe_runs_active(project=project),
+                "reports": [r.as_dict() for r in probes.probe_report(project=project)]}
+        return Response(ProbeReportPageSerializer(data).data)
+
+    @extend_schema(tags=TAG, operation_id="scoring_probes_start", request=ProbeStartInputSerializer,
+                   responses={202: ProbeRunOutputSerializer, **error_responses(400, 409)},
+                   description="Probe a scorer on a sample of the project's prompts (queue `gpu`). 409 while that "
+                               "scorer is being probed here already.")
+    def post(self, request, project_id: int):
+        project = project_get_for_user(user=request.user, project_id=project_id, roles=ROLES_ADMIN)
+        data = ProbeStartInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        scorer = Scorer.objects.filter(pk=data.validated_data["scorer"]).first()
+        if scorer is None:
+            raise ApplicationError("No such scorer.", fields={"scorer": "unknown id"})
+        probe_run = probes.probe_run_start(project=project, scorer=scorer, actor=request.user,
+                                           prompts=data.validated_data.get("prompts"))
+        return Response(ProbeRunOutputSerializer(probe_run).data, status=status.HTTP_202_ACCEPTED)
 class RubricReportApi(APIView):
     @extend_schema(tags=TAG, operation_id="rubric_score_report",
                    responses={200: RubricScoreSerializer(many=True), **error_responses()},

@@ -71,6 +71,11 @@ class CriterionVerdict:
     explanation: str = ""
     raw_output: str = ""
     parse_status: str = "ok"  # ok | failed | error
+    # From the endpoint's logprobs, when it returns them: probabilities of the rating tokens at the
+    # verdict's position ({"true": .9, "false": .1}, or {"1": …, "5": …}) and its expected value:
+    # P(met) for a true/false verdict, Σ n·p(n) on the scale of `score` (the judge's grade) otherwise.
+    distribution: dict[str, float] = field(default_factory=dict)
+    expected_score: float | None = None
 
 
 @dataclass
@@ -111,6 +116,15 @@ class PairVerdict:
     raw_output_ba: str = ""
     parse_failures: int = 0
     tokens: int = 0
+    # From logprobs, mapped to stored order: {"a": p, "b": p, "tie": p} per order, and the mean over
+    # the orders of P(A better) + ½ P(tie).
+    distribution_ab: dict[str, float] = field(default_factory=dict)
+    distribution_ba: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def expected_preference_a(self) -> float | None:
+        values = [d.get("a", 0.0) + 0.5 * d.get("tie", 0.0) for d in (self.distribution_ab, self.distribution_ba) if d]
+        return sum(values) / len(values) if values else None
 
     @property
     def consistent(self) -> bool | None:

@@ -5,6 +5,19 @@ rendered with the model's own template. Several labels are named components (mul
 such as ArmoRM) besides the main score. On CUDA: bf16 (auto), FlashAttention-2 when installed,
 else PyTorch SDPA; out-of-memory halves the batch and goes on. On CPU: fp32 and SDPA.
 Weights load from safetensors only; remote code runs only when the scorer enables it.
+
+The scoring loop is a three-stage pipeline, so the device never waits for Python:
+
+    producer thread          device thread                 caller (the worker's service)
+    render + tokenise  ──►   copy (non-blocking) + forward  ──►  upsert results, renew the lease
+    plan + collate           OOM: halve and go on
+    (pinned memory)
+
+The producer works through the inputs longest first (by characters, a cheap proxy for tokens) in
+windows, plans each window's token-budget batches on the real token counts and collates them into
+pinned host memory while the device runs the previous batches; a bounded queue keeps it at most
+`PREFETCH_BATCHES` ahead. The caller writes one chunk while the device computes the next.
+On CUDA the token budget is learned from free memory at load (`options.token_budget = "auto"`).
 """
 
 from __future__ import annotations
@@ -12,6 +25,8 @@ from __future__ import annotations
 import inspect
 import logging
 import os
+import queue
+import threading
 from array import array
 from collections import deque
 from collections.abc import Iterator
@@ -105,6 +120,36 @@ def is_out_of_memory(exc: BaseException) -> bool:
     return isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower()
 
 
+def token_budget_from_memory(
+    *, free_bytes: int, bytes_per_token: float, fraction: float, floor: int, cap: int,
+) -> int:
+    """Padded tokens per forward that fit `fraction` of the free device memory, given what one
+    token costs (activations and workspace, measured by a probe forward). Never below `floor`
+    (one sequence of max length must fit, or it fails alone with its length) nor above `cap`
+    (past a few hundred thousand tokens a bigger batch is no faster, only riskier)."""
+    if bytes_per_token <= 0:
+        return cap
+    return int(max(floor, min(cap, fraction * free_bytes / bytes_per_token)))
+
+
+class Collated(list):
+    """A batch of token-id lists, collated ahead by the producer thread: `tensors` holds
+    (input_ids, attention_mask, lengths) in host memory (pinned on CUDA), or None to collate when
+    needed. A list, so code that wraps `forward(sequences)` keeps working."""
+
+    def __init__(self, sequences, rows: list[int], tensors=None):
+        super().__init__(sequences)
+        self.rows = rows
+        self.tensors = tensors
+
+    @property
+    def padded(self) -> int:
+        return len(self) * max((len(s) for s in self), default=0)
+
+
+_END = object()
+
+
 class HFSequenceClassifier(Backend):
     name = "hf_sequence_classifier"
 
@@ -115,7 +160,13 @@ class HFSequenceClassifier(Backend):
         import torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+        from .. import conf
+
         self.torch = torch
+        if conf.torch_threads():
+            # One worker process per device: on a CPU "device" (a core or a few), each worker's
+            # torch uses only its share, so k workers do not fight over the same cores.
+            torch.set_num_threads(conf.torch_threads())
         self.device, self.dtype = resolve_device_and_dtype(spec)
         local = os.path.isdir(spec.model)
         common = {
@@ -160,7 +211,10 @@ class HFSequenceClassifier(Backend):
         self.max_length = int(spec.max_length)
         self.token_budget = max(self.max_length, int(spec.batch_token_budget))
         overhead = spec.options.get("batch_overhead_tokens")
-        self.batch_overhead = None if overhead in (None, "") else int(overhead)
+        # The per-forward overhead follows the configured budget, not a learned one: what a forward
+        # costs beyond its tokens (launches, Python) does not grow with the device's memory.
+        self.batch_overhead = int(spec.batch_token_budget) // 16 if overhead in (None, "") else int(overhead)
+        self.on_cuda = str(self.device).startswith("cuda")
         self.input_format = spec.options.get("input_format", "chat_template")
         if self.input_format == "chat_template" and not self.tokenizer.chat_template:
             raise BackendError(
@@ -199,6 +253,11 @@ class HFSequenceClassifier(Backend):
             head.register_forward_hook(self._capture) if isinstance(head, torch.nn.Module) else None
         )
         self._accepts_use_cache = "use_cache" in inspect.signature(self.model.forward).parameters
+        self.learned_budget: int | None = None
+        self.bytes_per_token: float | None = None
+        if self.on_cuda and spec.options.get("token_budget", "auto") == "auto":
+            self.token_budget = self.learned_budget = self.learn_token_budget()
+            log.info("%s: token budget %d learned from free CUDA memory", spec.model, self.token_budget)
 
     # --- setup helpers ---------------------------------------------------------------------
     def _label_names(self) -> list[str]:
@@ -231,6 +290,38 @@ class HFSequenceClassifier(Backend):
 
     def _capture(self, module, args, output):
         self._captured = output
+
+    def learn_token_budget(self, *, probe_tokens: int = 8192) -> int:
+        """Measure what a token costs on the device (peak memory of a probe forward over rows of
+        the longest allowed length, the worst case per token), then fit the free memory
+        (`SCORING_GPU_MEMORY_FRACTION` of it). CUDA only."""
+        from .. import conf
+
+        torch = self.torch
+        length = min(self.max_length, probe_tokens)
+        rows = max(1, probe_tokens // length)
+        ids = torch.randint(0, int(getattr(self.model.config, "vocab_size", 2) or 2), (rows, length))
+        sequences = Collated(ids.tolist(), list(range(rows)))
+        torch.cuda.synchronize(self.device)
+        torch.cuda.empty_cache()
+        baseline = torch.cuda.memory_allocated(self.device)
+        torch.cuda.reset_peak_memory_stats(self.device)
+        try:
+            self.forward(sequences)
+        except Exception as exc:
+            if not is_out_of_memory(exc):
+                raise
+            self._free_cuda()
+            return self.max_length  # not even the probe fits: one sequence at a time
+        torch.cuda.synchronize(self.device)
+        per_token = (torch.cuda.max_memory_allocated(self.device) - baseline) / (rows * length)
+        self.bytes_per_token = per_token
+        self._free_cuda()
+        free, _total = torch.cuda.mem_get_info(self.device)
+        return token_budget_from_memory(
+            free_bytes=free, bytes_per_token=per_token, fraction=conf.gpu_memory_fraction(),
+            floor=self.max_length, cap=conf.max_token_budget(),
+        )
 
     # --- encoding --------------------------------------------------------------------------
     def _neutralise(self, text: str) -> str:
@@ -321,23 +412,35 @@ class HFSequenceClassifier(Backend):
         return Encoded(ids=ids, truncated=truncated, input_hash=digest)
 
     # --- forward ---------------------------------------------------------------------------
-    def collate(self, sequences: list[list[int]]):
-        """Right-padded input_ids and attention_mask on the model's device, plus the lengths."""
+    def collate_host(self, sequences: list[list[int]]):
+        """Right-padded input_ids, attention_mask and lengths in host memory, pinned on CUDA so
+        the copy to the device can be asynchronous."""
         torch = self.torch
         longest = max(len(s) for s in sequences)
-        input_ids = torch.full((len(sequences), longest), self.pad_id, dtype=torch.long)
-        attention = torch.zeros((len(sequences), longest), dtype=torch.long)
-        for row, seq in enumerate(sequences):
-            input_ids[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
-            attention[row, : len(seq)] = 1
-        lengths = torch.tensor([len(s) for s in sequences], dtype=torch.long)
-        return input_ids.to(self.device), attention.to(self.device), lengths.to(self.device)
+        lengths = [len(s) for s in sequences]
+        input_ids = torch.tensor([s + [self.pad_id] * (longest - len(s)) for s in sequences], dtype=torch.long)
+        attention = (torch.arange(longest).unsqueeze(0) < torch.tensor(lengths).unsqueeze(1)).long()
+        lengths = torch.tensor(lengths, dtype=torch.long)
+        if self.on_cuda:
+            return input_ids.pin_memory(), attention.pin_memory(), lengths.pin_memory()
+        return input_ids, attention, lengths
+
+    def to_device(self, tensors):
+        """Host tensors → the model's device; non-blocking from pinned memory (the forward waits
+        on the same stream, the host does not)."""
+        return tuple(t.to(self.device, non_blocking=self.on_cuda) for t in tensors)
+
+    def collate(self, sequences: list[list[int]]):
+        """Right-padded input_ids and attention_mask on the model's device, plus the lengths."""
+        return self.to_device(self.collate_host(sequences))
 
     def forward(self, sequences: list[list[int]]) -> tuple[list[float], list[dict[str, float]]]:
-        """Main scores and named components for a batch of token-id lists (gating weights of a
-        gated model are left in `self.last_gating`, one dict per sequence)."""
+        """Main scores and named components for a batch of token-id lists (a `Collated` batch
+        brings its host tensors, made ahead by the producer thread; gating weights of a gated
+        model are left in `self.last_gating`, one dict per sequence)."""
         torch = self.torch
-        input_ids, attention, lengths = self.collate(sequences)
+        host = getattr(sequences, "tensors", None)
+        input_ids, attention, lengths = self.to_device(host) if host is not None else self.collate(sequences)
         kwargs = {"use_cache": False} if self._accepts_use_cache else {}
         self._captured = None
         gating = None
@@ -384,63 +487,155 @@ class HFSequenceClassifier(Backend):
             self.torch.cuda.empty_cache()
 
     # --- the scoring loop --------------------------------------------------------------------
+    # Inputs encoded per producer window (at least; and at least two token budgets' worth): enough
+    # to plan well-filled batches, few enough that the device starts soon. Windows follow a global
+    # longest-first order, so they barely mix lengths.
+    ENCODE_WINDOW = 64
+    # Collated batches the producer may hold ready (pinned host memory) ahead of the device.
+    PREFETCH_BATCHES = 2
+
     def score_chunks(self, inputs: list[ScoreInput], context: ScoringContext) -> Iterator[ScoredChunk]:
-        encoded: list[Encoded | None] = []
-        failed: list[ScoreResult] = []
-        for inp in inputs:
+        """Chunks of results as the device finishes them (see the module docstring's pipeline).
+        A cancel (`context.should_stop`) is checked before each chunk is handed over; the
+        threads stop with the generator."""
+        if not inputs:
+            return
+        stop = threading.Event()
+        ready: queue.Queue = queue.Queue(maxsize=self.PREFETCH_BATCHES)
+        done: queue.Queue = queue.Queue(maxsize=self.PREFETCH_BATCHES)
+        encoded: dict[int, Encoded] = {}
+        threads = [
+            threading.Thread(target=self._produce, args=(inputs, encoded, ready, stop),
+                             name="scoring-producer", daemon=True),
+            threading.Thread(target=self._run_device, args=(inputs, encoded, ready, done, stop),
+                             name="scoring-device", daemon=True),
+        ]
+        for thread in threads:
+            thread.start()
+        try:
+            while True:
+                item = done.get()
+                if item is _END:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                if context.should_stop():
+                    return
+                yield item
+        finally:
+            stop.set()
+            for q in (ready, done):  # unblock a thread waiting to put
+                while not q.empty():
+                    q.get_nowait()
+            for thread in threads:
+                thread.join(timeout=60)
+
+    @staticmethod
+    def _put(q: queue.Queue, item, stop: threading.Event) -> bool:
+        while not stop.is_set():
             try:
-                encoded.append(self.encode(inp))
-            except Exception as exc:  # a broken template or message: this response fails, not the batch
-                encoded.append(None)
-                failed.append(ScoreResult(response_id=inp.response_id, value=None,
-                                          error=f"could not render the input: {exc}"))
-        if failed:
-            yield ScoredChunk(results=failed)
-        ready = [i for i, e in enumerate(encoded) if e is not None]
-        lengths = [len(encoded[i].ids) for i in ready]
-        queue = deque([[ready[j] for j in batch]
-                       for batch in plan_token_budget_batches(lengths, token_budget=self.token_budget,
-                                                              batch_overhead=self.batch_overhead)])
-        while queue:
-            if context.should_stop():
-                return
-            batch = queue.popleft()
-            self.last_gating = None
-            try:
-                values, components = self.forward([encoded[i].ids for i in batch])
-            except Exception as exc:
-                if not is_out_of_memory(exc):
-                    raise
-                self._free_cuda()
-                if len(batch) == 1:
-                    yield ScoredChunk(results=[ScoreResult(
-                        response_id=inputs[batch[0]].response_id, value=None,
-                        error=f"out of memory on one sequence of {len(encoded[batch[0]].ids)} tokens",
-                    )])
-                    continue
-                # Halve: this batch and, from now on, the budget; re-plan what is left.
-                padded = len(batch) * max(len(encoded[i].ids) for i in batch)
-                self.token_budget = max(1, padded // 2)
-                log.warning("CUDA out of memory on %d sequences; token budget now %d", len(batch), self.token_budget)
-                half = len(batch) // 2
-                rest = [i for b in queue for i in b]
-                queue = deque([batch[:half], batch[half:]])
-                if rest:
-                    rest_lengths = [len(encoded[i].ids) for i in rest]
-                    queue.extend([[rest[j] for j in b] for b in
-                                  plan_token_budget_batches(rest_lengths, token_budget=self.token_budget,
-                                                            batch_overhead=self.batch_overhead)])
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
                 continue
-            results = []
-            gating = self.last_gating if self.last_gating and len(self.last_gating) == len(batch) else [{}] * len(batch)
-            for i, value, comps, gates in zip(batch, values, components, gating, strict=True):
-                enc = encoded[i]
-                results.append(ScoreResult(
-                    response_id=inputs[i].response_id, value=float(value), input_hash=enc.input_hash,
-                    components=comps, token_count=len(enc.ids), truncated=enc.truncated,
-                    model_revision=self.model_revision, gating=gates,
-                ))
-            yield ScoredChunk(results=results, tokens=sum(r.token_count for r in results))
+        return False
+
+    def _plan(self, rows: list[int], encoded: dict[int, Encoded]) -> list[list[int]]:
+        lengths = [len(encoded[i].ids) for i in rows]
+        return [[rows[j] for j in batch] for batch in
+                plan_token_budget_batches(lengths, token_budget=self.token_budget, batch_overhead=self.batch_overhead)]
+
+    def _produce(self, inputs, encoded, ready: queue.Queue, stop: threading.Event) -> None:
+        """Producer thread: render, tokenise, plan and collate, window by window, longest first."""
+        try:
+            def chars(i: int) -> int:
+                inp = inputs[i]
+                return len(inp.response) + sum(len(message_text(m.get("content"))) for m in inp.prompt
+                                               if isinstance(m, dict))
+
+            order = deque(sorted(range(len(inputs)), key=lambda i: (-chars(i), i)))
+            while order:
+                if stop.is_set():
+                    return
+                # A window: at least ENCODE_WINDOW inputs and two budgets' worth of tokens, so that
+                # its batches can be as full as the budget allows.
+                rows, failed, window_tokens = [], [], 0
+                while order and (len(rows) + len(failed) < self.ENCODE_WINDOW or window_tokens < 2 * self.token_budget):
+                    i = order.popleft()
+                    try:
+                        encoded[i] = self.encode(inputs[i])
+                        rows.append(i)
+                        window_tokens += len(encoded[i].ids)
+                    except Exception as exc:  # a broken template or message: this response fails alone
+                        failed.append(ScoreResult(response_id=inputs[i].response_id, value=None,
+                                                  error=f"could not render the input: {exc}"))
+                if failed and not self._put(ready, ScoredChunk(results=failed), stop):
+                    return
+                for batch in self._plan(rows, encoded):
+                    sequences = [encoded[i].ids for i in batch]
+                    if not self._put(ready, Collated(sequences, batch, self.collate_host(sequences)), stop):
+                        return
+            self._put(ready, _END, stop)
+        except BaseException as exc:  # handed to the caller, raised there
+            self._put(ready, exc, stop)
+
+    def _run_device(self, inputs, encoded, ready: queue.Queue, done: queue.Queue, stop: threading.Event) -> None:
+        """Device thread: forward each collated batch; on out-of-memory halve it and the budget."""
+        try:
+            while not stop.is_set():
+                try:
+                    item = ready.get(timeout=0.1)
+                except queue.Empty:
+                    continue
+                if item is _END or isinstance(item, (BaseException, ScoredChunk)):
+                    if not self._put(done, item, stop) or item is _END or isinstance(item, BaseException):
+                        return
+                    continue
+                work = deque([item])
+                while work and not stop.is_set():
+                    batch = work.popleft()
+                    if len(batch) > 1 and batch.padded > self.token_budget:
+                        # Planned before an out-of-memory lowered the budget: re-plan under the new one.
+                        work.extendleft(reversed([Collated([encoded[i].ids for i in b], b)
+                                                  for b in self._plan(batch.rows, encoded)]))
+                        continue
+                    chunk = self._forward_batch(batch, inputs, encoded, work)
+                    if chunk is not None and not self._put(done, chunk, stop):
+                        return
+        except BaseException as exc:
+            self._put(done, exc, stop)
+
+    def _forward_batch(self, batch: Collated, inputs, encoded, work: deque) -> ScoredChunk | None:
+        """One forward; its results, or None after an out-of-memory put the halves back on `work`."""
+        self.last_gating = None
+        try:
+            values, components = self.forward(batch)
+        except Exception as exc:
+            if not is_out_of_memory(exc):
+                raise
+            batch.tensors = None
+            self._free_cuda()
+            if len(batch) == 1:
+                return ScoredChunk(results=[ScoreResult(
+                    response_id=inputs[batch.rows[0]].response_id, value=None,
+                    error=f"out of memory on one sequence of {len(batch[0])} tokens",
+                )])
+            # Halve: this batch and, from now on, the budget (the rest is re-planned as it comes).
+            self.token_budget = max(1, batch.padded // 2)
+            log.warning("CUDA out of memory on %d sequences; token budget now %d", len(batch), self.token_budget)
+            half = len(batch) // 2
+            work.extendleft([Collated(batch[half:], batch.rows[half:]), Collated(batch[:half], batch.rows[:half])])
+            return None
+        results = []
+        gating = self.last_gating if self.last_gating and len(self.last_gating) == len(batch) else [{}] * len(batch)
+        for i, value, comps, gates in zip(batch.rows, values, components, gating, strict=True):
+            enc = encoded[i]
+            results.append(ScoreResult(
+                response_id=inputs[i].response_id, value=float(value), input_hash=enc.input_hash,
+                components=comps, token_count=len(enc.ids), truncated=enc.truncated,
+                model_revision=self.model_revision, gating=gates,
+            ))
+        return ScoredChunk(results=results, tokens=sum(r.token_count for r in results))
 
     def close(self) -> None:
         if self._hook is not None:

@@ -98,3 +98,9 @@ def score(value) -> str:
     if value.is_integer() and abs(value) < 1e9:
         return f"{int(value)}"
     return f"{value:.3f}"
+
+
+@register.filter
+def probe_rate(report, key: str):
+    """A probe report's false-positive rate for one probe (None when that probe was not run)."""
+    return report.rate_for(key)

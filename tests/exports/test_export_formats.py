@@ -88,6 +88,8 @@ def test_helpsteer2_prompt_puts_later_turns_behind_extra_id_markers():
 
 
 def test_rubric_scores_has_one_row_per_response_criterion_and_judge(client_for, labeled):
+    """One unit per column (issue 17): `met` the verdict, `points` the criterion's, `grade` the
+    grader's native scale (None for yes/no), `value` the points earned (HealthBench: met × points)."""
     rows = export(client_for(labeled.admin), labeled.project, format="rubric_scores")
     assert list(rows[0]) == export_column_names(export_params_parse({"format": "rubric_scores"}))
     assert len(rows) == 12  # agree-first: 2 judgments × 2 responses × 3 criteria; nobody else scored
@@ -97,12 +99,13 @@ def test_rubric_scores_has_one_row_per_response_criterion_and_judge(client_for, 
         "item_id": "agree-first", "response_id": "agree-first-r0", "response": 1, "model": "model-0",
         "criterion": "c0", "criterion_title": "Criterion 0", "scale": "binary", "points": 3.0,
         "importance": "important", "rubric_version": label(labeled.version), "judge_type": "human",
-        "judge": "annotator", "judgment_id": j.id, "value": 1.0, "met": True, "explanation": "",
+        "judge": "annotator", "judgment_id": j.id, "value": 3.0, "met": True, "grade": None, "explanation": "",
         "parse_status": None, "model_revision": None, "scored_at": "2025-03-01T12:00:00Z",
     }
     pitfall = [r for r in rows if r["criterion"] == "c2" and r["response"] == 2]
     assert [r["value"] for r in pitfall] == [-2.0, -2.0]
-    assert {r["met"] for r in rows if r["scale"] != "binary"} == {None}
+    assert all(r["grade"] is not None for r in rows if r["scale"] != "binary")  # the annotator's own scale
+    assert {r["grade"] for r in rows if r["scale"] == "binary"} == {None}
 
 
 def test_rubric_scores_add_the_judges_rows_when_model_scores_are_asked_for(client_for, labeled):
@@ -113,7 +116,8 @@ def test_rubric_scores_add_the_judges_rows_when_model_scores_are_asked_for(clien
         "item_id": "agree-first", "response_id": "agree-first-r0", "response": 1, "model": "model-0",
         "criterion": "c0", "criterion_title": "Criterion 0", "scale": "binary", "points": 3.0,
         "importance": "important", "rubric_version": label(labeled.version), "judge_type": "model",
-        "judge": "judge-small", "judgment_id": None, "value": 1.0, "met": True, "explanation": "States the fact.",
+        "judge": "judge-small", "judgment_id": None, "value": 3.0, "met": True, "grade": None,
+        "explanation": "States the fact.",
         "parse_status": "ok", "model_revision": "judge-rev", "scored_at": model[0]["scored_at"],
     }]
     assert model[0]["scored_at"].endswith("Z")

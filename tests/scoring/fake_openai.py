@@ -1,8 +1,9 @@
 """A local OpenAI-compatible chat endpoint for the judge tests: real HTTP on 127.0.0.1.
 
 `FakeOpenAI(handler)`: handler(body: dict, headers: dict) -> reply, where reply is a string (the
-assistant's content), a dict (a whole JSON body), or a tuple (status, body-or-content, delay_s).
-Every request is recorded in `.requests`.
+assistant's content), a dict (a whole JSON body), or a tuple (status, body-or-content, delay_s,
+response headers). Every request is recorded in `.requests` with its arrival time (`at`, monotonic);
+`.max_in_flight` is the most requests the server held at once.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ class FakeOpenAI:
     def __init__(self, handler):
         self.handler = handler
         self.requests: list[dict] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
         self._lock = threading.Lock()
         outer = self
 
@@ -43,18 +46,27 @@ class FakeOpenAI:
                     body = {}
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 with outer._lock:
-                    outer.requests.append({"path": self.path, "body": body, "headers": headers})
-                reply = outer.handler(body, headers)
-                status, delay = 200, 0.0
-                if isinstance(reply, tuple):
-                    status, reply, delay = (list(reply) + [0.0])[:3]
-                if delay:
-                    time.sleep(delay)
+                    outer.requests.append({"path": self.path, "body": body, "headers": headers,
+                                           "at": time.monotonic()})
+                    outer.in_flight += 1
+                    outer.max_in_flight = max(outer.max_in_flight, outer.in_flight)
+                try:
+                    reply = outer.handler(body, headers)
+                    status, delay, extra_headers = 200, 0.0, {}
+                    if isinstance(reply, tuple):
+                        status, reply, delay, extra_headers = (list(reply) + [0.0, {}][len(reply) - 2:])[:4]
+                    if delay:
+                        time.sleep(delay)
+                finally:
+                    with outer._lock:
+                        outer.in_flight -= 1
                 if isinstance(reply, str):
                     reply = completion(reply)
                 data = reply if isinstance(reply, bytes) else json.dumps(reply).encode()
                 try:
                     self.send_response(status)
+                    for name, value in (extra_headers or {}).items():
+                        self.send_header(name, str(value))
                     self.send_header("Content-Type", "application/json")
                     self.send_header("Content-Length", str(len(data)))
                     self.end_headers()

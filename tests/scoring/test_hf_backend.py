@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from scoring.backends import BackendError, ScorerSpec, build_backend
-from scoring.backends.base import ScoreInput
+from scoring.backends.base import ScoreInput, ScoringContext
 from scoring.backends.batching import plan_token_budget_batches
 from scoring.backends.hf import HFSequenceClassifier
 
@@ -187,6 +187,183 @@ def test_the_plan_pads_less_than_greedy_filling_without_tiny_batches():
         range(64), key=lambda i: (-lengths[i], i))]  # with free forwards, no padding at all
 
 
+# --- the pipeline: producer thread, device thread, pinned copies, learned budget ----------------
+def test_tokenisation_runs_in_a_producer_thread_while_the_device_computes(tiny_model_path, monkeypatch):
+    import threading
+    import time
+
+    backend = build_backend(spec(tiny_model_path, batch_token_budget=256))
+    backend.ENCODE_WINDOW = 4
+    expected = {r.response_id: r.value for r in build_backend(spec(tiny_model_path)).score(inputs())}
+    events, lock = [], threading.Lock()
+    real_encode, real_forward = backend.encode, backend.forward
+
+    def encode(inp):
+        with lock:
+            events.append(("encode", threading.current_thread().name, time.monotonic()))
+        return real_encode(inp)
+
+    def forward(sequences):
+        start = time.monotonic()
+        time.sleep(0.05)
+        out = real_forward(sequences)
+        with lock:
+            events.append(("forward", threading.current_thread().name, start, time.monotonic()))
+        return out
+
+    monkeypatch.setattr(backend, "encode", encode)
+    monkeypatch.setattr(backend, "forward", forward)
+    results = backend.score(inputs())
+    assert {r.response_id: r.value for r in results} == pytest.approx(expected, abs=1e-5)
+    assert {e[1] for e in events if e[0] == "encode"} == {"scoring-producer"}
+    assert {e[1] for e in events if e[0] == "forward"} == {"scoring-device"}
+    forwards = [(e[2], e[3]) for e in events if e[0] == "forward"]
+    overlapped = [e for e in events if e[0] == "encode" and any(a < e[2] < b for a, b in forwards)]
+    assert overlapped, "no input was tokenised while a forward pass ran"
+
+
+def test_on_cuda_batches_are_collated_in_pinned_memory_and_copied_without_blocking(tiny_model_path,
+                                                                                   monkeypatch):
+    backend = build_backend(spec(tiny_model_path))
+    expected = [r.value for r in backend.score(inputs())]
+    pinned, copies, copied = [], [], set()
+    monkeypatch.setattr(torch.Tensor, "pin_memory", lambda self: pinned.append(id(self)) or self)
+    real_to = torch.Tensor.to
+
+    def to(self, *args, **kwargs):
+        if id(self) in pinned and id(self) not in copied:  # the copy of what was pinned, not later casts
+            copied.add(id(self))
+            copies.append(kwargs.get("non_blocking"))
+        return real_to(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.Tensor, "to", to)
+    backend.on_cuda = True  # the CUDA path's host side, on a CPU
+    results = backend.score(inputs())
+    assert [r.value for r in results] == pytest.approx(expected, abs=1e-5)
+    assert pinned and len(pinned) % 3 == 0  # input ids, attention mask, lengths of every batch
+    assert copies and all(copies)  # every pinned tensor went over with non_blocking=True
+
+
+def test_a_cuda_out_of_memory_inside_the_model_halves_until_batches_fit(tiny_model_path, monkeypatch):
+    backend = build_backend(spec(tiny_model_path, batch_token_budget=4096))
+    backend.ENCODE_WINDOW = 8
+    expected = {r.response_id: r.value for r in backend.score(inputs())}
+    room = max(len(backend.encode(i).ids) for i in inputs()) + 10  # the longest fits alone, not two
+    model_forward = backend.model.forward
+    fitted = []
+
+    def forward(*args, input_ids=None, **kwargs):
+        # A device with room for `room` padded tokens: more raises what CUDA raises.
+        if input_ids.numel() > room:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 MiB")
+        fitted.append(input_ids.numel())
+        return model_forward(*args, input_ids=input_ids, **kwargs)
+
+    monkeypatch.setattr(backend.model, "forward", forward)
+    results = backend.score(inputs())
+    assert all(r.ok for r in results)
+    assert {r.response_id: r.value for r in results} == pytest.approx(expected, abs=1e-5)
+    assert max(fitted) <= room and backend.token_budget <= 4096 // 2
+
+
+def test_one_sequence_that_does_not_fit_fails_alone(tiny_model_path, monkeypatch):
+    backend = build_backend(spec(tiny_model_path, batch_token_budget=4096))
+    data = inputs()
+    longest = max(range(len(data)), key=lambda i: len(backend.encode(data[i]).ids))
+    limit = len(backend.encode(data[longest]).ids) - 1
+    model_forward = backend.model.forward
+
+    def forward(*args, input_ids=None, **kwargs):
+        if input_ids.shape[1] > limit or input_ids.numel() > 4 * limit:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory.")
+        return model_forward(*args, input_ids=input_ids, **kwargs)
+
+    monkeypatch.setattr(backend.model, "forward", forward)
+    results = backend.score(data)
+    assert [r.ok for r in results].count(False) == 1
+    assert not results[longest].ok and "out of memory on one sequence" in results[longest].error
+
+
+def test_an_error_in_the_device_thread_reaches_the_caller(tiny_model_path, monkeypatch):
+    backend = build_backend(spec(tiny_model_path))
+    monkeypatch.setattr(backend, "forward", lambda sequences: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        backend.score(inputs())
+
+
+def test_closing_the_generator_early_stops_both_threads(tiny_model_path):
+    import threading
+    import time
+
+    backend = build_backend(spec(tiny_model_path, batch_token_budget=256))
+    backend.ENCODE_WINDOW = 4
+    chunks = backend.score_chunks(inputs(), ScoringContext())
+    next(chunks)
+    chunks.close()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and any(t.name.startswith("scoring-") for t in threading.enumerate()):
+        time.sleep(0.01)
+    assert not any(t.name.startswith("scoring-") for t in threading.enumerate())
+
+
+def test_a_cancel_stops_between_chunks(tiny_model_path):
+    backend = build_backend(spec(tiny_model_path, batch_token_budget=256))
+    asked = []
+
+    def should_stop():  # the run is cancelled once the first chunk was handed over
+        asked.append(1)
+        return len(asked) > 1
+
+    chunks = list(backend.score_chunks(inputs(), ScoringContext(should_stop=should_stop)))
+    assert len(chunks) == 1 and len(asked) == 2
+
+
+def test_the_budget_fits_the_free_memory_between_one_sequence_and_the_cap():
+    from scoring.backends.hf import token_budget_from_memory
+
+    gib = 1 << 30
+    assert token_budget_from_memory(free_bytes=40 * gib, bytes_per_token=200_000, fraction=0.85,
+                                    floor=4096, cap=1 << 20) == int(0.85 * 40 * gib / 200_000)
+    assert token_budget_from_memory(free_bytes=gib, bytes_per_token=10_000_000, fraction=0.85,
+                                    floor=4096, cap=1 << 20) == 4096
+    assert token_budget_from_memory(free_bytes=80 * gib, bytes_per_token=100, fraction=0.85,
+                                    floor=4096, cap=262144) == 262144
+
+
+def test_the_token_budget_is_learned_from_a_probe_forward_and_free_memory(tiny_model_path, settings):
+    """The CUDA memory calls faked on a CPU: a probe forward 'costs' 1 MiB per token; 10 GiB free."""
+    import types
+
+    settings.SCORING_GPU_MEMORY_FRACTION = 0.5
+    settings.SCORING_MAX_TOKEN_BUDGET = 1 << 20
+    backend = build_backend(spec(tiny_model_path))
+    probed = []
+    real_forward = backend.forward
+
+    def forward(sequences):
+        probed.append(sum(len(s) for s in sequences))
+        return real_forward(sequences)
+
+    backend.forward = forward
+    mib, gib = 1 << 20, 1 << 30
+    fake_cuda = types.SimpleNamespace(
+        synchronize=lambda device=None: None, empty_cache=lambda: None,
+        memory_allocated=lambda device=None: 2 * gib,
+        reset_peak_memory_stats=lambda device=None: None,
+        max_memory_allocated=lambda device=None: 2 * gib + probed[-1] * mib,
+        mem_get_info=lambda device=None: (10 * gib, 80 * gib),
+    )
+
+    class TorchWithFakeCuda:
+        cuda = fake_cuda
+
+        def __getattr__(self, name):
+            return getattr(torch, name)
+
+    backend.torch = TorchWithFakeCuda()
+    budget = backend.learn_token_budget(probe_tokens=512)
+    assert probed == [512]  # two rows of the max length (256)
+    assert budget == int(0.5 * 10 * gib / mib)
 # --- pooling, weighted main score, component names, gating ---------------------------------------
 def test_with_pad_equal_to_eos_hf_pooling_reads_before_the_trailing_eos(pad_eos_model_path):
     """transformers' *ForSequenceClassification pools at the last token that is not pad_token_id

@@ -288,6 +288,159 @@ def test_requests_run_concurrently_up_to_the_configured_limit():
     assert 1 < state["max"] <= 4
 
 
+# --- concurrency, back-off, Retry-After ---------------------------------------------------------
+def test_concurrent_requests_never_exceed_the_bound_and_keep_it_filled():
+    import time
+
+    with FakeOpenAI(lambda b, h: (200, '{"criteria_met": true}', 0.1)) as server:
+        backend = judge(server, concurrency=8)
+        start = time.monotonic()
+        results = backend.score(responses() * 20, ScoringContext(criteria=CRITERIA[:1]))
+        elapsed = time.monotonic() - start
+    assert all(r.ok for r in results) and len(server.requests) == 40
+    assert server.max_in_flight == 8
+    assert elapsed < 40 * 0.1 / 8 * 2.5  # about 5 waves of 0.1 s, not 40 requests one by one
+
+
+def test_results_are_handed_over_while_requests_are_still_in_flight():
+    with FakeOpenAI(lambda b, h: (200, '{"criteria_met": true}', 0.05)) as server:
+        backend = judge(server, concurrency=4)
+        backend.HAND_OVER_SECONDS = 0.0
+        seen_in_flight = []
+        for _chunk in backend.score_chunks(responses() * 10, ScoringContext(criteria=CRITERIA[:1])):
+            seen_in_flight.append(server.in_flight)
+    assert len(seen_in_flight) > 2 and max(seen_in_flight) > 0
+
+
+def test_a_429_with_retry_after_is_honoured_and_pauses_the_other_requests():
+    import threading
+
+    lock, state = threading.Lock(), {"n": 0, "limited_at": None}
+
+    def limited(body, headers):
+        import time
+
+        with lock:
+            state["n"] += 1
+            first = state["n"] == 1
+            if first:
+                state["limited_at"] = time.monotonic()
+        if first:
+            return 429, {"error": "rate limited"}, 0.0, {"Retry-After": "1"}
+        return 200, '{"criteria_met": true}', 0.05
+
+    with FakeOpenAI(limited) as server:
+        backend = judge(server, concurrency=2, max_retries=2)
+        results = backend.score(responses() * 3, ScoringContext(criteria=CRITERIA[:1]))
+    assert all(r.ok for r in results) and len(server.requests) == 7
+    t429 = state["limited_at"]
+    later = [r["at"] for r in server.requests if r["at"] > t429 + 0.02]
+    assert later and min(later) >= t429 + 0.95  # nobody asked again before the server said
+
+
+def test_back_off_is_exponential_with_jitter_and_capped(settings):
+    settings.SCORING_JUDGE_MAX_RETRY_WAIT = 0.3
+    with FakeOpenAI(lambda b, h: (503, {"error": "overloaded"})) as server:
+        backend = judge(server, max_retries=4, retry_backoff=0.1)
+        waits = []
+        backend.client.sleep = waits.append
+        result = backend.score(responses()[:1], ScoringContext(criteria=CRITERIA[:1]))[0]
+    assert not result.ok and "HTTP 503 (after 5 attempts)" in result.error and len(server.requests) == 5
+    assert len(waits) == 4
+    assert 0.05 <= waits[0] <= 0.1 and 0.1 <= waits[1] <= 0.2
+    assert all(w <= 0.3 for w in waits)  # capped
+
+
+def test_a_retry_after_longer_than_the_cap_waits_the_cap(settings):
+    settings.SCORING_JUDGE_MAX_RETRY_WAIT = 2
+    replies = iter([(429, {"error": "slow"}, 0.0, {"Retry-After": "3600"}), '{"criteria_met": true}'])
+    with FakeOpenAI(lambda b, h: next(replies)) as server:
+        backend = judge(server)
+        waits = []
+        backend.client.sleep = waits.append
+        result = backend.score(responses()[:1], ScoringContext(criteria=CRITERIA[:1]))[0]
+    assert result.ok and waits and max(waits) == pytest.approx(2, abs=0.05)
+
+
+def test_retry_after_reads_seconds_and_http_dates():
+    import email.utils
+    import time
+
+    from scoring.backends.judge import retry_after_seconds
+
+    assert retry_after_seconds("7") == 7
+    assert retry_after_seconds(email.utils.formatdate(time.time() + 30, usegmt=True)) == pytest.approx(30, abs=2)
+    assert retry_after_seconds("soon") is None and retry_after_seconds(None) is None
+
+
+# --- probabilistic verdicts -----------------------------------------------------------------------
+def recorded(name):
+    import json
+    from pathlib import Path
+
+    return json.loads((Path(__file__).parent / "data" / f"logprobs_{name}.json").read_text())
+
+
+def test_the_logprob_parser_reads_the_rating_distribution_at_the_verdict():
+    from scoring.backends.judge import expected_rating, rating_distribution
+
+    content = recorded("criteria_json")["choices"][0]["logprobs"]["content"]
+    dist = rating_distribution(content, "binary")
+    # " true" .80 + " True" .02 against " false" .17 (a stray '"' is not a rating): renormalised
+    assert dist == pytest.approx({"true": 0.82 / 0.99, "false": 0.17 / 0.99})
+    assert expected_rating(dist, "binary") == pytest.approx(0.82 / 0.99)
+    # the earlier word "true" inside the explanation is not the verdict's position
+    likert = rating_distribution(recorded("prometheus")["choices"][0]["logprobs"]["content"], "likert")
+    assert likert == pytest.approx({"4": 0.6 / 0.98, "5": 0.25 / 0.98, "3": 0.1 / 0.98, "2": 0.03 / 0.98})
+    assert expected_rating(likert, "likert") == pytest.approx((2.4 + 1.25 + 0.3 + 0.06) / 0.98)
+    pair = rating_distribution(recorded("pairwise")["choices"][0]["logprobs"]["content"], "pairwise")
+    assert pair == pytest.approx({"a": 0.2 / 0.99, "b": 0.7 / 0.99, "tie": 0.09 / 0.99})  # the last [[…]]
+    assert rating_distribution(recorded("merged_token")["choices"][0]["logprobs"]["content"], "binary") == {}
+    assert rating_distribution(None, "binary") == {} and rating_distribution([], "pairwise") == {}
+
+
+def test_a_judge_stores_the_distribution_and_expectation_beside_the_verdict():
+    body = recorded("criteria_json")
+    with FakeOpenAI(lambda b, h: body) as server:
+        result = judge(server).score(responses()[:1], ScoringContext(criteria=CRITERIA[:2]))[0]
+    assert server.requests[0]["body"]["logprobs"] is True and server.requests[0]["body"]["top_logprobs"] == 5
+    verdict = result.criteria[0]
+    assert verdict.met is True and verdict.score is None  # a yes/no verdict has no grade of its own
+    assert verdict.distribution["true"] == pytest.approx(0.82 / 0.99)
+    assert verdict.expected_score == pytest.approx(0.82 / 0.99)  # P(met)
+    assert result.value == 1.0
+    assert result.components["expected"] == pytest.approx(0.82 / 0.99)  # (3 p + 2 p) / 5
+
+
+def test_pairwise_distributions_are_mapped_to_stored_order_and_give_an_expected_preference():
+    body = recorded("pairwise")
+    with FakeOpenAI(lambda b, h: body) as server:  # always "[[B]]" shown second, p(B) = .7
+        chunk = next(judge(server, mode="pairwise").score_chunks(responses(), ScoringContext()))
+    pair = chunk.pairs[0]
+    assert pair.distribution_ab["b"] == pytest.approx(0.7 / 0.99)
+    assert pair.distribution_ba["a"] == pytest.approx(0.7 / 0.99)  # B shown first is stored A
+    assert pair.expected_preference_a == pytest.approx(0.5)
+    assert chunk.results[0].components["expected"] == pytest.approx(0.5)
+
+
+def test_an_endpoint_that_refuses_logprobs_is_asked_again_without_them():
+    def no_logprobs(body, headers):
+        if body.get("logprobs"):
+            return 400, {"error": {"message": "logprobs is not supported for this model"}}
+        return '{"criteria_met": false}'
+
+    with FakeOpenAI(no_logprobs) as server:
+        backend = judge(server, max_retries=0)
+        results = backend.score(responses(), ScoringContext(criteria=CRITERIA[:1]))
+    assert all(r.ok for r in results) and results[0].criteria[0].distribution == {}
+    assert [bool(r["body"].get("logprobs")) for r in server.requests][-1] is False
+    assert sum(bool(r["body"].get("logprobs")) for r in server.requests) <= 2  # learned once
+
+
+def test_logprobs_are_not_asked_for_when_switched_off():
+    with FakeOpenAI(lambda b, h: '{"criteria_met": true}') as server:
+        judge(server, logprobs=False).score(responses()[:1], ScoringContext(criteria=CRITERIA[:1]))
+    assert "logprobs" not in server.requests[0]["body"]
 @pytest.mark.parametrize("name", ["SECRET_KEY", "DATABASE_URL", "REDIS_URL", "RUBRICATE_JUDGE_KEY_"])
 def test_a_judge_never_sends_a_variable_an_operator_did_not_allow(monkeypatch, name):
     """Security finding 2: api_key_env=SECRET_KEY used to send Django's key as the Bearer token."""

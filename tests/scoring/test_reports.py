@@ -111,6 +111,32 @@ def test_spearman_matches_a_hand_computed_value():
     assert spearman([1, 1, 1], [1, 2, 3]) is None
 
 
+def test_a_judges_expected_score_decides_ties_apart_and_its_p_met_is_calibrated(project):
+    from rubrics.models import Criterion
+
+    judge = ScorerFactory(name="judge", backend=Scorer.Backend.OPENAI_JUDGE)
+    a, b = make_items(project, 2)
+    criterion = Criterion.objects.get(version=project.rubric_version, key="c0")  # binary
+    first_a, second_a = two(a)
+    # The first response of a is chosen (and meets c0, the second does not); the second of b.
+    JudgmentFactory(item=a, preference=-2, scores={(first_a, criterion): 1, (second_a, criterion): 0})
+    JudgmentFactory(item=b, preference=2)
+    for item, (e_first, e_second) in ((a, (0.9, 0.4)), (b, (0.8, 0.3))):
+        first, second = two(item)
+        for response, expected in ((first, e_first), (second, e_second)):
+            ResponseScore.objects.create(response=response, scorer=judge, input_hash=f"h{response.pk}", value=1.0,
+                                         components={"expected": expected})
+    for response, p_met, met in ((first_a, 0.8, True), (second_a, 0.4, False)):
+        CriterionScore.objects.create(response=response, criterion=criterion, scorer=judge, met=met, score=3 * met,
+                                      distribution={"true": p_met, "false": 1 - p_met})
+    report = scorer_report(project=project, scorer=judge)
+    assert report.strict_accuracy == 0 and report.accuracy == 0 and report.ties == 2  # unchanged
+    assert (report.ties_broken, report.ties_broken_correct) == (2, 1)
+    assert report.accuracy_with_expectation == 0.5
+    cal = report.calibration
+    assert cal["pairs"] == 2 and cal["brier"] == pytest.approx(((0.8 - 1) ** 2 + 0.4**2) / 2)
+    assert cal["ece"] == pytest.approx((0.2 + 0.4) / 2) and cal["verdict_accuracy"] == 1.0
+    assert report.as_dict()["calibration"] == cal
 # --- Reference labels from the import, RewardBench's rules ---------------------------------------
 def rb_line(i, subset, chosen, rejected):
     return json.dumps({"id": f"rb-{i}", "prompt": f"Question {i}?", "chosen": chosen, "rejected": rejected,

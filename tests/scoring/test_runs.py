@@ -350,6 +350,27 @@ def test_editing_a_scorer_does_not_change_a_started_run(project, project_admin, 
     assert ResponseScore.objects.filter(scorer=hf_scorer, token_count__gt=16).exists()
 
 
+def test_a_judge_run_stores_rating_distributions_beside_the_verdicts(project, project_admin, staff_admin, judge_env):
+    import json
+    from pathlib import Path
+
+    make_items(project, 1)
+    criteria_body = json.loads((Path(__file__).parent / "data" / "logprobs_criteria_json.json").read_text())
+    pair_body = json.loads((Path(__file__).parent / "data" / "logprobs_pairwise.json").read_text())
+    with FakeOpenAI(lambda b, h: criteria_body) as server:
+        scorer = services.scorer_create(actor=staff_admin, name="judge", backend="openai_judge", model="j",
+                                        options={"base_url": server.base_url})
+        run_all(start(project, scorer, project_admin))
+    verdict = CriterionScore.objects.filter(scorer=scorer).first()
+    assert verdict.met is True and verdict.distribution["true"] == pytest.approx(0.82 / 0.99)
+    assert verdict.score is None and verdict.expected_score == pytest.approx(0.82 / 0.99)  # P(met)
+    assert "expected" in ResponseScore.objects.filter(scorer=scorer).first().components
+    with FakeOpenAI(lambda b, h: pair_body) as server:
+        pairwise = services.scorer_create(actor=staff_admin, name="pairwise", backend="openai_judge", model="j",
+                                          options={"base_url": server.base_url, "mode": "pairwise"})
+        run_all(start(project, pairwise, project_admin))
+    pair = PairwiseScore.objects.get(scorer=pairwise)
+    assert pair.distribution_ab["b"] == pytest.approx(0.7 / 0.99) and pair.expected_preference_a == pytest.approx(0.5)
 @pytest.mark.parametrize("name", ["SECRET_KEY", "DATABASE_URL", "HOME"])
 def test_a_scorer_cannot_name_a_variable_an_operator_did_not_allow_as_its_key(staff_admin, name):
     with pytest.raises(ApplicationError) as exc:
