@@ -19,6 +19,7 @@ _.value_label  # scoring.units.ScoreUnits, _item_scores.html
 _.api_exception_handler  # REST_FRAMEWORK["EXCEPTION_HANDLER"]
 _.not_found  # handler404
 _.handler500, _.server_error  # config/urls.py: outages answer 503 (config/outage.py)
+_.export_jobs_reconcile  # config/celery.py RECONCILERS, run by every worker's watchdog
 _.lockout_response, _.original_response, _.credentials  # AXES_LOCKOUT_CALLABLE and its signature
 
 # Model fields written by services and read by the ORM or serializers by name

@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 # "module:function" of each reconciler; each takes no argument and returns what it did.
 RECONCILERS = [
     "scoring.services:scoring_reconcile",
+    "exports.jobs:export_jobs_reconcile",
 ]
 
 

@@ -180,6 +180,9 @@ EXPORT_ROOT = Path(env.str("EXPORT_ROOT", default=str(VAR_DIR / "exports")))
 EXPORT_JOB_LEASE_SECONDS = env.int("EXPORT_JOB_LEASE_SECONDS", default=300)
 # Claims of one export job before it is marked failed (a job that keeps killing its worker).
 EXPORT_JOB_MAX_ATTEMPTS = env.int("EXPORT_JOB_MAX_ATTEMPTS", default=3)
+# A job still queued this long after its request, with no message waiting at the broker, is sent
+# again by the workers' reconciler (exports.jobs.export_jobs_reconcile).
+EXPORT_JOB_RESEND_SECONDS = env.int("EXPORT_JOB_RESEND_SECONDS", default=60)
 
 # --- Security -------------------------------------------------------------------------------
 # HTTPS is assumed in production; `make run` serves plain http on 127.0.0.1 and sets HTTPS=0.
@@ -322,9 +325,8 @@ CACHES = {
 
 # With Redis, sessions are read from the cache (written through to the database): one SQL query
 # less on every request, the annotator's round trip included. Without Redis, the database.
-SESSION_ENGINE = (
-    "django.contrib.sessions.backends.cached_db" if REDIS_URL else "django.contrib.sessions.backends.db"
-)
+# config.sessions is Django's cached_db that falls back to the database while Redis is down.
+SESSION_ENGINE = "config.sessions" if REDIS_URL else "django.contrib.sessions.backends.db"
 
 LOGGING = {
     "version": 1,

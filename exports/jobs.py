@@ -23,6 +23,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from annotator.models import Project
+from config.celery import broker_waiting_messages, queue_of, send_task_message
 from config.errors import ApplicationError, ConflictError, NotFoundError
 
 from .models import ExportJob
@@ -78,7 +79,8 @@ def export_job_request(*, project: Project, user, params: ExportParams,
             return existing, False
         job = ExportJob.objects.create(project=project, requested_by=user, export_format=params.export_format,
                                        file_format=file_format, params=stored)
-        export_job_run_task.delay_on_commit(job.pk)
+        # Never raises: with the broker down the job stays queued and export_jobs_reconcile sends it.
+        transaction.on_commit(lambda: send_task_message(export_job_run_task, job.pk))
     return job, True
 
 
@@ -104,6 +106,38 @@ def export_job_claim(*, job_id: int, worker: str) -> ExportJob | None:
               f"may say why. Start it again, perhaps with fewer rows.",
     )
     return None
+
+
+def export_jobs_reconcile(*, now=None) -> list[int]:
+    """PostgreSQL is the truth for work to do; the broker only carries hints (every worker's watchdog
+    runs this, config/celery.py). Jobs that wait for a message that may be gone are sent again:
+    queued for more than EXPORT_JOB_RESEND_SECONDS (the broker was down when it was requested, or
+    restarted empty), or running under a lease that ran out (its worker died holding the message,
+    which Redis would only redeliver after the visibility timeout). Only as many as the broker's
+    queue is short of, oldest first, so jobs whose messages still wait are not sent twice; a duplicate
+    is harmless anyway (the claim is conditional). Returns the ids sent."""
+    from .tasks import export_job_run_task
+
+    now = now or timezone.now()
+    overdue = ExportJob.objects.filter(
+        Q(status=Status.QUEUED, created_at__lt=now - timedelta(seconds=float(settings.EXPORT_JOB_RESEND_SECONDS)))
+        | Q(status=Status.RUNNING, lease_expires_at__lt=now)
+    )
+    if not overdue.exists():
+        return []
+    waiting = broker_waiting_messages(queue_of(export_job_run_task))
+    if waiting is None:
+        return []  # the broker is down: nothing can be sent now
+    outstanding = ExportJob.objects.filter(Q(status=Status.QUEUED) | Q(status=Status.RUNNING, lease_expires_at__lt=now))
+    missing = outstanding.count() - waiting
+    sent = []
+    for job_id in overdue.order_by("created_at", "pk").values_list("pk", flat=True)[:max(0, missing)]:
+        if not send_task_message(export_job_run_task, job_id):
+            break
+        sent.append(job_id)
+    if sent:
+        logger.warning("export jobs sent again (their message was lost or never sent): %s", sent)
+    return sent
 
 
 class _LeaseLost(Exception):

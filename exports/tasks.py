@@ -4,7 +4,10 @@ from celery import shared_task
 
 
 # The name is the one the task had in the annotator app: messages already queued still find it.
-@shared_task(name="annotator.export_job_run", queue="default", acks_late=True, bind=True, max_retries=12)
+# ignore_result: the job's state lives in PostgreSQL; it also keeps the sender off the result backend,
+# whose client retries for 20 s when Redis is down before the message is even attempted.
+@shared_task(name="annotator.export_job_run", queue="default", acks_late=True, bind=True, max_retries=12,
+             ignore_result=True)
 def export_job_run_task(self, job_id: int) -> str:
     """Write an export job's Parquet file (exports.jobs.export_job_run).
 

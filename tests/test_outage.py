@@ -105,3 +105,33 @@ def test_docker_compose_checks_the_health_of_every_service():
     for worker in ("worker", "gpu-worker"):
         hostname = services[worker]["command"].split("--hostname ")[1].split("@")[0]
         assert "inspect ping" in tests[worker] and f"-d {hostname}@$$HOSTNAME" in tests[worker]
+
+
+@pytest.mark.django_db
+def test_pages_keep_working_while_redis_holding_the_session_cache_is_down(client_for, annotator, settings):
+    """Sessions are cached in Redis and written through to PostgreSQL: a Redis outage falls back."""
+    import redis
+
+    assert settings.SESSION_ENGINE == "config.sessions"
+    c = client_for(annotator)
+    down = redis.exceptions.ConnectionError("Error 111 connecting to 127.0.0.1:6379")
+    client = "django.core.cache.backends.redis.RedisCacheClient"
+    with mock.patch(f"{client}.get", side_effect=down), mock.patch(f"{client}.set", side_effect=down), \
+            mock.patch(f"{client}.delete", side_effect=down):
+        response = c.get("/")
+        logout = c.post("/logout/")
+    assert response.status_code == 200 and annotator.username in response.content.decode()
+    assert logout.status_code == 503  # a logout must not leave a live copy in the cache: repeat it later
+
+
+@pytest.mark.django_db
+def test_an_api_call_that_needs_the_redis_cache_answers_503_while_redis_is_down(annotator, project):
+    """DRF's throttles count in the cache: with Redis down, a throttled endpoint is a 503, not a 500."""
+    import redis
+
+    c = Client()
+    c.force_login(annotator)
+    down = redis.exceptions.ConnectionError("Error 111 connecting to 127.0.0.1:6379")
+    with mock.patch("rest_framework.throttling.SimpleRateThrottle.allow_request", side_effect=down):
+        response = c.get(f"/api/v1/projects/{project.id}/export", {"format": "trl"})
+    assert response.status_code == 503 and response.json()["error"] == "unavailable"

@@ -46,6 +46,20 @@ def seed_annotation(*, items: int, overlap: int, annotators: int, password: str)
     return {"project": project.pk, "annotators": names}
 
 
+def request_export(*, project_id: int, user_id: int, export_format: str) -> dict:
+    from django.contrib.auth import get_user_model
+
+    from annotator.models import Project
+    from exports.jobs import export_job_request
+    from exports.params import export_params_parse
+
+    project = Project.objects.get(pk=project_id)
+    began = time.monotonic()
+    job, created = export_job_request(project=project, user=get_user_model().objects.get(pk=user_id),
+                                      params=export_params_parse({"format": export_format}, project=project))
+    return {"job": job.pk, "created": created, "status": job.status, "seconds": round(time.monotonic() - began, 3)}
+
+
 def export_digests(*, project_id: int, specs: list, directory: str) -> dict:
     """sha256 and size of `manage.py export` for each (format, as, extra args), in one process."""
     import hashlib

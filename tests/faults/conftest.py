@@ -257,12 +257,12 @@ class Worker:
 
 @pytest.fixture
 def workers(transactional_db, tmp_path):
-    """workers(env) → a started Worker; every one is stopped at teardown (before the test database is
+    """workers(env, queues="gpu") → a started Worker; every one is stopped at teardown (before the test database is
     flushed: this fixture comes after `transactional_db`)."""
     started: list[Worker] = []
 
-    def make(env: dict, *, wait_ready: bool = True) -> Worker:
-        worker = Worker(env, tmp_path / f"worker-{len(started)}.log").start(wait_ready=wait_ready)
+    def make(env: dict, *, wait_ready: bool = True, queues: str = "gpu") -> Worker:
+        worker = Worker(env, tmp_path / f"worker-{len(started)}.log", queues=queues).start(wait_ready=wait_ready)
         started.append(worker)
         return worker
 
