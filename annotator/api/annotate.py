@@ -41,6 +41,7 @@ from annotator.services import (
     preference_to_canonical,
 )
 from config.api_errors import error_responses
+from rubrics.models import Criterion
 
 from .serializers import MessageSerializer
 
@@ -62,7 +63,7 @@ class CriterionOutputSerializer(serializers.Serializer):
     key = serializers.CharField()
     title = serializers.CharField()
     guidance = serializers.CharField(allow_blank=True)
-    scale = serializers.ChoiceField(choices=["binary", "likert5", "points"],
+    scale = serializers.ChoiceField(choices=Criterion.Scale.choices,
                                     help_text="binary: 0/1; likert5: 1..5; points: 0..points (or points..0).")
     points = serializers.FloatField()
 
