@@ -31,6 +31,7 @@ from typing import IO
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from config.dates import in_utc
 from config.errors import ApplicationError
 
 from .formats import ParsedJudgment, _parse_helpsteer2, _read_lines, _strength, fail_at_line
@@ -64,10 +65,16 @@ def _name(value, line: int, path: str) -> str:
 def _time(value, line: int, path: str) -> datetime | None:
     if value in (None, ""):
         return None
-    parsed = parse_datetime(value) if isinstance(value, str) else None
+    try:
+        parsed = parse_datetime(value) if isinstance(value, str) else None
+    except ValueError:  # well-formed but no such time: 2024-02-30, 25:00
+        parsed = None
     if parsed is None:
         fail_at_line(line, path, "must be an ISO 8601 date-time")
-    return parsed if timezone.is_aware(parsed) else parsed.replace(tzinfo=UTC)
+    try:
+        return in_utc(parsed if timezone.is_aware(parsed) else parsed.replace(tzinfo=UTC))
+    except ValueError as exc:
+        fail_at_line(line, path, f"must be an ISO 8601 date-time, {exc}")
 
 
 def _text(value, line: int, path: str, limit: int = 20000) -> str:

@@ -17,6 +17,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
+from config.dates import in_utc
 from config.errors import ApplicationError
 
 FORMATS = ("trl", "helpsteer2", "rubric_scores", "judgments")
@@ -69,7 +70,10 @@ class DateOrDateTimeField(serializers.DateTimeField):
                 self.fail("invalid", format="ISO 8601")
         if timezone.is_naive(parsed):
             parsed = timezone.make_aware(parsed, timezone.get_default_timezone())
-        return parsed
+        try:
+            return in_utc(parsed)
+        except ValueError:  # 9999-12-31T23:59:59-23:59 is past the year 9999 in UTC
+            self.fail("invalid", format="ISO 8601")
 
 
 def _messages(message: str, *codes: str) -> dict[str, str]:
