@@ -242,6 +242,8 @@ class RubricImportApi(APIView):
     def post(self, request):
         require_site_admin(request.user, "edit rubrics")
         data = request.data
+        if not isinstance(data, dict):  # a JSON list or scalar (a multipart form is a QueryDict, a dict)
+            raise ValidationError({"non_field_errors": ["Expected a JSON object."]})
         rubric_set = None
         slug = data.get("rubric_set") or ""
         if slug:
