@@ -29,6 +29,7 @@ from django.utils import timezone
 
 from config.db import bulk_insert, bulk_update
 from config.errors import ConflictError
+from config.ids import parse_id
 from rubrics.models import Criterion, RubricSet, RubricVersion
 
 from ..formats import HS2_ATTRIBUTES, ParsedJudgment, fail_at_line
@@ -114,8 +115,8 @@ def _rubric_versions(project: Project, lines: list[JudgmentLine]) -> dict[str | 
             out[name] = helpsteer2_rubric_version()
         else:
             slug, _, number = name.rpartition("@v")
-            version = (RubricVersion.objects.filter(rubric_set__slug=slug, number=number)
-                       .exclude(status=RubricVersion.Status.DRAFT).first() if slug and number.isdigit() else None)
+            version = (RubricVersion.objects.filter(rubric_set__slug=slug, number=parse_id(number))
+                       .exclude(status=RubricVersion.Status.DRAFT).first() if slug and parse_id(number) else None)
             if version is None:
                 fail_at_line(line, "rubric_version", f"no published rubric version {name!r} "
                              '(write "<rubric set slug>@v<number>")')

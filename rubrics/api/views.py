@@ -20,6 +20,7 @@ from rest_framework.views import APIView
 
 from annotator.access import require_site_admin
 from config.errors import ApplicationError
+from config.ids import parse_id
 from config.parsers import SafeJSONParser
 from rubrics import selectors, services
 from rubrics.formats import FORMS
@@ -106,8 +107,10 @@ class RubricSetHistoryApi(APIView):
         rubric_set = selectors.rubric_set_get_for_user(user=request.user, slug=slug)
         require_site_admin(request.user, "edit rubrics")
         before = request.query_params.get("before")
-        events, next_before = selectors.rubric_event_page(
-            rubric_set=rubric_set, before_id=int(before) if before and before.isdigit() else None, limit=100)
+        before_id = parse_id(before)
+        if before and before_id is None:
+            raise ApplicationError("before: must be an event id (a positive integer).", fields={"before": "an id"})
+        events, next_before = selectors.rubric_event_page(rubric_set=rubric_set, before_id=before_id, limit=100)
         response = Response([event_as_dict(e) for e in events])
         if next_before:
             response["Link"] = f'<{request.path}?before={next_before}>; rel="next"'

@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 from annotator.access import ROLES_ADMIN, ROLES_STAFF, project_get_for_user
 from config.api_errors import error_responses
 from config.errors import ApplicationError
+from config.ids import parse_id
 from config.pagination import KeysetPagination
 from scoring import probes, reports, selectors, services
 from scoring.models import Scorer
@@ -117,9 +118,9 @@ class ModelScoreListApi(APIView):
         for name in ("scorer", "run"):
             value = request.query_params.get(name)
             if value not in (None, ""):
-                if not value.isdigit() or int(value) > 2**63 - 1:
+                filters[f"{name}_id"] = parse_id(value)
+                if filters[f"{name}_id"] is None:
                     raise ApplicationError(f"{name} must be an id.", fields={name: "an integer"})
-                filters[f"{name}_id"] = int(value)
         qs = selectors.model_scores_for_project(project=project, **filters)
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(qs, request, view=self)
