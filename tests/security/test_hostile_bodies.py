@@ -58,9 +58,11 @@ def test_a_hostile_rubric_document_answers_400_and_creates_nothing(staff_api, do
 
 
 @pytest.mark.parametrize("position", ["abc", "1e5", "-1", "99999999999999999999999", "%00"])
-def test_a_forged_cursor_position_is_a_404_not_a_500(client_for, project_admin, project, position):
+@pytest.mark.parametrize("listing", ["items", "judgments", "model-scores"])
+def test_a_forged_cursor_position_is_a_404_not_a_500(client_for, project_admin, project, listing, position):
+    """Security finding 6: `?cursor=cD1hYmM=` (p=abc) answered 500 on items, judgments and model scores."""
     cursor = base64.b64encode(f"p={position}".encode()).decode()
-    response = client_for(project_admin).get(f"/api/v1/projects/{project.id}/items/", {"cursor": cursor})
+    response = client_for(project_admin).get(f"/api/v1/projects/{project.id}/{listing}/", {"cursor": cursor})
     assert response.status_code == 404
     assert response.json()["error"] == "not_found"
 
@@ -114,3 +116,14 @@ def test_a_nul_in_a_posted_form_answers_400_and_changes_nothing(client_for, proj
     assert response.status_code == 400
     project.refresh_from_db()
     assert project.name == name
+
+
+@pytest.mark.parametrize("value", ["9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+23:59"])
+@pytest.mark.parametrize("path", ["export", "export/count"])
+def test_an_export_date_outside_the_calendar_in_utc_answers_400_naming_it(client_for, project_admin, project, path,
+                                                                         value):
+    """Security finding 6: `submitted_after=9999-12-31T23:59:59-23:59` is year 10000 in UTC: it answered 500."""
+    response = client_for(project_admin).get(f"/api/v1/projects/{project.id}/{path}",
+                                             {"format": "trl", "submitted_after": value})
+    assert response.status_code == 400
+    assert "submitted_after" in response.json()["fields"]
