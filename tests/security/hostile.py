@@ -37,8 +37,9 @@ numbers = st.one_of(
     st.floats(allow_nan=False, allow_infinity=False).map(repr),
 )
 texts = st.one_of(
-    st.sampled_from(["\x00", "a\x00b", "\ud800", "\udfff", "x\udc00y", "\ufeff", "\u202e", GIANT, "' OR 1=1 --",
+    st.sampled_from(["\x00", "a\x00b", "\ud800", "\udfff", "x\udc00y", "\ufeff", "\u202e", "' OR 1=1 --",
                      "<script>alert(1)</script>", "../../etc/passwd", "%00", "\\u0000", "=HYPERLINK(\"x\")"]),
+    st.builds(lambda: GIANT),  # (built, not sampled: Hypothesis would print all 300 kB in its repr)
     st.text(alphabet=st.characters(min_codepoint=0, max_codepoint=0x10FFFF, categories=None), max_size=40),
 )
 dates = st.sampled_from(ODD_DATES)
