@@ -8,8 +8,7 @@ a page. Order by a unique, indexed column (the primary key by default).
 from rest_framework.exceptions import NotFound
 from rest_framework.pagination import CursorPagination
 
-# PostgreSQL's bigint: a position past it is no row of ours (and would fail in the database).
-MAX_POSITION = 2**63 - 1
+from config.ids import parse_id
 
 
 class KeysetPagination(CursorPagination):
@@ -19,10 +18,8 @@ class KeysetPagination(CursorPagination):
     max_page_size = 1000
 
     def decode_cursor(self, request):
-        """DRF's decoding, plus: the position must be an id (a forged `p=abc` answered 500)."""
+        """DRF's decoding, plus: the position must be an id (a forged `p=abc`, or 5,000 digits, answered 500)."""
         cursor = super().decode_cursor(request)
-        if cursor is not None and cursor.position is not None:
-            position = cursor.position
-            if not (position.isascii() and position.isdigit() and int(position) <= MAX_POSITION):
-                raise NotFound(self.invalid_cursor_message)
+        if cursor is not None and cursor.position is not None and parse_id(cursor.position) is None:
+            raise NotFound(self.invalid_cursor_message)
         return cursor

@@ -143,6 +143,8 @@ def test_every_query_parameter_takes_every_edge_value(target, method, path, name
     client, values = target
     edges = [("odd dates", v) for v in hostile.ODD_DATES] if _is_date(name) else []
     edges += [("cursors" if name == "cursor" else "query parameters", v) for v in hostile.EDGE_VALUES]
+    if name == "cursor":  # the edge values also as each part of a well-formed cursor
+        edges += [("cursors", hostile.cursor_of(part, v)) for part in "orp" for v in hostile.EDGE_VALUES]
     base = {"format": "trl"} if is_export else {}
     for category, value in edges:
         full = f"{_fill(path, values)}?{hostile.query_string({**base, name: value})}"
