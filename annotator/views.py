@@ -19,6 +19,7 @@ from accounts.services import invite_reissue
 from accounts.views import invite_deliver
 from config.errors import ApplicationError, PayloadTooLargeError
 from config.htmx import render_htmx
+from config.ids import parse_id
 
 from .access import ROLES_ADMIN, ROLES_STAFF, is_site_admin, project_get_for_user, require_site_admin
 from .forms import (
@@ -143,7 +144,7 @@ def rubric_switch(request, slug: str, number: int):
     candidates = rubric_switch_candidates(user=request.user, version=version)
     error = None
     if request.method == "POST":
-        ids = [int(v) for v in request.POST.getlist("project") if v.isdigit()]
+        ids = [i for v in request.POST.getlist("project") if (i := parse_id(v))]
         try:
             moved = projects_rubric_version_switch(user=request.user, version=version, project_ids=ids)
         except ApplicationError as exc:
@@ -158,8 +159,8 @@ def rubric_switch(request, slug: str, number: int):
             if is_site_admin(request.user):
                 return redirect("rubrics:set_detail", slug=version.rubric_set.slug)
             return redirect("home")
-    chosen = {int(v) for v in (request.POST.getlist("project") if error else request.GET.getlist("project"))
-              if v.isdigit()}
+    chosen = {i for v in (request.POST.getlist("project") if error else request.GET.getlist("project"))
+              if (i := parse_id(v))}
     for p in candidates:
         p.chosen = p.pk in chosen if chosen else True
     context = {"version": version, "rubric_set": version.rubric_set, "candidates": candidates, "error": error,

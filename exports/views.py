@@ -16,6 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from annotator.access import ROLES_STAFF, project_get_for_user
 from annotator.agreement import project_agreement
 from config.errors import ApplicationError
+from config.ids import parse_id
 
 from .http import export_job_file_response, export_stream_response
 from .jobs import export_job_request
@@ -113,8 +114,7 @@ def export_count_fragment(request, project_id: int):
 def export_agreement_fragment(request, project_id: int):
     project = project_get_for_user(user=request.user, project_id=project_id, roles=ROLES_STAFF)
     version = request.GET.get("rubric_version")
-    report = project_agreement(project=project, rubric_version_id=int(version) if version and
-                               version.isdigit() else None)
+    report = project_agreement(project=project, rubric_version_id=parse_id(version))
     return render(request, f"{TEMPLATE}#export-agreement", {"project": project, "report": report})
 
 
@@ -136,7 +136,7 @@ def export_download(request, project_id: int):
     project = project_get_for_user(user=request.user, project_id=project_id, roles=ROLES_STAFF)
     if "job" in request.GET:
         job_id = request.GET["job"]
-        job = export_job_get(project=project, job_id=int(job_id) if job_id.isdigit() else 0)
+        job = export_job_get(project=project, job_id=parse_id(job_id) or 0)
         return export_job_file_response(job=job)
     file_format = request.GET.get("as") or "jsonl"
     params = export_params_parse(_raw_params(request.GET), project=project)

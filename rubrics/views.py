@@ -22,6 +22,7 @@ from annotator.access import require_site_admin
 from annotator.selectors import rubric_switch_candidates
 from config.errors import ApplicationError, ConflictError
 from config.htmx import render_htmx
+from config.ids import parse_id
 
 from . import selectors, services
 from .formats import FORMS
@@ -342,8 +343,9 @@ def _status_change(request, slug: str, number: int, service, done: str):
     else:
         messages.success(request, done.format(number=version.number))
     target = request.POST.get("next", "")
-    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
-                                           require_https=request.is_secure()):
+    # A path on this site only: redirect() would read a bare word ("²") as a view name (500).
+    if not target.startswith("/") or not url_has_allowed_host_and_scheme(
+            target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
         target = reverse("rubrics:set_detail", kwargs={"slug": slug})
     return redirect(target)
 
@@ -544,7 +546,7 @@ def criteria_reorder(request, slug: str, number: int):
         raw = request.POST.get(name)
         if raw is None:
             return None
-        return [int(x) for x in raw.split(",") if x.strip().isdigit()]
+        return [i for x in raw.split(",") if (i := parse_id(x.strip()))]
 
     def refused(exc):
         # The list the user saw is stale: show the current order and say why the move was refused.

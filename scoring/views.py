@@ -17,6 +17,7 @@ from annotator.models import ProjectMembership
 from annotator.selectors import project_list_for_user
 from config.errors import ApplicationError
 from config.htmx import render_htmx
+from config.ids import parse_id
 
 from . import probes, reports, selectors, services
 from .forms import ScorerForm, StartRunForm
@@ -118,9 +119,8 @@ def project_probes(request, project_id: int):
 @require_POST
 def probe_start(request, project_id: int):
     project = project_get_for_user(user=request.user, project_id=project_id, roles=ROLES_ADMIN)
-    scorer_id = request.POST.get("scorer", "")
-    scorer = (selectors.scorer_list(active_only=True).filter(pk=int(scorer_id)).first()
-              if scorer_id.isdigit() and len(scorer_id) < 19 else None)
+    scorer_id = parse_id(request.POST.get("scorer"))
+    scorer = selectors.scorer_list(active_only=True).filter(pk=scorer_id).first() if scorer_id else None
     if scorer is None:
         messages.error(request, "Choose a scorer to probe.")
     else:
