@@ -71,8 +71,10 @@ query_values = st.one_of(texts, numbers, dates, st.sampled_from(["", "true", "1"
 
 
 # Every query parameter takes each of these, every run (Hypothesis samples the rest).
-EDGE_VALUES = ["", "0", "-1", "²", "٣", "9" * 5000, "99999999999999999999", "NaN", "Infinity", "1e999999", "\ud800",
-               "x" * 10_000, deep(100), "true", "[]"]
+EDGE_VALUES = ["", "0", "-1", "²", "9" * 5000, "99999999999999999999", "NaN", "\ud800", deep(100)]
+
+
+PAGE_EDGE_VALUES = ["²", "9" * 5000, "\ud800"]
 
 
 def query_string(params: dict[str, str]) -> str:

@@ -3,8 +3,10 @@ the hostile-input suite (plain functions; the fixtures that fill the routes live
 
 from __future__ import annotations
 
+import inspect
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.urls.resolvers import RegexPattern, RoutePattern
@@ -22,6 +24,7 @@ class Route:
     methods: tuple[str, ...]
     is_api: bool
     named: bool
+    view: Callable = field(compare=False, repr=False)
 
     def url(self, values: dict) -> str:
         """The route with its parameters taken from `values` (KeyError naming a missing one)."""
@@ -32,6 +35,15 @@ class Route:
         for name, value in kwargs.items():
             path = re.sub(r"<(?:\w+:)?" + name + ">|\\(\\?P<" + name + ">[^)]*\\)", str(value), path)
         return "/" + path.lstrip("^").rstrip("$")
+
+
+_READS = re.compile(r"""request\.(?:GET|POST)(?:\.get|\.getlist)?[(\[]\s*["'](\w+)["']""")
+
+
+def parameters_read(route: Route) -> list[str]:
+    """The query and form parameters the route's view module reads by name (request.GET.get("q"), …)."""
+    module = inspect.getmodule(inspect.unwrap(route.view))
+    return sorted(set(_READS.findall(inspect.getsource(module)))) if module else []
 
 
 def _params(pattern) -> tuple[str, ...]:
@@ -66,7 +78,8 @@ def all_routes() -> list[Route]:
                 full = prefix + text
                 name = f"{namespace}{p.name}" if p.name else full
                 routes.append(Route(name=name, pattern=full, params=here, methods=_methods(p.callback),
-                                    is_api=full.startswith("api/v1/"), named=bool(p.name)))
+                                    is_api=full.startswith("api/v1/"), named=bool(p.name),
+                                    view=p.callback))
 
     walk(get_resolver().url_patterns, "", "", ())
     return routes

@@ -31,14 +31,14 @@ from tests.factories import (
 )
 
 from . import hostile
-from .routes import schema
+from .routes import all_routes, parameters_read, schema
 
 pytestmark = pytest.mark.django_db
 
-# Fixed examples by default, so the suite takes the same ~30 s every run; HOSTILE_EXAMPLES=200 digs
+# Fixed examples by default, so every run tries the same ones in about a minute; HOSTILE_EXAMPLES=200 digs
 # deeper with random ones (by hand, before a release).
 DEEPER = int(os.environ.get("HOSTILE_EXAMPLES", "0"))
-EXAMPLES = settings(max_examples=DEEPER or 15, deadline=None, derandomize=not DEEPER, database=None,
+EXAMPLES = settings(max_examples=DEEPER or 10, deadline=None, derandomize=not DEEPER, database=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                                            HealthCheck.data_too_large])
 IMPORT_EXAMPLES = settings(EXAMPLES, max_examples=DEEPER or 50)
@@ -88,8 +88,11 @@ def target(project, rubric_version):
     token, raw = api_token_create(user=root, name="root")
     values = {"project_id": project.id, "item_id": item.id, "assignment_id": lease.id, "slug": draft.rubric_set.slug,
               "number": draft.number, "other": rubric_version.number, "run_id": run.id, "job_id": job.id,
-              "token_id": token.id, "judgment_id": 1, "table": "leaderboard"}
+              "token_id": token.id, "judgment_id": 1, "table": "leaderboard", "scorer_id": scorer.id,
+              "criterion_id": draft.criteria.first().id, "user_id": root.id, "page": "agreement", "secret": "x"}
     client = Client(HTTP_AUTHORIZATION=f"Bearer {raw}", raise_request_exception=False)
+    client.pages = Client(raise_request_exception=False)
+    client.pages.force_login(root)
     return client, values
 
 
@@ -166,6 +169,24 @@ def test_every_query_parameter_answers_4xx_or_success(target, method, path, para
         hostile.attempt(category, lambda: client.generic(method.upper(), full))
 
     check()
+
+
+PAGES = [pytest.param(r, id=r.name) for r in all_routes()
+         if not r.is_api and not r.name.startswith("admin") and parameters_read(r)]
+
+
+@pytest.mark.parametrize("route", PAGES)
+def test_every_page_parameter_answers_4xx_or_success(target, route):
+    """Pages have no schema: each takes the parameters its view module reads by name, all at once,
+    each edge value in turn, as a query string (GET) and as a form (POST)."""
+    client, values = target
+    url = route.url(values)
+    names = parameters_read(route)
+    for value in hostile.PAGE_EDGE_VALUES:
+        query = hostile.query_string(dict.fromkeys(names, value))
+        hostile.attempt("page parameters", lambda q=query: client.pages.get(f"{url}?{q}"))
+        hostile.attempt("page parameters", lambda q=query: client.pages.post(
+            url, q, content_type="application/x-www-form-urlencoded"))
 
 
 # --- the importers ------------------------------------------------------------------------------
