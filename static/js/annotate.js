@@ -297,13 +297,8 @@
 
   document.addEventListener("click", function (e) {
     var open = e.target.closest("[data-open]"), close = e.target.closest("[data-close]");
-    var info = e.target.closest("button.info");
     if (open) { if (open.dataset.open === "help") openHelp(); else toggleGuidelines(true); }
     if (close) { if (close.dataset.close === "help") closeHelp(); else toggleGuidelines(false); }
-    if (info) {
-      var box = document.getElementById(info.dataset.guidance);
-      if (box) { box.hidden = !box.hidden; info.setAttribute("aria-expanded", String(!box.hidden)); }
-    }
   });
 
   window.addEventListener("resize", measureBars);
