@@ -140,6 +140,12 @@ def test_the_comparison_page_screenshots(browser, live_server, password, screens
     for key in ("y", "y", "y", "n", "4", "3"):
         page.keyboard.press(key)
     page.screenshot(path=str(screenshots_dir / "annotate.png"))
+    # The ⓘ shows a criterion's guidance (static/js/guidance.js, shared with the editor's preview).
+    info = page.locator("#judgment-form .criteria > li:first-child button.info")
+    info.click()
+    assert info.get_attribute("aria-expanded") == "true"
+    assert page.locator("#judgment-form .criteria > li:first-child .guidance").is_visible()
+    info.click()
 
     page.keyboard.press("?")
     page.wait_for_selector("#help-dialog[open]")
