@@ -84,13 +84,24 @@ def test_a_rubric_version_the_project_never_used_is_a_field_error(admin, labeled
     assert response.json()["fields"] == {"rubric_version": "this project has no judgments with that rubric version"}
 
 
-def test_submitted_after_exports_only_newer_judgments(admin, labeled):
+def settle(labeled):
+    """The known-answer items as if last changed at T0 (their stamps are the time the test built them)."""
+    from annotator.models import Item, Judgment
+
+    Item.objects.filter(project=labeled.project).update(updated_at=T0)
+    Judgment.objects.filter(item__project=labeled.project).update(updated_at=T0)
+
+
+def test_submitted_after_exports_every_judgment_of_the_items_changed_since(admin, labeled):
+    settle(labeled)
     after = (T0 + timedelta(hours=5, minutes=30)).isoformat()
     rows = items_of(admin, labeled.project, format="judgments", submitted_after=after)
     assert ids(rows) == ["single", "ranked", "ranked", "old-rubric"]
+    assert {r["deleted"] for r in rows} == {False}
 
 
 def test_submitted_after_re_exports_whole_items_that_changed(admin, labeled):
+    settle(labeled)
     make_judgment(labeled.items["agree-second"], labeled.reviewer, preference=3, at=T0 + timedelta(days=2))
     rows = items_of(admin, labeled.project, format="trl", submitted_after=(T0 + timedelta(days=1)).isoformat())
     assert ids(rows) == ["agree-second"]
@@ -105,6 +116,7 @@ def test_submitted_after_accepts_a_plain_date(admin, labeled):
 def test_an_adjudication_after_the_cut_off_re_exports_the_item(admin, labeled):
     from annotator.models import Adjudication
 
+    settle(labeled)
     Adjudication.objects.filter(item=labeled.items["adjudicated"]).update(updated_at=T0 + timedelta(days=3))
     rows = items_of(admin, labeled.project, format="trl", submitted_after=(T0 + timedelta(days=1)).isoformat())
     assert ids(rows) == ["adjudicated"]
