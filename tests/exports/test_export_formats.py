@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from exports.params import export_params_parse
 from annotator.formats import helpsteer2_prompt
+from exports.params import export_params_parse
 from exports.rows import export_column_names
 
 pytestmark = pytest.mark.django_db
@@ -85,7 +85,8 @@ def test_helpsteer2_prompt_puts_later_turns_behind_extra_id_markers():
     messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"},
                 {"role": "assistant", "content": "Hello."}, {"role": "user", "content": "Name a prime."}]
     assert helpsteer2_prompt(messages) == \
-        "<extra_id_0>System\nBe brief.\n<extra_id_1>User\nHi\n<extra_id_1>Assistant\nHello.\n<extra_id_1>User\nName a prime."
+        ("<extra_id_0>System\nBe brief.\n<extra_id_1>User\nHi\n<extra_id_1>Assistant\nHello.\n"
+         "<extra_id_1>User\nName a prime.")
     assert helpsteer2_prompt([{"role": "user", "content": "Just this."}]) == "Just this."
 
 
