@@ -504,13 +504,13 @@ def _item_format_rows(project: Project, params: ExportParams, *, light: bool) ->
         adjudication = (AdjudicationRow(item[IT.adjudication_preference], item[IT.adjudication_both_bad],
                                         _id_list(item[IT.adjudication_ranking])) if adjudicated else None)
         label = item_label(judgments=votes, adjudication=adjudication, positions=positions)
-        preferred = (_passes_item_filters(label.n_judgments, label.agreement, params) and not label.both_bad
-                     and label.decided and (keep_ties or not label.tie))
+        passes = _passes_item_filters(label.n_judgments, label.agreement, params)
+        preferred = passes and not label.both_bad and label.decided and (keep_ties or not label.tie)
         if fmt == "helpsteer2":
             # HelpSteer2 is pairwise: items ranked among more responses are trl-only. Its attributes are
             # written whatever the preference (preference_strength null when there is none).
             preferred = preferred and len(resp) == 2 and label.strength is not None
-            has_row = len(resp) == 2 and (preferred or bool(item_ratings))
+            has_row = passes and len(resp) == 2 and (preferred or bool(item_ratings))
         else:
             has_row = preferred
         if not has_row:

@@ -155,3 +155,17 @@ def test_judgments_round_trip_with_their_items(project, annotator):
         return [{**row, "judgment_id": None, "annotator": row["annotator"].removeprefix("imported/")} for row in rows]
 
     assert comparable(export(again, format="judgments")) == comparable(export(project, format="judgments"))
+
+
+def test_helpsteer2_rows_follow_the_export_filters_like_any_row(project, annotator):
+    items_import_text(project=project, text=jsonl(HS2_ROWS))
+    assert len(export(project, format="helpsteer2")) == len(HS2_ROWS) // 2
+    assert export(project, format="helpsteer2", min_judgments="2") == []
+    assert export(project, format="helpsteer2", rubric_version=str(project.rubric_version_id)) == []
+    # A person's preference joins the imported ratings: the row carries both.
+    item = Item.objects.filter(project=project).order_by("id").first()
+    make_judgment(item, annotator, preference=-2, rationale="The first is right.")
+    rows = {r["item_id"]: r for r in export(project, format="helpsteer2")}
+    row = rows[item.external_id]
+    assert (row["preference_strength"], row["n_judgments"], row["response_1_helpfulness"]) == (-2, 2, 3)
+    assert row["justification"] == "The first is right."

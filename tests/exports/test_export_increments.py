@@ -157,3 +157,18 @@ def test_an_export_job_names_the_cursor_of_its_file(project, world):
     response = world["client"].get(f"/api/v1/projects/{project.id}/export", {"format": "trl", "as": "parquet"})
     job = response.json()
     assert job["cursor"].endswith("Z")
+
+
+def test_a_parquet_increment_has_tombstones_too(project, world, tmp_path):
+    import pyarrow.parquet as pq
+
+    from exports.params import export_params_parse
+    from exports.writers import export_write_parquet
+
+    _, cursor = export(world["client"], project, format="trl")
+    adjudication_set(item=world["items"]["bad"], reviewer=world["reviewer"], preference=None, both_bad=True)
+    path = tmp_path / "increment.parquet"
+    params = export_params_parse({"format": "trl", "submitted_after": cursor})
+    assert export_write_parquet(project=project, params=params, path=path) == 1
+    (row,) = pq.read_table(path).to_pylist()
+    assert {k: v for k, v in row.items() if v is not None} == {"item_id": "bad", "deleted": True}
