@@ -463,8 +463,13 @@ def _hs2_ratings(item_ids: QuerySet) -> Iterator[tuple]:
         chunk_size=CHUNK_ROWS)
 
 
+_NO_ATTRIBUTES = (None,) * len(_HS2_ATTRIBUTE_COLUMNS)
+
+
 def _hs2_attribute_values(ratings: list[tuple], first: int, second: int) -> tuple:
     """The ten attribute columns (response 1's five, then response 2's), 0–4, None where unrated."""
+    if not ratings:
+        return _NO_ATTRIBUTES
     values = {(r[1], r[2]): int(r[3]) - 1 for r in ratings}
     return tuple(values.get((pk, name)) for pk in (first, second) for name in HS2_ATTRIBUTES)
 

@@ -54,7 +54,8 @@ def _json_time(value) -> str:
 
 
 _ENCODE_BY_TYPE = {
-    "string": "_str({v})", "bool": '("true" if {v} else "false")', "float64": "_float({v})",
+    # Empty text is common (no subset, no explanation): written without a call.
+    "string": "(_empty if not {v} else _str({v}))", "bool": '("true" if {v} else "false")', "float64": "_float({v})",
     "timestamp": "_time({v})", "int8": "{v}", "int16": "{v}", "int32": "{v}", "int64": "{v}",
 }
 
@@ -72,7 +73,8 @@ def row_encoder(columns: list[tuple[str, str]]):
         value = _ENCODE_BY_TYPE.get(type_name, "_json({v})").format(v=f"r[{i}]")
         parts.append(literal.replace("{", "{{").replace("}", "}}") + f'{{"null" if r[{i}] is None else {value}}}')
     source = "def encode(r):\n    return f'" + "".join(parts) + "}}'\n"
-    namespace = {"_str": encode_string, "_float": _json_float, "_time": _json_time, "_json": _json_value}
+    namespace = {"_empty": '""', "_str": encode_string, "_float": _json_float, "_time": _json_time,
+                 "_json": _json_value}
     exec(compile(source, f"<row encoder {columns[0][0]}…>", "exec"), namespace)  # noqa: S102 - fixed text
     return namespace["encode"]
 
