@@ -29,7 +29,8 @@ FORMAT_HELP = {
     "trl": ("TRL preference pairs", "Conversational prompt, chosen, rejected and margin: loads with datasets, "
                                     "trains with TRL's RewardTrainer and DPOTrainer as is."),
     "helpsteer2": ("HelpSteer2", "prompt, response_1, response_2, preference_strength (−3..3, negative: "
-                                 "response 1 better) and the annotators' justification."),
+                                 "response 1 better), the annotators' justification, and HelpSteer2's five "
+                                 "attributes of items imported from it."),
     "rubric_scores": ("Rubric scores", "One row per response × criterion × judge: annotators, and reward-model "
                                        "judges when model scores are included."),
     "judgments": ("Judgments", "Every judgment with its provenance: annotator, rubric version, preference, "
