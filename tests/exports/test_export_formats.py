@@ -191,3 +191,25 @@ def test_database_times_become_iso_8601_in_utc(text, iso):
     from exports.rows import db_time
 
     assert db_time(text) == iso
+
+
+@pytest.mark.parametrize("messages", [
+    [{"role": "user", "content": "Q1"}, {"role": "assistant", "content": "A1"}, {"role": "user", "content": "Q2"}],
+    [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}],
+    [{"role": "system", "content": "S"}, {"role": "user", "content": "Q1"}, {"role": "assistant", "content": "A1"},
+     {"role": "user", "content": "Q2\n"}],
+    [{"role": "user", "content": "Ends with a newline\n"}],
+])
+def test_the_helpsteer2_prompt_reads_back_as_the_same_messages(messages):
+    from annotator.formats import _hs2_prompt
+
+    written = helpsteer2_prompt(messages)
+    assert _hs2_prompt(written, 1, "prompt") == messages
+    if len(messages) > 1 and messages[0]["role"] == "user":
+        assert written.startswith("Q1\n<extra_id_1>Assistant\nA1\n<extra_id_1>User\n"), "HelpSteer2's own spelling"
+
+
+def test_a_stored_developer_turn_is_written_as_the_system_prompt_the_import_maps_it_to():
+    written = helpsteer2_prompt([{"role": "developer", "content": "Answer in French."},
+                                 {"role": "user", "content": "Hello"}])
+    assert written == "<extra_id_0>System\nAnswer in French.\n<extra_id_1>User\nHello"
