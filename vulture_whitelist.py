@@ -37,6 +37,7 @@ _.score_length_spearman, _.missing_scores, _.length_bias, _.api_key_env, _.extra
 _.split_orders, _.rewardbench, _.rewardbench2, _.other_reference, _.ci95, _.unscored
 _.verdict_accuracy, _.ties_broken_by_expectation, _.false_positives, _.false_positive_rate, _.active
 _.lease_seconds, _.submit_url, _.skip_url, _.heartbeat_url  # annotator/api/annotate.py outputs
+_.requested_at, _.compute_seconds  # insights.models.InsightsSnapshot, written by services, read by its serializer
 
 # TextChoices members: stored and compared as their string values
 _.ESSENTIAL, _.OPTIONAL, _.LIKERT5, _.POINTS, _.FLOAT32, _.BFLOAT16, _.FLOAT16, _.A, _.B, _.TIE, _.NONE

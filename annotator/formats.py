@@ -371,6 +371,7 @@ EXPORT_COLUMNS = frozenset({
     "all_preferences", "chosen_scores", "rejected_scores", "response_1_scores", "response_2_scores",
     "chosen_id", "rejected_id", "response_1_id", "response_2_id", "response_1_model", "response_2_model",
     "subset", "source", "op", "updated_at", "n_ratings", "response_id", "model", "preference_strength",
+    "deleted", *(f"response_{k}_{name}" for k in (1, 2) for name in HS2_ATTRIBUTES),
 })
 
 
@@ -475,11 +476,20 @@ def _split_implicit_prompt(chosen: list, rejected: list, line: int) -> tuple[lis
     return check_prompt(chosen_msgs[:n], line, "chosen"), chosen[n:], rejected[n:]
 
 
-def _labelled_pair(line: int, chosen, rejected, models=("", "")) -> list[ParsedResponse]:  # noqa: B006
+def _response_ids(obj: dict, line: int, keys: tuple[str, str], defaults: tuple[str, str]) -> tuple[str, str]:
+    """The two responses' ids, as the exports write them (`chosen_id`, `response_1_id`, …), or the defaults."""
+    ids = tuple(_external_id(obj, line, keys=(key,)) if obj.get(key) is not None else default
+                for key, default in zip(keys, defaults, strict=True))
+    if ids[0] == ids[1]:
+        fail_at_line(line, keys[1], f"the same response id as {keys[0]}")
+    return ids
+
+
+def _labelled_pair(line: int, chosen, rejected, models=("", ""), ids=("chosen", "rejected")) -> list[ParsedResponse]:
     """chosen first, rejected second; the label stays in the response metadata."""
     return [
-        ParsedResponse("chosen", models[0], _completion(chosen, line, "chosen"), {"label": "chosen"}),
-        ParsedResponse("rejected", models[1], _completion(rejected, line, "rejected"), {"label": "rejected"}),
+        ParsedResponse(ids[0], models[0], _completion(chosen, line, "chosen"), {"label": "chosen"}),
+        ParsedResponse(ids[1], models[1], _completion(rejected, line, "rejected"), {"label": "rejected"}),
     ]
 
 
@@ -496,10 +506,12 @@ def _parse_trl(obj: dict, line: int) -> ParsedItem:
         fail_at_line(line, "prompt", "required (or chosen/rejected conversations that share the prompt)")
     models = (_model_name(obj.get("chosen_model"), line, "chosen_model"),
               _model_name(obj.get("rejected_model"), line, "rejected_model"))
-    responses = _labelled_pair(line, chosen, rejected, models)
+    ids = _response_ids(obj, line, ("chosen_id", "rejected_id"), ("chosen", "rejected"))
+    responses = _labelled_pair(line, chosen, rejected, models, ids)
     ext = _external_id(obj, line, keys=(*ID_KEYS, "prompt_id"),
                        fallback=[prompt, obj["chosen"], obj["rejected"]])
-    metadata = _rest(obj, {*ID_KEYS, "prompt_id", "prompt", "chosen", "rejected", "chosen_model", "rejected_model"})
+    metadata = _rest(obj, {*ID_KEYS, "prompt_id", "prompt", "chosen", "rejected", "chosen_model", "rejected_model",
+                           "chosen_id", "rejected_id"})
     return ParsedItem(line, ext, prompt, responses, metadata, Gold(preference=-1))
 
 
@@ -558,16 +570,25 @@ def _parse_helpsteer2(obj: dict, line: int) -> ParsedItem:
     for key in (r1_key, r2_key):
         if key not in obj:
             fail_at_line(line, key, "required")
+    # The helpsteer2 export writes the responses' ids and models, and HelpSteer2's attributes of items
+    # imported from its own format; they come back as they went out.
+    ids = _response_ids(obj, line, ("response_1_id", "response_2_id"), ("response_1", "response_2"))
     responses = [
-        ParsedResponse("response_1", "", _completion(obj[r1_key], line, r1_key)),
-        ParsedResponse("response_2", "", _completion(obj[r2_key], line, r2_key)),
+        ParsedResponse(ids[k], _model_name(obj.get(f"response_{k + 1}_model"), line, f"response_{k + 1}_model"),
+                       _completion(obj[key], line, key))
+        for k, key in enumerate((r1_key, r2_key))
     ]
     gold = None
     if obj.get(strength_key) is not None:
         gold = Gold(preference=_strength(obj[strength_key], line, strength_key))
     ext = _external_id(obj, line, keys=ID_KEYS, fallback=[prompt, responses[0].content, responses[1].content])
-    metadata = _rest(obj, {*ID_KEYS, prompt_key, r1_key, r2_key})
-    return ParsedItem(line, ext, prompt, responses, metadata, gold)
+    metadata = _rest(obj, {*ID_KEYS, prompt_key, r1_key, r2_key, "response_1_id", "response_2_id", "response_1_model",
+                           "response_2_model", *(f"response_{k}_{name}" for k in (1, 2) for name in HS2_ATTRIBUTES)})
+    ratings = {(responses[k - 1].external_id, name): float(_attribute(obj[column], line, column) + 1)
+               for k in (1, 2) for name in HS2_ATTRIBUTES
+               if obj.get(column := f"response_{k}_{name}") is not None}
+    judgments = [ParsedJudgment(line=line, annotator=HELPSTEER2_ANNOTATOR, rubric="helpsteer2", scores=ratings)]
+    return ParsedItem(line, ext, prompt, responses, metadata, gold, judgments if ratings else [])
 
 
 def _parse_rewardbench(obj: dict, line: int) -> ParsedItem:

@@ -312,3 +312,25 @@ def criterion_options(criterion) -> list[tuple[str, str]] | None:
         step = 1 if points >= 0 else -1
         return [(str(v), f"{v:+d}" if v else "0") for v in range(0, int(points) + step, step)]
     return None
+
+
+def criteria_grid(criteria, responses, state: JudgmentState | None = None, errors: dict | None = None) -> list[dict]:
+    """One row per criterion, one cell per response, each cell its scale's choices: what
+    templates/annotator/_criteria.html renders on the comparison page and in the editor's preview."""
+    state = state or JudgmentState()
+    errors = errors or {}
+    rows = []
+    for c in criteria:
+        options = criterion_options(c)
+        cells = []
+        for r in responses:
+            key = f"{r.id}-{c.id}"
+            value = state.scores.get(key, "")
+            cells.append({
+                "response": r, "name": f"score-{key}", "value": value, "error": errors.get(f"score-{key}"),
+                "options": [{"value": v, "label": label, "checked": v == value} for v, label in options]
+                if options is not None else None,
+                "min": min(0, c.points), "max": max(0, c.points),
+            })
+        rows.append({"criterion": c, "cells": cells, "pitfall": is_pitfall(c)})
+    return rows

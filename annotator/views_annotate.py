@@ -23,7 +23,7 @@ from .access import project_get_for_user
 from .forms import (
     PREFERENCE_LABELS,
     JudgmentState,
-    criterion_options,
+    criteria_grid,
     judgment_from_post,
     rank_rows,
     state_from_judgment,
@@ -48,26 +48,6 @@ from .views import _scores_context
 
 log = logging.getLogger(__name__)
 PREFERENCE_KEYS = {-3: "1", -2: "2", -1: "3", 0: "4", 1: "5", 2: "6", 3: "7"}
-
-
-
-def _grid(criteria, responses, state: JudgmentState, errors: dict) -> list[dict]:
-    """One row per criterion, one cell per response, each cell its scale's choices."""
-    rows = []
-    for c in criteria:
-        options = criterion_options(c)
-        cells = []
-        for r in responses:
-            key = f"{r.id}-{c.id}"
-            value = state.scores.get(key, "")
-            cells.append({
-                "response": r, "name": f"score-{key}", "value": value, "error": errors.get(f"score-{key}"),
-                "options": [{"value": v, "label": label, "checked": v == value} for v, label in options]
-                if options is not None else None,
-                "min": min(0, c.points), "max": max(0, c.points),
-            })
-        rows.append({"criterion": c, "cells": cells})
-    return rows
 
 
 def _preference_scale(responses, state: JudgmentState) -> list[dict]:
@@ -118,7 +98,7 @@ def _workspace_context(request, project, assignment=None, state: JudgmentState |
         "earlier_turns": [m for m in earlier if m.get("role") not in ("system", "developer")],
         "last_turn": last_turn,
         "earlier_open": sum(len(m.get("content", "")) for m in earlier) < 1500,
-        "grid": _grid(criteria, responses, state, errors),
+        "grid": criteria_grid(criteria, responses, state, errors),
         "preference_scale": _preference_scale(responses, state),
         "ranks": rank_rows(responses, state.ranks) if len(responses) > 2 else [],
         "state": state,

@@ -13,7 +13,11 @@ from annotator.models import Project
 from .jobs import export_job_file
 from .models import ExportJob
 from .params import ExportParams
+from .rows import export_cursor
 from .writers import export_stream
+
+# The `submitted_after` to pass to the next incremental export (docs/api.md, "Increments").
+CURSOR_HEADER = "X-Export-Cursor"
 
 CONTENT_TYPES = {"jsonl": "application/x-ndjson; charset=utf-8", "csv": "text/csv; charset=utf-8",
                  "parquet": "application/vnd.apache.parquet"}
@@ -32,9 +36,12 @@ def _download(response: HttpResponseBase) -> HttpResponseBase:
 
 
 def export_stream_response(*, project: Project, params: ExportParams, file_format: str) -> StreamingHttpResponse:
-    """The export streamed as it is read (JSONL or CSV; anything else is an ApplicationError)."""
+    """The export streamed as it is read (JSONL or CSV; anything else is an ApplicationError), with
+    the cursor for the next increment in `X-Export-Cursor` (taken before the stream's snapshot)."""
+    cursor = export_cursor()
     stream = export_stream(project=project, params=params, file_format=file_format)  # refuses parquet
     response = StreamingHttpResponse(stream, content_type=CONTENT_TYPES[file_format])
+    response[CURSOR_HEADER] = cursor
     name = export_filename(project=project, export_format=params.export_format, file_format=file_format)
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     return _download(response)

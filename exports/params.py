@@ -68,11 +68,13 @@ class DateOrDateTimeField(serializers.DateTimeField):
                 parsed = None
             if parsed is None:
                 self.fail("invalid", format="ISO 8601")
-        if timezone.is_naive(parsed):
-            parsed = timezone.make_aware(parsed, timezone.get_default_timezone())
         try:
+            if timezone.is_naive(parsed):
+                parsed = timezone.make_aware(parsed, timezone.get_default_timezone())
+            # In UTC: a time past the year 9999 there (9999-12-31T23:59:59-23:59) is the client's error,
+            # and an offset PostgreSQL cannot hold (beyond ±15:59) goes away.
             return in_utc(parsed)
-        except ValueError:  # 9999-12-31T23:59:59-23:59 is past the year 9999 in UTC
+        except (OverflowError, ValueError):
             self.fail("invalid", format="ISO 8601")
 
 
@@ -136,13 +138,21 @@ class ExportParamsSerializer(serializers.Serializer):
 PARAM_NAMES = tuple(ExportParamsSerializer().fields)
 
 
-def export_params_parse(data: Mapping[str, Any], *, project=None) -> ExportParams:
+def export_params_parse(data: Mapping[str, Any], *, project=None, also: tuple[str, ...] = ()) -> ExportParams:
     """Validate export parameters from a query string, a form, a JSON body or the command line.
 
     Values may be lists (a repeated query parameter: the last counts); empty ones count as absent.
+    A name that is neither a parameter nor in `also` (what the caller reads itself, e.g. `as`) is
+    refused, so that a misspelt filter (`min_agreemnt`) never silently exports everything.
     Raises ApplicationError naming every field at fault. With `project`, a rubric version must be
     one the project pinned or its judgments used.
     """
+    unknown = sorted(set(data) - set(PARAM_NAMES) - set(also))
+    if unknown:
+        known = ", ".join((*PARAM_NAMES, *also))
+        raise ApplicationError(f"unknown parameter{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; "
+                               f"the parameters are {known}",
+                               fields=dict.fromkeys(unknown, "unknown parameter"))
     serializer = ExportParamsSerializer(data=_present(data), context={"project": project})
     if not serializer.is_valid():
         errors = {name: str(messages[0]) for name, messages in serializer.errors.items()}

@@ -13,13 +13,15 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from django.db import connection, transaction
-from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, OuterRef, Q, QuerySet, TextField, Value
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, TextField
+from django.db.models.fields.json import KT
 from django.db.models.functions import Cast
 from django.utils import timezone
 
+from annotator.formats import HELPSTEER2_ANNOTATOR, HS2_ATTRIBUTES, helpsteer2_prompt
 from annotator.models import Adjudication, CriterionJudgment, Item, Judgment, Project, Response
 from scoring.definitions import criterion_row
 
@@ -43,27 +45,36 @@ CHUNK_ROWS = 2000
 # CSV never import pyarrow (tens of MB of resident memory for nothing).
 
 _SCORES = "list<score>"
+# Every format ends with the item's import metadata: `subset` (RewardBench's, "" when none) and
+# `metadata`, the item's metadata object as JSON text (a string whatever the keys, so that files of
+# one format always have the same column types).
+_IMPORT_METADATA = [("subset", "string"), ("metadata", "string")]
+# HelpSteer2's five attributes (0–4) of each response, from the ratings its import stored.
+_HS2_ATTRIBUTE_COLUMNS = [(f"response_{k}_{name}", "int8") for k in (1, 2) for name in HS2_ATTRIBUTES]
 _COLUMNS = {
     "trl": [("prompt", "messages"), ("chosen", "messages"), ("rejected", "messages"), ("margin", "float64"),
-            ("item_id", "string"), ("rubric_version", "string"), ("n_judgments", "int32"),
-            ("agreement", "float64"), ("adjudicated", "bool"), ("chosen_model", "string"),
-            ("rejected_model", "string")],
+            ("tie", "bool"), ("item_id", "string"), ("chosen_id", "string"), ("rejected_id", "string"),
+            ("rubric_version", "string"), ("n_judgments", "int32"), ("agreement", "float64"),
+            ("adjudicated", "bool"), ("chosen_model", "string"), ("rejected_model", "string"), *_IMPORT_METADATA],
     "helpsteer2": [("prompt", "string"), ("response_1", "string"), ("response_2", "string"),
-                   ("preference_strength", "int8"), ("justification", "string"), ("item_id", "string"),
+                   ("preference_strength", "int8"), ("tie", "bool"), ("justification", "string"),
+                   ("item_id", "string"), ("response_1_id", "string"), ("response_2_id", "string"),
+                   ("response_1_model", "string"), ("response_2_model", "string"),
                    ("rubric_version", "string"), ("n_judgments", "int32"), ("agreement", "float64"),
-                   ("adjudicated", "bool"), ("all_preferences", "list<int8>")],
+                   ("adjudicated", "bool"), ("all_preferences", "list<int8>"), *_IMPORT_METADATA,
+                   *_HS2_ATTRIBUTE_COLUMNS],
     "rubric_scores": [("item_id", "string"), ("response_id", "string"), ("response", "int16"), ("model", "string"),
                       ("criterion", "string"), ("criterion_title", "string"), ("scale", "string"),
                       ("points", "float64"), ("importance", "string"), ("rubric_version", "string"),
                       ("judge_type", "string"), ("judge", "string"), ("judgment_id", "int64"), ("value", "float64"),
                       ("met", "bool"), ("grade", "float64"), ("explanation", "string"), ("parse_status", "string"),
-                      ("model_revision", "string"), ("scored_at", "timestamp")],
+                      ("model_revision", "string"), ("scored_at", "timestamp"), *_IMPORT_METADATA],
     "judgments": [("judgment_id", "int64"), ("item_id", "string"), ("annotator", "string"),
                   ("rubric_version", "string"), ("preference", "int8"), ("both_bad", "bool"), ("winner", "string"),
                   ("ranking", "list<int16>"), ("rationale", "string"), ("time_spent_ms", "int64"),
                   ("submitted_at", "timestamp"), ("shown_order", "list<int16>"), ("response_ids", "list<string>"),
                   ("response_models", "list<string>"), ("n_judgments", "int32"), ("agreement", "float64"),
-                  ("adjudicated", "bool")],
+                  ("adjudicated", "bool"), *_IMPORT_METADATA],
 }
 _MODEL_SCORE_COLUMNS = {
     "trl": [("chosen_scores", _SCORES), ("rejected_scores", _SCORES)],
@@ -73,11 +84,18 @@ _MODEL_SCORE_COLUMNS = {
 }
 
 
+# An incremental export (`submitted_after`) ends every row with `deleted`: false on a row, true on
+# a tombstone (an item whose rows are gone since the cursor).
+DELETED_COLUMN = ("deleted", "bool")
+
+
 def export_columns(params: ExportParams) -> list[tuple[str, str]]:
     """(name, type name) of every column of the format, in order."""
     columns = list(_COLUMNS[params.export_format])
     if params.include_model_scores:
         columns += _MODEL_SCORE_COLUMNS[params.export_format]
+    if params.submitted_after is not None:
+        columns.append(DELETED_COLUMN)
     return columns
 
 
@@ -100,9 +118,30 @@ _SHOWN_12, _SHOWN_21 = RawJson("[1,2]"), RawJson("[2,1]")
 
 
 def iso_utc(value: datetime) -> str:
-    """ISO 8601 in UTC with a Z (a naive value is taken as UTC)."""
+    """YYYY-MM-DDTHH:MM:SS.ffffffZ, always six fractional digits (a naive value is taken as UTC)."""
     value = value.astimezone(UTC) if timezone.is_aware(value) else value.replace(tzinfo=UTC)
-    return value.isoformat().replace("+00:00", "Z")
+    return value.isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+class Tombstone(tuple):
+    """A row of an incremental export saying that an item has no rows any more: its `item_id`, every
+    other column empty, `deleted` true (JSON Lines writes only those two keys)."""
+
+    __slots__ = ()
+
+
+# How long before its start an export's cursor lies. Changes are stamped (updated_at) by the clock
+# of the process that writes them, before their transaction commits; one that commits after an
+# export's snapshot was stamped at most this long before it, as long as write transactions (and the
+# clocks of the app servers) stay within it. Items changed in the overlap are sent again by the next
+# increment, which merging by item makes harmless.
+CURSOR_OVERLAP = timedelta(minutes=2)
+
+
+def export_cursor(*, started: datetime | None = None) -> str:
+    """The `submitted_after` value that the next increment should use, for an export starting now
+    (or at `started`): every change this export cannot see is later than it."""
+    return iso_utc((started or timezone.now()) - CURSOR_OVERLAP)
 
 
 def _json_default(value):
@@ -265,26 +304,29 @@ def _id_list(text: str | None) -> list[int]:
         return [x for x in json.loads(text) if isinstance(x, int)]
 
 
-def db_time(text: str | None) -> str | None:
-    """A timestamp as the database prints it → ISO 8601 in UTC with a Z.
+# "YYYY-MM-DD HH:MM:SS" + "." + six digits: the database leaves out trailing zeros of the fraction
+# (and the whole fraction on a whole second); the exports always write six digits.
+_MICROS = ".000000"
 
-    PostgreSQL (session time zone UTC): "2025-01-02 03:04:05.123456+00"; SQLite: "2025-01-02 03:04:05.123456".
+
+def db_time(text: str | None) -> str | None:
+    """A timestamp as the database prints it → YYYY-MM-DDTHH:MM:SS.ffffffZ (UTC, six digits).
+
+    PostgreSQL (session time zone UTC): "2025-01-02 03:04:05.1234+00"; SQLite: "2025-01-02 03:04:05.123456".
     """
     if text is None:
         return None
     if text.endswith("+00"):
-        return text[:-3].replace(" ", "T", 1) + "Z"
-    clock = text[19:]  # after "YYYY-MM-DD HH:MM:SS": fraction and offset, if any
-    if "+" not in clock and "-" not in clock:  # no offset: SQLite keeps UTC
-        return text.replace(" ", "T", 1) + "Z"
-    return iso_utc(datetime.fromisoformat(text))
-
-
-def _submitted_after(after: datetime | None):
-    """A boolean column: the judgment is new since `after` (always true without it)."""
-    if after is None:
-        return Value(True)
-    return ExpressionWrapper(Q(submitted_at__gt=after), output_field=BooleanField())
+        body = text[:-3]
+    else:
+        clock = text[19:]  # after "YYYY-MM-DD HH:MM:SS": fraction and offset, if any
+        if "+" in clock or "-" in clock:
+            return iso_utc(datetime.fromisoformat(text))
+        body = text  # no offset: SQLite keeps UTC
+    n = len(body)
+    if n != 26:
+        body += _MICROS[n - 19:] if n > 19 else _MICROS
+    return body.replace(" ", "T", 1) + "Z"
 
 
 def _judgment_filter(params: ExportParams, prefix: str = "") -> Q:
@@ -295,26 +337,32 @@ def _judgment_filter(params: ExportParams, prefix: str = "") -> Q:
 
 
 def _items(project: Project, params: ExportParams) -> QuerySet[Item]:
-    """The project's items that can produce rows: enough counted judgments, and for an incremental
-    export (`submitted_after`) something new since then."""
+    """The project's items that can produce rows: enough counted judgments; for an incremental
+    export (`submitted_after`), every item that changed since then, whether it still has rows or not
+    (those without become tombstones).
+
+    An item is stamped (updated_at) whenever its label may change: a judgment submitted, undone or
+    imported, an adjudication set or cleared, its content re-imported (annotator/services). The
+    judgments' and the adjudication's own times are read too, and with model scores their times.
+    """
     items = Item.objects.filter(project=project)
-    counted = Judgment.objects.filter(_judgment_filter(params), item=OuterRef("pk"))
+    after = params.submitted_after
+    if after is not None:
+        changed = (Q(updated_at__gt=after) | Q(adjudication__updated_at__gt=after)
+                   | Exists(Judgment.objects.filter(Q(submitted_at__gt=after) | Q(updated_at__gt=after),
+                                                    item=OuterRef("pk"))))
+        if params.include_model_scores:
+            from scoring.models import CriterionScore, ResponseScore
+
+            scores = CriterionScore if params.export_format == "rubric_scores" else ResponseScore
+            changed |= Exists(scores.objects.filter(response__item=OuterRef("pk"), created_at__gt=after))
+        return items.filter(changed)
     if params.min_judgments == 1:
-        items = items.filter(Exists(counted))
+        items = items.filter(Exists(Judgment.objects.filter(_judgment_filter(params), item=OuterRef("pk"))))
     elif params.min_judgments > 1:
         items = items.annotate(
             _counted=Count("judgments", filter=_judgment_filter(params, "judgments__"))
         ).filter(_counted__gte=params.min_judgments)
-    if params.submitted_after is not None:
-        after = params.submitted_after
-        recent = Q(Exists(counted.filter(submitted_at__gt=after)))
-        if params.export_format in ("trl", "helpsteer2"):
-            recent |= Q(adjudication__updated_at__gt=after)
-        if params.export_format == "rubric_scores" and params.include_model_scores:
-            from scoring.models import CriterionScore
-
-            recent |= Q(Exists(CriterionScore.objects.filter(response__item=OuterRef("pk"), created_at__gt=after)))
-        items = items.filter(recent)
     return items
 
 
@@ -368,9 +416,9 @@ def _version_labels() -> dict[int, str]:
             RubricVersion.objects.values_list("id", "rubric_set__slug", "number")}
 
 
-def _versions_label(ids: Iterable[int | None], labels: dict[int, str]) -> str | None:
+def _versions_label(ids: Iterable[int | None], labels: dict[int, str]) -> str:
     distinct = sorted({labels.get(i, str(i)) for i in ids if i is not None})
-    return ",".join(distinct) if distinct else None
+    return ",".join(distinct)
 
 
 def _scores_for(scores: list[tuple], response_pk: int) -> list[dict]:
@@ -392,15 +440,51 @@ def _r(value: float | None) -> float | None:
 
 # --- Rows of each format ----------------------------------------------------------------------
 
+def _item_metadata_columns() -> dict:
+    """The item's import metadata as SQL columns: the JSON text of its metadata, and its `subset`."""
+    return {"metadata": _text("metadata"), "subset": KT("metadata__subset")}
+
+
+def _tombstone(params: ExportParams, external_id: str) -> Tombstone:
+    columns = export_column_names(params)
+    row = [None] * len(columns)
+    row[columns.index("item_id")] = external_id
+    row[-1] = True
+    return Tombstone(row)
+
+
+def _hs2_ratings(item_ids: QuerySet) -> Iterator[tuple]:
+    """The HelpSteer2 attributes its import stored (the judgments of HELPSTEER2_ANNOTATOR):
+    (item id, response id, attribute, Likert value 1–5), ordered by item."""
+    return CriterionJudgment.objects.filter(
+        judgment__item_id__in=item_ids, judgment__annotator__username=HELPSTEER2_ANNOTATOR,
+        criterion__key__in=HS2_ATTRIBUTES,
+    ).order_by("judgment__item_id").values_list("judgment__item_id", "response_id", "criterion__key", "value").iterator(
+        chunk_size=CHUNK_ROWS)
+
+
+_NO_ATTRIBUTES = (None,) * len(_HS2_ATTRIBUTE_COLUMNS)
+
+
+def _hs2_attribute_values(ratings: list[tuple], first: int, second: int) -> tuple:
+    """The ten attribute columns (response 1's five, then response 2's), 0–4, None where unrated."""
+    if not ratings:
+        return _NO_ATTRIBUTES
+    values = {(r[1], r[2]): int(r[3]) - 1 for r in ratings}
+    return tuple(values.get((pk, name)) for pk in (first, second) for name in HS2_ATTRIBUTES)
+
+
 def _item_format_rows(project: Project, params: ExportParams, *, light: bool) -> Iterator[tuple]:
-    """trl and helpsteer2: one row per item with a decided preference."""
+    """trl and helpsteer2: one row per item with a decided preference (helpsteer2: also every item
+    with HelpSteer2 attributes); in an increment, a tombstone for a changed item without one."""
     fmt = params.export_format
     item_ids = _item_ids(project, params)
+    incremental = params.submitted_after is not None
     # JSON comes as text, parsed here only when there is something in it.
     IT = Columns(id="id", external_id="external_id", adjudication_id="adjudication__id",
                  adjudication_preference="adjudication__preference", adjudication_both_bad="adjudication__both_bad",
                  adjudication_rationale="adjudication__rationale", adjudication_ranking=_text("adjudication__ranking"),
-                 **({} if light else {"prompt": _text("prompt")}))
+                 **({} if light else {"prompt": _text("prompt"), **_item_metadata_columns()}))
     R = _response_columns(content=not light)
     J = Columns(item_id="item_id", id="id", annotator="annotator__username", rubric_version_id="rubric_version_id",
                 preference="preference", both_bad="both_bad", rationale="rationale", ranking=_text("ranking"))
@@ -409,6 +493,7 @@ def _item_format_rows(project: Project, params: ExportParams, *, light: bool) ->
     judgments = _ByItem(J.read(Judgment.objects.filter(_judgment_scope(project, params, item_ids))
                                .order_by("item_id", "submitted_at", "id")))
     scores = _ByItem(_model_scores(item_ids)) if params.include_model_scores and not light else None
+    ratings = _ByItem(_hs2_ratings(item_ids)) if fmt == "helpsteer2" else None
     versions = _version_labels()
     keep_ties = params.tie_policy == "keep"
 
@@ -418,66 +503,58 @@ def _item_format_rows(project: Project, params: ExportParams, *, light: bool) ->
         votes = [JudgmentRow(j[J.id], j[J.annotator], j[J.rubric_version_id], j[J.preference], j[J.both_bad],
                              _id_list(j[J.ranking]), j[J.rationale]) for j in judgments.take(item_id)]
         item_scores = scores.take(item_id) if scores is not None else []
+        item_ratings = ratings.take(item_id) if ratings is not None else []
         positions = {r[R.id]: i for i, r in enumerate(resp)}
         adjudicated = item[IT.adjudication_id] is not None
         adjudication = (AdjudicationRow(item[IT.adjudication_preference], item[IT.adjudication_both_bad],
                                         _id_list(item[IT.adjudication_ranking])) if adjudicated else None)
         label = item_label(judgments=votes, adjudication=adjudication, positions=positions)
-        if not _passes_item_filters(label.n_judgments, label.agreement, params):
+        passes = _passes_item_filters(label.n_judgments, label.agreement, params)
+        preferred = passes and not label.both_bad and label.decided and (keep_ties or not label.tie)
+        if fmt == "helpsteer2":
+            # HelpSteer2 is pairwise: items ranked among more responses are trl-only. Its attributes are
+            # written whatever the preference (preference_strength null when there is none).
+            preferred = preferred and len(resp) == 2 and label.strength is not None
+            has_row = passes and len(resp) == 2 and (preferred or bool(item_ratings))
+        else:
+            has_row = preferred
+        if not has_row:
+            if incremental:
+                yield () if light else _tombstone(params, item[IT.external_id])
             continue
-        if label.both_bad or not label.decided:
-            continue
-        if label.tie and not keep_ties:
-            continue
-        if label.tie:
+        if label.tie and preferred:
+            # Kept ties: response 1 (stored order) as chosen, marked by `tie`.
             label.chosen, label.rejected, label.margin, label.strength = 0, 1, 0.0, 0
-        if fmt == "helpsteer2" and (len(resp) != 2 or label.strength is None):
-            continue  # HelpSteer2 is pairwise: items ranked among more responses are trl-only
         if light:
             yield ()
             continue
         version = _versions_label((v.rubric_version_id for v in votes), versions)
+        metadata = (item[IT.subset] or "", item[IT.metadata] or "{}")
         if fmt == "trl":
             chosen, rejected = resp[label.chosen], resp[label.rejected]
             # The stored message list goes out as the database wrote it (valid JSON, not re-parsed).
             prompt = RawJson(item[IT.prompt]) if item[IT.prompt] else _EMPTY_LIST
             row = (prompt, [{"role": "assistant", "content": chosen[R.content]}],
-                   [{"role": "assistant", "content": rejected[R.content]}], round(label.margin, 6),
-                   item[IT.external_id], version, label.n_judgments, _r(label.agreement), label.adjudicated,
-                   chosen[R.model_name], rejected[R.model_name])
+                   [{"role": "assistant", "content": rejected[R.content]}], round(label.margin, 6), label.tie,
+                   item[IT.external_id], chosen[R.external_id], rejected[R.external_id], version,
+                   label.n_judgments, _r(label.agreement), label.adjudicated, chosen[R.model_name],
+                   rejected[R.model_name], *metadata)
             if params.include_model_scores:
                 row += (_scores_for(item_scores, chosen[R.id]), _scores_for(item_scores, rejected[R.id]))
-            yield row
         else:
-            why = justification(votes, label,
-                                adjudication_rationale=item[IT.adjudication_rationale] if adjudicated else "")
+            why = (justification(votes, label, adjudication_rationale=item[IT.adjudication_rationale]
+                                 if adjudicated else "") if preferred else "")
             prompt = json.loads(item[IT.prompt]) if item[IT.prompt] else []
             first, second = resp
-            row = (helpsteer2_prompt(prompt), first[R.content], second[R.content], label.strength, why,
-                   item[IT.external_id], version, label.n_judgments, _r(label.agreement), label.adjudicated,
-                   [v.preference for v in votes if v.preference is not None and not v.both_bad])
+            row = (helpsteer2_prompt(prompt), first[R.content], second[R.content],
+                   label.strength if preferred else None, label.tie and preferred, why, item[IT.external_id],
+                   first[R.external_id], second[R.external_id], first[R.model_name], second[R.model_name],
+                   version, label.n_judgments, _r(label.agreement), label.adjudicated,
+                   [v.preference for v in votes if v.preference is not None and not v.both_bad], *metadata,
+                   *_hs2_attribute_values(item_ratings, first[R.id], second[R.id]))
             if params.include_model_scores:
                 row += (_scores_for(item_scores, first[R.id]), _scores_for(item_scores, second[R.id]))
-            yield row
-
-
-def helpsteer2_prompt(messages: list[dict]) -> str:
-    """A chat prompt as one HelpSteer2 string: the first user turn as is, every later turn after an
-    `<extra_id_1>Role` line; a system message goes first as `<extra_id_0>System`."""
-    parts = []
-    first_turn = True
-    for m in messages or []:
-        role = str(m.get("role", "user"))
-        content = str(m.get("content", ""))
-        if role == "system":
-            parts.append(f"<extra_id_0>System\n{content}\n")
-        elif first_turn and role == "user":
-            parts.append(content)
-            first_turn = False
-        else:
-            parts.append(f"<extra_id_1>{role.capitalize()}\n{content}")
-            first_turn = False
-    return "".join(parts)
+        yield row + (False,) if incremental else row
 
 
 # A judgment's winner from (preference, both_bad, top position): a handful of distinct answers, looked
@@ -487,16 +564,18 @@ _winner = functools.cache(lambda preference, both_bad, top_position: judgment_wi
 
 
 def _judgment_rows(project: Project, params: ExportParams, *, light: bool) -> Iterator[tuple]:
-    """judgments: every counted judgment of the items that pass the filters."""
+    """judgments: every counted judgment of the items that pass the filters; in an increment, every
+    one of each changed item (a tombstone for one without any)."""
     item_ids = _item_ids(project, params)
+    incremental = params.submitted_after is not None
     IT = Columns(id="id", external_id="external_id",
-                 adjudicated=Exists(Adjudication.objects.filter(item=OuterRef("pk"))))
+                 adjudicated=Exists(Adjudication.objects.filter(item=OuterRef("pk"))), **_item_metadata_columns())
     R = _response_columns(content=False)
     # JSON and time columns come as text (parsing them here is cheaper than the ORM's converters).
     J = Columns(item_id="item_id", id="id", annotator="annotator__username", rubric_version_id="rubric_version_id",
                 preference="preference", both_bad="both_bad", rationale="rationale", time_spent_ms="time_spent_ms",
                 ranking=_text("ranking"), submitted_at=_text("submitted_at"),
-                shown_order=_text("assignment__shown_order"), is_new=_submitted_after(params.submitted_after))
+                shown_order=_text("assignment__shown_order"))
     items = IT.read(Item.objects.filter(id__in=item_ids).order_by("id"), read_ahead=False)
     responses = _ByItem(_responses(item_ids, R))
     judgments = _ByItem(J.read(Judgment.objects.filter(_judgment_scope(project, params, item_ids))
@@ -514,14 +593,16 @@ def _judgment_rows(project: Project, params: ExportParams, *, light: bool) -> It
                            top_index(_id_list(j[J.ranking]), positions) if many and j[J.ranking] != "[]" else None)
                    for j in group]
         agreement = pairwise_agreement([w for w in winners if w is not None])
-        if not _passes_item_filters(len(group), agreement, params):
+        if not group or not _passes_item_filters(len(group), agreement, params):
+            if incremental:
+                yield () if light else _tombstone(params, item[IT.external_id])
             continue
         if light:
-            for j in group:
-                if j[J.is_new]:
-                    yield ()
+            for _j in group:
+                yield ()
             continue
         external_id, adjudicated = item[IT.external_id], item[IT.adjudicated]
+        subset, metadata = item[IT.subset] or "", item[IT.metadata] or "{}"
         response_ids = RawJson(encode_json([r[R.external_id] for r in resp]))
         response_models = RawJson(encode_json([r[R.model_name] for r in resp]))
         item_scores = None
@@ -538,8 +619,6 @@ def _judgment_rows(project: Project, params: ExportParams, *, light: bool) -> It
             first, second = resp[0][R.id], resp[1][R.id]
             mapped = {f"[{first}, {second}]": _SHOWN_12, f"[{second}, {first}]": _SHOWN_21}
         for j, winner in zip(group, winners, strict=True):
-            if not j[J.is_new]:
-                continue
             shown_text, ranking_text = j[J.shown_order], j[J.ranking]
             shown = mapped.get(shown_text)
             if shown is None:
@@ -547,12 +626,13 @@ def _judgment_rows(project: Project, params: ExportParams, *, light: bool) -> It
                     [positions[pk] + 1 for pk in _id_list(shown_text) if pk in positions]))
             ranking = (_EMPTY_LIST if ranking_text == "[]"
                        else [positions[pk] + 1 for pk in _id_list(ranking_text) if pk in positions])
-            row = (j[J.id], external_id, j[J.annotator], versions.get(j[J.rubric_version_id]), j[J.preference],
-                   j[J.both_bad], winner, ranking, j[J.rationale], j[J.time_spent_ms], db_time(j[J.submitted_at]),
-                   shown, response_ids, response_models, n_group, agreement, adjudicated)
+            row = (j[J.id], external_id, j[J.annotator], versions.get(j[J.rubric_version_id], ""), j[J.preference],
+                   j[J.both_bad], winner or "", ranking, j[J.rationale], j[J.time_spent_ms],
+                   db_time(j[J.submitted_at]), shown, response_ids, response_models, n_group, agreement, adjudicated,
+                   subset, metadata)
             if item_scores is not None:
                 row += (item_scores,)
-            yield row
+            yield row + (False,) if incremental else row
 
 
 _CRITERION_LOOKUPS = {"criterion": "criterion__key", "criterion_title": "criterion__title",
@@ -569,13 +649,16 @@ M = Columns(item_id="response__item_id", response_external_id="response__externa
 
 
 def _rubric_score_rows(project: Project, params: ExportParams, *, light: bool) -> Iterator[tuple]:
-    """rubric_scores: one row per response × criterion × judge (annotators, and scorers when asked)."""
+    """rubric_scores: one row per response × criterion × judge (annotators, and scorers when asked);
+    in an increment, every row of each changed item (a tombstone for one without any)."""
     from scoring.models import CriterionScore
 
     item_ids = _item_ids(project, params)
-    after = params.submitted_after
-    need_stats = params.min_judgments > 1 or params.min_agreement is not None
-    IT = Columns(id="id", external_id="external_id")
+    incremental = params.submitted_after is not None
+    # An increment's items are not filtered in SQL (the ones left out become tombstones).
+    need_stats = (params.min_judgments > 1 or params.min_agreement is not None
+                  or (incremental and params.min_judgments > 0))
+    IT = Columns(id="id", external_id="external_id", **_item_metadata_columns())
     R = Columns(item_id="item_id", id="id")
     items = IT.read(Item.objects.filter(id__in=item_ids).order_by("id"), read_ahead=False)
     stats = None
@@ -587,8 +670,6 @@ def _rubric_score_rows(project: Project, params: ExportParams, *, light: bool) -
     human = CriterionJudgment.objects.filter(judgment__item_id__in=item_ids)
     if params.rubric_version_id is not None:
         human = human.filter(judgment__rubric_version_id=params.rubric_version_id)
-    if after is not None:
-        human = human.filter(judgment__submitted_at__gt=after)
     human_rows = _ByItem(H.read(human.order_by("judgment__item_id", "judgment__submitted_at", "judgment_id",
                                                "response__position", "response_id", "criterion__position",
                                                "criterion_id"), read_ahead=False))
@@ -597,8 +678,6 @@ def _rubric_score_rows(project: Project, params: ExportParams, *, light: bool) -
         model = CriterionScore.objects.filter(response__item_id__in=item_ids)
         if params.rubric_version_id is not None:
             model = model.filter(criterion__version_id=params.rubric_version_id)
-        if after is not None:
-            model = model.filter(created_at__gt=after)
         model_rows = _ByItem(M.read(model.order_by("response__item_id", "response__position", "response_id",
                                                    "criterion__position", "criterion_id", "scorer__name"),
                                     read_ahead=False))
@@ -607,6 +686,8 @@ def _rubric_score_rows(project: Project, params: ExportParams, *, light: bool) -
 
     for item in items:
         item_id, external_id = item[IT.id], item[IT.external_id]
+        subset, metadata = item[IT.subset] or "", item[IT.metadata] or "{}"
+        emitted = 0
         if stats is not None:
             group = stats.take(item_id)
             positions = {r[R.id]: i for i, r in enumerate(stat_responses.take(item_id))}
@@ -616,29 +697,38 @@ def _rubric_score_rows(project: Project, params: ExportParams, *, light: bool) -
                       for v in group]
             if not _passes_item_filters(len(group), pairwise_agreement([x for x in labels if x is not None]),
                                         params):
+                if incremental:
+                    yield () if light else _tombstone(params, external_id)
                 continue
         order = {r[R.id]: i + 1 for i, r in enumerate(responses.take(item_id))}
         for h in human_rows.take(item_id):
+            emitted += 1
             if light:
                 yield ()
                 continue
             # One unit per column (scoring.definitions.criterion_row): value = points earned.
             cell = criterion_row(points=h[H.points], scale=h[H.scale], human_value=h[H.value])
-            yield (external_id, h[H.response_external_id], order.get(h[H.response_id]), h[H.model], h[H.criterion],
+            row = (external_id, h[H.response_external_id], order.get(h[H.response_id]), h[H.model], h[H.criterion],
                    h[H.criterion_title], h[H.scale], h[H.points], h[H.importance],
-                   versions.get(h[H.rubric_version_id]), "human", h[H.annotator], h[H.judgment_id], _r(cell["value"]),
-                   cell["met"], cell["grade"], "", None, None, db_time(h[H.submitted_at]))
+                   versions.get(h[H.rubric_version_id], ""), "human", h[H.annotator], h[H.judgment_id],
+                   _r(cell["value"]), cell["met"], cell["grade"], "", "", "", db_time(h[H.submitted_at]), subset,
+                   metadata)
+            yield row + (False,) if incremental else row
         if model_rows is not None:
             for m in model_rows.take(item_id):
+                emitted += 1
                 if light:
                     yield ()
                     continue
                 cell = criterion_row(points=m[M.points], met=m[M.met], grade=m[M.score])
-                yield (external_id, m[M.response_external_id], order.get(m[M.response_id]), m[M.model],
+                row = (external_id, m[M.response_external_id], order.get(m[M.response_id]), m[M.model],
                        m[M.criterion], m[M.criterion_title], m[M.scale], m[M.points], m[M.importance],
-                       versions.get(m[M.rubric_version_id]), "model", m[M.scorer], None, _r(cell["value"]),
-                       cell["met"], cell["grade"], m[M.explanation], m[M.parse_status], m[M.model_revision],
-                       db_time(m[M.created_at]))
+                       versions.get(m[M.rubric_version_id], ""), "model", m[M.scorer], None, _r(cell["value"]),
+                       cell["met"], cell["grade"], m[M.explanation] or "", m[M.parse_status] or "",
+                       m[M.model_revision] or "", db_time(m[M.created_at]), subset, metadata)
+                yield row + (False,) if incremental else row
+        if incremental and not emitted:
+            yield () if light else _tombstone(params, external_id)
 
 
 _ROW_BUILDERS = {"trl": _item_format_rows, "helpsteer2": _item_format_rows,
@@ -673,9 +763,7 @@ def _tune_transaction(*, first: bool) -> None:
 
 def export_count(*, project: Project, params: ExportParams) -> int:
     """How many rows the export would have."""
-    if params.export_format == "judgments" and params.min_judgments <= 1 and params.min_agreement is None:
-        qs = Judgment.objects.filter(_judgment_filter(params), item__project=project)
-        if params.submitted_after is not None:
-            qs = qs.filter(submitted_at__gt=params.submitted_after)
-        return qs.count()
+    if (params.export_format == "judgments" and params.min_judgments <= 1 and params.min_agreement is None
+            and params.submitted_after is None):
+        return Judgment.objects.filter(_judgment_filter(params), item__project=project).count()
     return sum(1 for _ in export_rows(project=project, params=params, light=True))

@@ -21,7 +21,7 @@ from config.ids import parse_id
 from .http import export_job_file_response, export_stream_response
 from .jobs import export_job_request
 from .models import ExportJob
-from .params import FORMATS, PARAM_NAMES, STREAMED_FILE_FORMATS, ExportParams, export_params_parse
+from .params import FORMATS, STREAMED_FILE_FORMATS, ExportParams, export_params_parse
 from .rows import export_column_names, export_count
 from .selectors import export_job_get, export_job_list, export_rubric_versions
 
@@ -30,7 +30,8 @@ FORMAT_HELP = {
     "trl": ("TRL preference pairs", "Conversational prompt, chosen, rejected and margin: loads with datasets, "
                                     "trains with TRL's RewardTrainer and DPOTrainer as is."),
     "helpsteer2": ("HelpSteer2", "prompt, response_1, response_2, preference_strength (−3..3, negative: "
-                                 "response 1 better) and the annotators' justification."),
+                                 "response 1 better), the annotators' justification, and HelpSteer2's five "
+                                 "attributes of items imported from it."),
     "rubric_scores": ("Rubric scores", "One row per response × criterion × judge: annotators, and reward-model "
                                        "judges when model scores are included."),
     "judgments": ("Judgments", "Every judgment with its provenance: annotator, rubric version, preference, "
@@ -38,8 +39,13 @@ FORMAT_HELP = {
 }
 
 
+# What the page's forms send besides the export parameters (export_params_parse refuses anything else).
+PAGE_FIELDS = ("as", "csrfmiddlewaretoken")
+
+
 def _raw_params(data) -> dict:
-    raw = {name: data.get(name) for name in PARAM_NAMES if data.get(name) not in (None, "")}
+    """The parameters given (every non-empty name, so that a misspelt one is refused by name)."""
+    raw = {name: data.get(name) for name in data if data.get(name) not in (None, "")}
     raw.setdefault("format", "trl")
     return raw
 
@@ -71,7 +77,7 @@ def _jobs_context(project) -> dict:
 def export_page(request, project_id: int):
     project = project_get_for_user(user=request.user, project_id=project_id, roles=ROLES_STAFF)
     if request.method == "POST":
-        params = export_params_parse(_raw_params(request.POST), project=project)
+        params = export_params_parse(_raw_params(request.POST), project=project, also=PAGE_FIELDS)
         export_job_request(project=project, user=request.user, params=params)
         if request.htmx:
             return render(request, f"{TEMPLATE}#export-jobs", _jobs_context(project))
@@ -94,7 +100,7 @@ def export_count_fragment(request, project_id: int):
     raw = _raw_params(request.GET)
     file_format = _streamed_format(request)
     try:
-        params = export_params_parse(raw, project=project)
+        params = export_params_parse(raw, project=project, also=PAGE_FIELDS)
     except ApplicationError as error:
         # Shown inside the fragment (htmx swaps 2xx only): the error box says what is wrong.
         return render(request, f"{TEMPLATE}#export-count", {"project": project, "count_error": error, "raw": raw})
@@ -139,5 +145,5 @@ def export_download(request, project_id: int):
         job = export_job_get(project=project, job_id=parse_id(job_id) or 0)
         return export_job_file_response(job=job)
     file_format = request.GET.get("as") or "jsonl"
-    params = export_params_parse(_raw_params(request.GET), project=project)
+    params = export_params_parse(_raw_params(request.GET), project=project, also=PAGE_FIELDS)
     return export_stream_response(project=project, params=params, file_format=file_format)

@@ -22,7 +22,17 @@ from annotator.models import Project
 from config.errors import ApplicationError
 
 from .params import ExportParams
-from .rows import RawJson, encode_json, encode_string, export_column_names, export_columns, export_rows, iso_utc
+from .rows import (
+    DELETED_COLUMN,
+    RawJson,
+    Tombstone,
+    encode_json,
+    encode_string,
+    export_column_names,
+    export_columns,
+    export_rows,
+    iso_utc,
+)
 
 STREAM_CHUNK_BYTES = 64 * 1024
 PARQUET_BATCH_ROWS = 5000
@@ -44,7 +54,8 @@ def _json_time(value) -> str:
 
 
 _ENCODE_BY_TYPE = {
-    "string": "_str({v})", "bool": '("true" if {v} else "false")', "float64": "_float({v})",
+    # Empty text is common (no subset, no explanation): written without a call.
+    "string": "(_empty if not {v} else _str({v}))", "bool": '("true" if {v} else "false")', "float64": "_float({v})",
     "timestamp": "_time({v})", "int8": "{v}", "int16": "{v}", "int32": "{v}", "int64": "{v}",
 }
 
@@ -62,14 +73,28 @@ def row_encoder(columns: list[tuple[str, str]]):
         value = _ENCODE_BY_TYPE.get(type_name, "_json({v})").format(v=f"r[{i}]")
         parts.append(literal.replace("{", "{{").replace("}", "}}") + f'{{"null" if r[{i}] is None else {value}}}')
     source = "def encode(r):\n    return f'" + "".join(parts) + "}}'\n"
-    namespace = {"_str": encode_string, "_float": _json_float, "_time": _json_time, "_json": _json_value}
+    namespace = {"_empty": '""', "_str": encode_string, "_float": _json_float, "_time": _json_time,
+                 "_json": _json_value}
     exec(compile(source, f"<row encoder {columns[0][0]}…>", "exec"), namespace)  # noqa: S102 - fixed text
     return namespace["encode"]
+
+
+def _with_tombstones(columns: list[tuple[str, str]], encode):
+    """An incremental export's encoder: a Tombstone is written as {"item_id": …, "deleted": true}."""
+    id_index = [name for name, _type in columns].index("item_id")
+
+    def encode_row(r):
+        if r.__class__ is Tombstone:
+            return f'{{"item_id":{encode_string(r[id_index])},"deleted":true}}'
+        return encode(r)
+    return encode_row
 
 
 def jsonl_chunks(columns: list[tuple[str, str]], rows: Iterable[tuple]) -> Iterator[bytes]:
     """JSON Lines, one object per row, in chunks of about STREAM_CHUNK_BYTES."""
     encode = row_encoder(columns)
+    if columns[-1] == DELETED_COLUMN:
+        encode = _with_tombstones(columns, encode)
     lines: list[str] = []
     size = 0
     for row in rows:

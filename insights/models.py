@@ -9,8 +9,6 @@ dies mid-way leaves a lease that runs out, and the next request computes again.
 from django.conf import settings
 from django.db import models
 
-SECTIONS = ("summary", "agreement", "annotators", "scorers", "rubric", "leaderboard")
-
 
 class InsightsSnapshot(models.Model):
     class Status(models.TextChoices):

@@ -252,12 +252,12 @@ def bradley_terry_interval(
     Each comparison is one item, so resampling items is a multinomial draw over the cells
     (pair, outcome) of the aggregated table.
     """
+    theta, nu = bradley_terry(comparisons, n_players, alpha=alpha)
     i, j, counts = _bt_arrays(comparisons)
     nan = np.full(n_players, np.nan)
     if not len(i) or n_players < 2:
-        return np.zeros(n_players), nan, nan, 0.0
+        return theta, nan, nan, 0.0
     with_ties = bool(counts[:, 2].sum() > 0)
-    theta, nu = _bt_fit(i, j, counts, n_players, alpha=alpha, with_ties=with_ties)
     total = int(counts.sum())
     if not replicates:
         return theta, nan, nan, nu

@@ -92,7 +92,7 @@ class Criterion(models.Model):
         PITFALL = "pitfall", "Pitfall"
 
     class Scale(models.TextChoices):
-        BINARY = "binary", "Yes / no"
+        BINARY = "binary", "Met / not met"
         LIKERT5 = "likert5", "Likert 1–5"
         POINTS = "points", "Points"
 

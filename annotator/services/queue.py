@@ -9,7 +9,9 @@ How it holds under concurrency:
   turns: the second finds the lease the first just took instead of taking another item.
 - Every change to an item's assignments or judgments (lease, renew, skip, submit, undo) runs in a
   transaction that first locks the item row (`item_lock`), then re-reads the counts with fresh
-  statements. Lock order is always item, then assignment, so two operations never deadlock.
+  statements. Lock order is always item, then assignment; a request never waits for a second item
+  while holding one, except the user's own leases, locked together in id order (`_current_lease`),
+  so two operations never deadlock.
 - "Next item" picks a candidate with `SELECT … FOR UPDATE SKIP LOCKED` on PostgreSQL: annotators
   racing for the same item do not wait on each other, each takes the next unlocked one.
 - SQLite has no row locks. There the transaction starts with a write, which takes SQLite's single
@@ -56,27 +58,19 @@ def _lock_annotator_and_list_leases(project: Project, user: AbstractBaseUser, no
     """(assignment id, item id) of the user's live leases in the project, oldest first (at most 3),
     read under a lock on the user's row, so "next item" runs one at a time per annotator: several tabs
     asking at once would each see no lease and each take a new item. FOR NO KEY UPDATE: inserts that
-    reference the user (judgments) are not blocked. One statement: the lock costs no extra query.
-    Taken before any item lock. SQLite: its database write lock serializes instead."""
+    reference the user (judgments) are not blocked. Taken before any item lock.
+
+    Two statements, not one: a statement reads its rows as of when it started, so a lease that
+    another tab took while this one waited for the lock would be missing from a list read in the
+    same statement as the lock, and the user would end up with two leases. SQLite: its database
+    write lock serializes instead."""
+    leases = (Assignment.objects.filter(annotator=user, item__project=project, **live_lease_filter(now))
+              .order_by("leased_at", "id").values_list("pk", "item_id"))
     if not _uses_row_locks():
         _serialize_on_sqlite(project.pk)
-        return list(Assignment.objects.filter(annotator=user, item__project=project, **live_lease_filter(now))
-                    .order_by("leased_at", "id").values_list("pk", "item_id")[:3])
-    users, assignments, items = (get_user_model()._meta.db_table, Assignment._meta.db_table, Item._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            SELECT a.id, a.item_id FROM {users} u
-            LEFT JOIN ({assignments} a JOIN {items} i ON i.id = a.item_id AND i.project_id = %s)
-              ON a.annotator_id = u.id AND a.status = %s AND a.lease_expires_at > %s
-            WHERE u.id = %s
-            ORDER BY a.leased_at, a.id
-            LIMIT 3
-            FOR NO KEY UPDATE OF u
-            """,  # noqa: S608 - table names from the models, values as parameters
-            [project.pk, Status.LEASED, now, user.pk],
-        )
-        return [(pk, item_id) for pk, item_id in cursor.fetchall() if pk is not None]
+        return list(leases[:3])
+    list(get_user_model().objects.select_for_update(no_key=True).filter(pk=user.pk).values_list("pk", flat=True))
+    return list(leases[:3])
 
 
 def item_lock(*, item_id: int) -> Item:
@@ -149,14 +143,27 @@ def assignment_renew_locked(*, assignment: Assignment, item: Item, now: datetime
 
 def _current_lease(candidates: list[tuple], now: datetime) -> Assignment | None:
     """The first of the user's live leases (`candidates`) still live under its item's lock, extended;
-    None if none is."""
+    None if none is.
+
+    The candidates' items are locked in one statement, in id order: a user can hold more than one
+    lease (an undo gives one back), and two requests that each held one item and waited for another
+    in lease order would deadlock. Every other path waits for at most one item lock."""
+    if not candidates:
+        return None
+    if _uses_row_locks():
+        items = {item.pk: item for item in Item.objects.select_for_update(of=("self",)).select_related("project")
+                 .filter(pk__in={item_id for _, item_id in candidates}).order_by("pk")}
+    else:
+        items = {item.pk: item for item in Item.objects.select_related("project")
+                 .filter(pk__in={item_id for _, item_id in candidates})}
     for pk, item_id in candidates:
-        with transaction.atomic(savepoint=False):  # inside assignment_next_for_user's transaction
-            item = item_lock(item_id=item_id)
-            assignment = Assignment.objects.select_for_update().get(pk=pk)
-            if assignment_renew_locked(assignment=assignment, item=item, now=now):
-                assignment.item = item
-                return assignment
+        item = items.get(item_id)
+        if item is None:
+            continue
+        assignment = Assignment.objects.select_for_update().get(pk=pk)
+        if assignment_renew_locked(assignment=assignment, item=item, now=now):
+            assignment.item = item
+            return assignment
     return None
 
 

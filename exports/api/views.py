@@ -76,7 +76,7 @@ class ExportApi(APIView):
     def get(self, request, project_id: int):
         project = project_get_for_user(user=request.user, project_id=project_id, roles=ROLES_STAFF)
         file_format = _file_format(request)
-        params = export_params_parse(request.query_params, project=project)
+        params = export_params_parse(request.query_params, project=project, also=("as",))
         if file_format not in STREAMED_FILE_FORMATS:
             job, created = export_job_request(project=project, user=request.user, params=params,
                                               file_format=file_format)
@@ -92,7 +92,7 @@ class ExportCountApi(APIView):
                    responses={200: ExportCountOutputSerializer, **error_responses(400)}, tags=["export"])
     def get(self, request, project_id: int):
         project = project_get_for_user(user=request.user, project_id=project_id, roles=ROLES_STAFF)
-        params = export_params_parse(request.query_params, project=project)
+        params = export_params_parse(request.query_params, project=project, also=("as",))
         return Response({"format": params.export_format, "rows": export_count(project=project, params=params)})
 
 

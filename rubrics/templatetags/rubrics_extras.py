@@ -1,8 +1,22 @@
 """Small filters for the rubric templates."""
 
+from types import SimpleNamespace
+
 from django import template
 
+from annotator.forms import criteria_grid
+
 register = template.Library()
+
+# The preview's two responses: only their letters show.
+PREVIEW_RESPONSES = [SimpleNamespace(id=letter, label=letter) for letter in "AB"]
+
+
+@register.inclusion_tag("annotator/_criteria.html")
+def annotator_preview(version) -> dict:
+    """The rubric as annotators answer it, rendered by the comparison page's own partial."""
+    criteria = sorted(version.criteria.all(), key=lambda c: (c.position, c.id))
+    return {"grid": criteria_grid(criteria, PREVIEW_RESPONSES), "preview": True}
 
 
 @register.filter

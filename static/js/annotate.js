@@ -98,12 +98,45 @@
     undoTimer = setInterval(undoTick, 500);
     undoTick();
     showPreference();
+    countAnswers();
+    var firstTab = $(".ws-tab", ws);
+    if (firstTab) showTab($(".error-box, .has-error", ws) ? "judgment-panel" : firstTab.dataset.tab);
 
     // Start where the work is: the first unanswered criterion, else the overall preference.
     var target = firstUnanswered() || overallTarget() || $("#judgment-form .criteria input");
     if (target && !$(".error-box", ws)) target.focus({ preventScroll: true });
     else if ($("#judgment-errors")) $("#judgment-errors").scrollIntoView({ block: "nearest" });
     if (ws.dataset.item) window.scrollTo({ top: 0 });
+  }
+
+  /* --- phones: one pane at a time ------------------------------------------------------------
+     The tab bar (A | B | Rubric) shows under 600 px; there the CSS hides the panes that are not
+     the workspace's data-tab, so the rubric is one tap away instead of below both responses. */
+  function showTab(id) {
+    var ws = $("#workspace");
+    if (!ws || !$(".ws-tabs", ws)) return;
+    ws.dataset.tab = id;
+    $$(".ws-tab", ws).forEach(function (b) { b.setAttribute("aria-selected", String(b.dataset.tab === id)); });
+    $$("#judgment-form .response").forEach(function (r) { r.classList.toggle("tab-off", r.id !== id); });
+  }
+  function openTab(id) {
+    showTab(id);
+    var tabs = $(".ws-tabs"), form = $("#judgment-form");
+    var gap = form.getBoundingClientRect().top - tabs.getBoundingClientRect().bottom;
+    if (gap < 0) window.scrollBy(0, gap); // the pane starts right under the sticky tab bar
+    if (id === "judgment-panel") {
+      var target = firstUnanswered() || overallTarget();
+      if (target) target.focus({ preventScroll: true });
+    }
+  }
+  function countAnswers() {
+    var out = $("#ws-tab-count");
+    if (!out) return;
+    var cells = $$("#judgment-form .criteria .cell");
+    var done = cells.filter(function (c) {
+      return $$("input[type=radio]", c).some(function (r) { return r.checked; }) || ($("input[type=number]", c) || {}).value;
+    }).length;
+    out.textContent = done + "/" + cells.length;
   }
 
   function firstUnanswered() {
@@ -255,6 +288,7 @@
       e.preventDefault();
       if (ranking || complete()) { submitForm(); return; }
       var missing = firstUnanswered() || overallTarget();
+      showTab("judgment-panel");
       if (missing) missing.focus();
       return;
     }
@@ -291,19 +325,17 @@
   document.addEventListener("submit", function (e) { if (e.target.id === "judgment-form") tick(); }, true);
   document.addEventListener("change", function (e) {
     if (e.target.name === "preference") showPreference();
+    countAnswers();
   });
   document.addEventListener("pointerdown", function () { lastInput = Date.now(); });
   document.addEventListener("focusin", function (e) { activate(e.target); });
 
   document.addEventListener("click", function (e) {
     var open = e.target.closest("[data-open]"), close = e.target.closest("[data-close]");
-    var info = e.target.closest("button.info");
+    var tab = e.target.closest(".ws-tab");
+    if (tab) openTab(tab.dataset.tab);
     if (open) { if (open.dataset.open === "help") openHelp(); else toggleGuidelines(true); }
     if (close) { if (close.dataset.close === "help") closeHelp(); else toggleGuidelines(false); }
-    if (info) {
-      var box = document.getElementById(info.dataset.guidance);
-      if (box) { box.hidden = !box.hidden; info.setAttribute("aria-expanded", String(!box.hidden)); }
-    }
   });
 
   window.addEventListener("resize", measureBars);
@@ -320,7 +352,7 @@
     if (!box) {
       box = document.createElement("div");
       box.id = "ws-outage"; box.className = "ws-lost"; box.setAttribute("role", "alert");
-      ws.insertBefore(box, ws.children[1] || null);
+      ($("#ws-toasts") || ws).appendChild(box);
     }
     box.textContent = "The server is reconnecting to its database. Nothing is lost: try again in a few seconds.";
     box.hidden = false;

@@ -2,10 +2,14 @@
 
 import threading
 from collections import Counter
+from datetime import timedelta
 
+import psycopg
 import pytest
+from django.contrib.auth import get_user_model
 from django.db import connection, connections
 from django.db.models import Count
+from django.utils import timezone
 
 from annotator.models import Assignment, Item, Judgment
 from annotator.services import assignment_next_for_user, judgment_submit
@@ -67,3 +71,48 @@ def test_thirty_threads_as_ten_annotators_leave_exactly_overlap_judgments_per_it
     assert not Item.objects.filter(project=project, is_open=True).exists()
     assert not Assignment.objects.filter(status=Assignment.Status.LEASED).exists()
     assert sum(n for (_, created), n in submitted.items() if created) == ITEMS * OVERLAP
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_tab_that_waited_for_the_annotators_lock_sees_the_lease_another_tab_took_meanwhile(rubric_version):
+    """Tab 1 holds the annotator's lock and takes a lease; tab 2 asks for the next item meanwhile and
+    waits. Once tab 1 commits, tab 2 must get tab 1's lease, not a second one. (Read in the locking
+    statement, the list of leases was as of before the wait: the user got two leases, and two such
+    requests that each locked one leased item and waited for the other deadlocked in CI.)"""
+    project = ProjectFactory(rubric_version=rubric_version, overlap=2)
+    _first, second = ItemFactory(project=project), ItemFactory(project=project)
+    user = UserFactory(username="twotabs")
+    MembershipFactory(project=project, user=user)
+    params = connection.get_connection_params()
+    tab1 = psycopg.connect(**{k: v for k, v in params.items() if k in {"dbname", "user", "password", "host", "port"}})
+    users = get_user_model()._meta.db_table
+    tab1.execute(f"SELECT id FROM {users} WHERE id = %s FOR NO KEY UPDATE", [user.pk])  # noqa: S608
+
+    got: list = []
+
+    def tab2() -> None:
+        try:
+            got.append(assignment_next_for_user(project=project, user=user))
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=tab2)
+    thread.start()
+    for _ in range(200):  # until tab 2 waits for the lock
+        waiting = tab1.execute("SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+                               "WHERE NOT l.granted AND a.datname = current_database()").fetchone()[0]
+        if waiting:
+            break
+        threading.Event().wait(0.05)
+    now = timezone.now()
+    tab1.execute(
+        "INSERT INTO annotator_assignment (item_id, annotator_id, status, leased_at, lease_expires_at, shown_order,"
+        " submitted_at, created_at, updated_at) VALUES (%s, %s, 'leased', %s, %s, '[]'::jsonb, NULL, %s, %s)",
+        [second.pk, user.pk, now, now + timedelta(minutes=30), now, now],
+    )
+    tab1.commit()
+    tab1.close()
+    thread.join(timeout=60)
+    assert got and got[0] is not None
+    assert got[0].item_id == second.pk
+    assert Assignment.objects.filter(annotator=user, status=Assignment.Status.LEASED).count() == 1

@@ -127,19 +127,25 @@ def _demo(annotator_name: str):
     return project, user
 
 
-def test_the_comparison_page_screenshots(page, browser, live_server, password, screenshots_dir):
+def test_the_comparison_page_screenshots(browser, live_server, password, screenshots_dir):
+    """At 1366×850 (a common laptop): the page mid-item, the shortcuts overlay, the guidelines drawer.
+    The phone screenshots come from the 390 px test below."""
     project, _ = _demo("alex")
+    context = browser.new_context(viewport={"width": 1366, "height": 850}, device_scale_factor=1)
+    page = context.new_page()
     login(page, live_server, "alex", password)
     page.goto(f"{live_server.url}/projects/{project.id}/annotate/")
     page.wait_for_selector("#workspace[data-ready]")
-    # A realistic moment: some criteria answered, a preference chosen.
-    page.keyboard.press("Space")
-    page.keyboard.press("Tab")
-    page.keyboard.press("Space")
-    page.keyboard.press("Tab")
-    page.keyboard.press("ArrowRight")
-    page.keyboard.press("Shift+3")
+    # A realistic moment: three criteria answered, the fourth active.
+    for key in ("y", "y", "y", "n", "4", "3"):
+        page.keyboard.press(key)
     page.screenshot(path=str(screenshots_dir / "annotate.png"))
+    # The ⓘ shows a criterion's guidance (static/js/guidance.js, shared with the editor's preview).
+    info = page.locator("#judgment-form .criteria > li:first-child button.info")
+    info.click()
+    assert info.get_attribute("aria-expanded") == "true"
+    assert page.locator("#judgment-form .criteria > li:first-child .guidance").is_visible()
+    info.click()
 
     page.keyboard.press("?")
     page.wait_for_selector("#help-dialog[open]")
@@ -148,17 +154,7 @@ def test_the_comparison_page_screenshots(page, browser, live_server, password, s
     page.keyboard.press("g")
     page.wait_for_selector("#guidelines-drawer:not([hidden])")
     page.screenshot(path=str(screenshots_dir / "annotate-guidelines.png"))
-
-    narrow = browser.new_context(viewport={"width": 420, "height": 900})
-    phone = narrow.new_page()
-    login(phone, live_server, "alex", password)
-    phone.goto(f"{live_server.url}/projects/{project.id}/annotate/")
-    phone.wait_for_selector("#workspace[data-ready]")
-    phone.screenshot(path=str(screenshots_dir / "annotate-narrow.png"), full_page=False)
-    # Stacked: response B sits below response A.
-    a, b = phone.locator("#response-A").bounding_box(), phone.locator("#response-B").bounding_box()
-    assert b["y"] > a["y"] + a["height"] - 1
-    narrow.close()
+    context.close()
 
 
 def test_a_ranking_item_is_ranked_with_letter_keys(page, live_server, password, screenshots_dir):
@@ -187,48 +183,145 @@ def test_a_ranking_item_is_ranked_with_letter_keys(page, live_server, password, 
 
 
 
+class CountingKeyboard:
+    """Presses keys on the page and counts every one of them."""
+
+    def __init__(self, page):
+        self.page, self.pressed = page, []
+
+    def press(self, *keys: str) -> None:
+        for key in keys:
+            self.page.keyboard.press(key)
+            self.pressed.append(key)
+
+
+DEMO_ANSWERS = {"binary": ("y", "n"), "likert5": ("4", "2")}  # response A, response B
+
+
+def _demo_keys(criteria) -> list[str]:
+    """Every key that scores the demo item: each criterion for A then B, overall "5", Enter."""
+    return [k for c in criteria for k in DEMO_ANSWERS[c.scale]] + ["5", "Enter"]
+
+
 def test_the_demo_item_is_scored_completely_in_at_most_17_keystrokes(page, live_server, password):
     """The focus model: each key answers the active cell (A, then B, then the next criterion), the
-    overall panel comes next with its own 1–7, and Enter submits. Before: ~35 keys (Tab + arrows)."""
+    overall panel comes next with its own 1–7, and Enter submits. Before: ~35 keys (Tab + arrows).
+    Every key pressed from the page load to the next item is counted."""
     project, user = _demo("kai")
     criteria = list(project.rubric_version.criteria.order_by("position", "id"))
+    assert len(criteria) == 7
     login(page, live_server, "kai", password)
     page.goto(f"{live_server.url}/projects/{project.id}/annotate/")
     item_id = _wait_for_new_item(page, None)
-    answer = {"binary": ("y", "n"), "likert5": ("4", "2")}
-    keys = [k for c in criteria for k in answer[c.scale]]
-    # Enter on an incomplete form goes to the first missing answer instead of submitting.
-    page.keyboard.press("Enter")
-    assert page.evaluate("document.activeElement.closest('.cell') !== null")
-    keys += ["5", "Enter"]  # overall: B slightly better, then submit
-    for key in keys:
-        page.keyboard.press(key)
+    keyboard = CountingKeyboard(page)
+    keyboard.press(*_demo_keys(criteria))
     _wait_for_new_item(page, item_id)
-    assert len(keys) <= 17, len(keys)
+    # 7 criteria × 2 responses + the overall preference + submit.
+    assert len(keyboard.pressed) == 2 * len(criteria) + 2 == 16, keyboard.pressed
     judgment = Judgment.objects.get(annotator=user)
     assignment = judgment.assignment
     assert judgment.preference == _canonical(assignment, 1)
     stored = {(s.response_id, s.criterion_id): s.value for s in CriterionJudgment.objects.filter(judgment=judgment)}
     expected = {}
     for c in criteria:
-        a, b = answer[c.scale]
-        for key, rid in zip((a, b), assignment.shown_order, strict=True):
+        for key, rid in zip(DEMO_ANSWERS[c.scale], assignment.shown_order, strict=True):
             expected[(rid, c.id)] = {"y": 1, "n": 0}.get(key) if c.scale == "binary" else int(key)
     assert stored == expected
 
 
-@pytest.mark.parametrize("size", [(1366, 850), (390, 844)])
-def test_the_comparison_page_fits_the_screen(browser, live_server, password, size):
-    """1366×850: the whole demo rubric and Submit in view without scrolling. 390 px: no horizontal overflow."""
+def test_enter_on_an_incomplete_item_goes_to_the_first_missing_answer(page, live_server, password):
+    project, user = _demo("noor")
+    login(page, live_server, "noor", password)
+    page.goto(f"{live_server.url}/projects/{project.id}/annotate/")
+    page.wait_for_selector("#workspace[data-ready]")
+    page.keyboard.press("y")  # the first criterion for A; B is next
+    page.keyboard.press("Tab")  # move away: Enter must bring the focus back to what is missing
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")
+    active = page.evaluate("() => { const c = document.activeElement.closest('.cell');"
+                           " return c && c.getAttribute('aria-label'); }")
+    first = project.rubric_version.criteria.order_by("position", "id").first()
+    assert active == f"{first.title}, response B"
+    assert page.locator(".criterion-active .cell-active").count() == 1
+    assert not Judgment.objects.filter(annotator=user).exists()
+
+
+# Wholly in view: inside the viewport and not cut by any scrolling or clipping box around it.
+IN_VIEW = """sel => {
+  const el = document.querySelector(sel), r = el.getBoundingClientRect();
+  if (!r.height || r.top < 0 || r.left < 0 || r.bottom > innerHeight || r.right > innerWidth) return false;
+  for (let p = el.parentElement; p && p !== document.body; p = p.parentElement) {
+    const s = getComputedStyle(p);
+    if (s.overflowX === "visible" && s.overflowY === "visible") continue;
+    const q = p.getBoundingClientRect();
+    const cut = r.top < q.top - 0.5 || r.bottom > q.bottom + 0.5 || r.left < q.left - 0.5 || r.right > q.right + 0.5;
+    if (cut) return false;
+  }
+  return true;
+}"""
+
+
+def _in_view(page, selector: str) -> bool:
+    return page.evaluate(IN_VIEW, selector)
+
+
+def test_at_1366x850_the_whole_rubric_and_submit_stay_in_view_after_a_notice(browser, live_server, password,
+                                                                             screenshots_dir):
+    """Without scrolling: the 7th criterion and Submit, on the first item and after "Saved." appears."""
     project, _ = _demo("lee")
-    context = browser.new_context(viewport={"width": size[0], "height": size[1]})
+    context = browser.new_context(viewport={"width": 1366, "height": 850}, device_scale_factor=1)
     page = context.new_page()
     login(page, live_server, "lee", password)
     page.goto(f"{live_server.url}/projects/{project.id}/annotate/")
+    item_id = _wait_for_new_item(page, None)
+    criteria = list(project.rubric_version.criteria.order_by("position", "id"))
+    last, submit = "#judgment-form .criteria > li:last-child", "#submit-button"
+    assert page.evaluate("document.documentElement.scrollWidth") == 1366
+    assert _in_view(page, last) and _in_view(page, submit)
+
+    for key in _demo_keys(criteria):
+        page.keyboard.press(key)
+    _wait_for_new_item(page, item_id)
+    assert page.locator("#ws-notice").is_visible() and "Saved." in page.inner_text("#ws-notice")
+    assert page.evaluate("window.scrollY") == 0
+    assert page.locator("#judgment-form .criteria > li").count() == 7
+    for selector in (last, submit):
+        assert _in_view(page, selector), (selector, page.locator(selector).bounding_box())
+    page.screenshot(path=str(screenshots_dir / "annotate-saved.png"))
+    context.close()
+
+
+def test_on_a_390px_phone_nothing_overflows_and_the_rubric_is_one_tap_away(browser, live_server, password,
+                                                                          screenshots_dir):
+    project, _ = _demo("lou")
+    context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2,
+                                  has_touch=True, is_mobile=True)
+    page = context.new_page()
+    login(page, live_server, "lou", password)
+    page.goto(f"{live_server.url}/projects/{project.id}/annotate/")
     page.wait_for_selector("#workspace[data-ready]")
-    assert page.evaluate("document.documentElement.scrollWidth") <= size[0]
-    if size[0] >= 1000:
-        for selector in ("#judgment-form .criteria > li:last-child", "#submit-button"):
-            box = page.locator(selector).bounding_box()
-            assert box["y"] >= 0 and box["y"] + box["height"] <= size[1], (selector, box)
+    width = "() => [document.documentElement.scrollWidth, window.innerWidth]"
+    assert page.evaluate(width) == [390, 390]
+    for selector in ("[data-open=help]", "#my-count", ".ws-progress .ws-meter:last-child"):
+        box = page.locator(selector).bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 390, (selector, box)
+    # Response A first; B and the rubric are hidden, each behind one tab.
+    assert page.locator("#response-A").is_visible() and not page.locator("#response-B").is_visible()
+    assert not page.locator("#judgment-panel").is_visible()
+    page.screenshot(path=str(screenshots_dir / "annotate-narrow.png"))
+
+    page.locator(".ws-tab[data-tab=judgment-panel]").tap()
+    page.wait_for_selector("#judgment-panel", state="visible")
+    assert not page.locator("#response-A").is_visible()
+    assert _in_view(page, "#judgment-form .criteria > li:first-child")
+    assert page.get_attribute(".ws-tab[data-tab=judgment-panel]", "aria-selected") == "true"
+    assert page.inner_text("#ws-tab-count") == "0/14"
+    page.locator("#judgment-form .criteria > li:first-child .cell.resp-0 .seg-opt").first.tap()
+    assert page.inner_text("#ws-tab-count") == "1/14"
+    assert page.evaluate(width) == [390, 390]
+    page.screenshot(path=str(screenshots_dir / "annotate-narrow-rubric.png"))
+
+    page.locator(".ws-tab[data-tab=response-B]").tap()
+    assert page.locator("#response-B").is_visible() and not page.locator("#judgment-panel").is_visible()
+    assert _in_view(page, "#response-B .response-head")
     context.close()

@@ -52,7 +52,7 @@ def test_an_admin_creates_a_set_adds_criteria_with_the_keyboard_reorders_and_pub
     pitfall = page.locator("#criteria-list > li.crit-row").nth(2)
     assert "Pitfall" in pitfall.inner_text() and "−4" in pitfall.inner_text()
     # The preview beside the editor shows what annotators will see.
-    page.wait_for_function("() => document.querySelectorAll('#rubric-preview .preview-crit').length === 3")
+    page.wait_for_function("() => document.querySelectorAll('#rubric-preview .criterion').length === 3")
 
     # Reorder with the keyboard: focus the pitfall and move it up one place.
     pitfall.focus()
@@ -60,7 +60,7 @@ def test_an_admin_creates_a_set_adds_criteria_with_the_keyboard_reorders_and_pub
     page.wait_for_function("() => document.querySelector('#save-state .save-text').textContent.startsWith('✓ Saved')")
     assert row_titles(page)[1] == "Invents a source or statistic"
     page.wait_for_function(
-        "() => document.querySelectorAll('#rubric-preview .preview-title')[1].textContent.includes('Invents')")
+        "() => document.querySelectorAll('#rubric-preview .criterion-title')[1].textContent.includes('Invents')")
     page.mouse.move(0, 0)
     page.screenshot(path=str(screenshots_dir / "rubric-editor.png"), full_page=True)
 

@@ -17,7 +17,7 @@ from rest_framework.throttling import ScopedRateThrottle
 from exports.jobs import export_job_run
 from exports.models import ExportJob
 from exports.params import ExportParams
-from exports.rows import export_rows
+from exports.rows import export_rows, iso_utc
 from exports.writers import export_write_parquet
 from tests.factories import ItemFactory
 
@@ -156,7 +156,7 @@ def test_every_format_writes_parquet_with_the_same_rows_as_jsonl(admin, labeled,
         for got, want in zip(rows, expected, strict=True):
             for key in ("submitted_at", "scored_at"):
                 if key in got and got[key] is not None:
-                    got[key] = got[key].isoformat().replace("+00:00", "Z")
+                    got[key] = iso_utc(got[key])
             assert got == want, fmt
 
 

@@ -84,13 +84,24 @@ def test_a_rubric_version_the_project_never_used_is_a_field_error(admin, labeled
     assert response.json()["fields"] == {"rubric_version": "this project has no judgments with that rubric version"}
 
 
-def test_submitted_after_exports_only_newer_judgments(admin, labeled):
+def settle(labeled):
+    """The known-answer items as if last changed at T0 (their stamps are the time the test built them)."""
+    from annotator.models import Item, Judgment
+
+    Item.objects.filter(project=labeled.project).update(updated_at=T0)
+    Judgment.objects.filter(item__project=labeled.project).update(updated_at=T0)
+
+
+def test_submitted_after_exports_every_judgment_of_the_items_changed_since(admin, labeled):
+    settle(labeled)
     after = (T0 + timedelta(hours=5, minutes=30)).isoformat()
     rows = items_of(admin, labeled.project, format="judgments", submitted_after=after)
     assert ids(rows) == ["single", "ranked", "ranked", "old-rubric"]
+    assert {r["deleted"] for r in rows} == {False}
 
 
 def test_submitted_after_re_exports_whole_items_that_changed(admin, labeled):
+    settle(labeled)
     make_judgment(labeled.items["agree-second"], labeled.reviewer, preference=3, at=T0 + timedelta(days=2))
     rows = items_of(admin, labeled.project, format="trl", submitted_after=(T0 + timedelta(days=1)).isoformat())
     assert ids(rows) == ["agree-second"]
@@ -105,6 +116,7 @@ def test_submitted_after_accepts_a_plain_date(admin, labeled):
 def test_an_adjudication_after_the_cut_off_re_exports_the_item(admin, labeled):
     from annotator.models import Adjudication
 
+    settle(labeled)
     Adjudication.objects.filter(item=labeled.items["adjudicated"]).update(updated_at=T0 + timedelta(days=3))
     rows = items_of(admin, labeled.project, format="trl", submitted_after=(T0 + timedelta(days=1)).isoformat())
     assert ids(rows) == ["adjudicated"]
@@ -198,3 +210,33 @@ def test_export_params_reject_an_unknown_format_in_python_too():
     with pytest.raises(ApplicationError) as info:
         export_params_parse({"format": "parquet"})
     assert "format" in info.value.fields
+
+
+@pytest.mark.parametrize("path", ["export", "export/count"])
+def test_unknown_parameters_are_400_naming_them(admin, labeled, path):
+    response = admin.get(f"/api/v1/projects/{labeled.project.id}/{path}",
+                         {"format": "trl", "min_agreemnt": "0.9", "tie": "keep"})
+    assert response.status_code == 400
+    body = response.json()
+    assert body["fields"] == {"min_agreemnt": "unknown parameter", "tie": "unknown parameter"}
+    assert "min_agreemnt" in body["message"] and "min_agreement" in body["message"]
+
+
+def test_the_export_page_and_the_command_refuse_unknown_parameters_too(client_for, labeled):
+    from django.core.management import CommandError, call_command
+
+    client = client_for(labeled.admin)
+    response = client.get(f"/projects/{labeled.project.id}/export/download", {"format": "trl", "min_agreemnt": "1"})
+    assert response.status_code == 400 and "min_agreemnt" in response.content.decode()
+    with pytest.raises(ApplicationError) as info:
+        export_params_parse({"format": "trl", "submited_after": "2025-01-01"})
+    assert info.value.fields == {"submited_after": "unknown parameter"}
+    with pytest.raises(CommandError):  # argparse knows its options: a misspelt one never gets through
+        call_command("export", str(labeled.project.id), "--format", "trl", "--min-agreemnt", "1")
+
+
+@pytest.mark.parametrize("value", ["9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+23:59"])
+def test_a_time_out_of_range_in_utc_is_400_naming_the_field(admin, labeled, value):
+    response = admin.get(f"/api/v1/projects/{labeled.project.id}/export", {"format": "trl", "submitted_after": value})
+    assert response.status_code == 400
+    assert set(response.json()["fields"]) == {"submitted_after"}

@@ -6,8 +6,9 @@ import json
 
 import pytest
 
+from annotator.formats import helpsteer2_prompt
 from exports.params import export_params_parse
-from exports.rows import export_column_names, helpsteer2_prompt
+from exports.rows import export_column_names
 
 pytestmark = pytest.mark.django_db
 
@@ -32,8 +33,9 @@ def label(version) -> str:
 
 def test_trl_rows_have_the_conversational_columns_in_order(client_for, labeled):
     rows = export(client_for(labeled.admin), labeled.project, format="trl")
-    assert list(rows[0]) == ["prompt", "chosen", "rejected", "margin", "item_id", "rubric_version", "n_judgments",
-                             "agreement", "adjudicated", "chosen_model", "rejected_model"]
+    assert list(rows[0]) == ["prompt", "chosen", "rejected", "margin", "tie", "item_id", "chosen_id", "rejected_id",
+                             "rubric_version", "n_judgments", "agreement", "adjudicated", "chosen_model",
+                             "rejected_model", "subset", "metadata"]
 
 
 def test_trl_exports_one_row_per_decided_item_with_the_expected_winner_and_margin(client_for, labeled):
@@ -66,7 +68,7 @@ def test_trl_prompt_is_the_items_message_list_and_models_and_version_are_named(c
 
 def test_helpsteer2_rows_carry_the_aggregated_strength_and_justification(client_for, labeled):
     rows = export(client_for(labeled.admin), labeled.project, format="helpsteer2")
-    assert list(rows[0])[:5] == ["prompt", "response_1", "response_2", "preference_strength", "justification"]
+    assert list(rows[0])[:6] == ["prompt", "response_1", "response_2", "preference_strength", "tie", "justification"]
     rows = by_item(rows)
     # The ranked item has three responses: HelpSteer2 is pairwise, so it is trl-only.
     assert set(rows) == {"agree-first", "agree-second", "adjudicated", "single", "old-rubric"}
@@ -83,7 +85,8 @@ def test_helpsteer2_prompt_puts_later_turns_behind_extra_id_markers():
     messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"},
                 {"role": "assistant", "content": "Hello."}, {"role": "user", "content": "Name a prime."}]
     assert helpsteer2_prompt(messages) == \
-        "<extra_id_0>System\nBe brief.\nHi<extra_id_1>Assistant\nHello.<extra_id_1>User\nName a prime."
+        ("<extra_id_0>System\nBe brief.\n<extra_id_1>User\nHi\n<extra_id_1>Assistant\nHello.\n"
+         "<extra_id_1>User\nName a prime.")
     assert helpsteer2_prompt([{"role": "user", "content": "Just this."}]) == "Just this."
 
 
@@ -100,7 +103,8 @@ def test_rubric_scores_has_one_row_per_response_criterion_and_judge(client_for, 
         "criterion": "c0", "criterion_title": "Criterion 0", "scale": "binary", "points": 3.0,
         "importance": "important", "rubric_version": label(labeled.version), "judge_type": "human",
         "judge": "annotator", "judgment_id": j.id, "value": 3.0, "met": True, "grade": None, "explanation": "",
-        "parse_status": None, "model_revision": None, "scored_at": "2025-03-01T12:00:00Z",
+        "parse_status": "", "model_revision": "", "scored_at": "2025-03-01T12:00:00.000000Z", "subset": "",
+        "metadata": "{}",
     }
     pitfall = [r for r in rows if r["criterion"] == "c2" and r["response"] == 2]
     assert [r["value"] for r in pitfall] == [-2.0, -2.0]
@@ -118,7 +122,8 @@ def test_rubric_scores_add_the_judges_rows_when_model_scores_are_asked_for(clien
         "importance": "important", "rubric_version": label(labeled.version), "judge_type": "model",
         "judge": "judge-small", "judgment_id": None, "value": 3.0, "met": True, "grade": None,
         "explanation": "States the fact.",
-        "parse_status": "ok", "model_revision": "judge-rev", "scored_at": model[0]["scored_at"],
+        "parse_status": "ok", "model_revision": "judge-rev", "scored_at": model[0]["scored_at"], "subset": "",
+        "metadata": "{}",
     }]
     assert model[0]["scored_at"].endswith("Z")
 
@@ -131,13 +136,14 @@ def test_judgments_export_every_judgment_with_its_provenance(client_for, labeled
     assert first == {
         "judgment_id": j.id, "item_id": "agree-first", "annotator": "annotator",
         "rubric_version": label(labeled.version), "preference": -2, "both_bad": False, "winner": "response_1",
-        "ranking": [], "rationale": "A is right.", "time_spent_ms": 30000, "submitted_at": "2025-03-01T12:00:00Z",
-        "shown_order": [1, 2], "response_ids": ["agree-first-r0", "agree-first-r1"],
-        "response_models": ["model-0", "model-1"], "n_judgments": 2, "agreement": 1.0, "adjudicated": False,
+        "ranking": [], "rationale": "A is right.", "time_spent_ms": 30000,
+        "submitted_at": "2025-03-01T12:00:00.000000Z", "shown_order": [1, 2],
+        "response_ids": ["agree-first-r0", "agree-first-r1"], "response_models": ["model-0", "model-1"],
+        "n_judgments": 2, "agreement": 1.0, "adjudicated": False, "subset": "", "metadata": "{}",
     }
     rows = {(r["item_id"], r["annotator"]): r for r in rows}
     assert rows[("agree-first", "ann2")]["shown_order"] == [2, 1]
-    assert rows[("agree-first", "ann2")]["submitted_at"] == "2025-03-01T12:01:00Z"
+    assert rows[("agree-first", "ann2")]["submitted_at"] == "2025-03-01T12:01:00.000000Z"
     assert rows[("ranked", "annotator")]["ranking"] == [3, 1, 2]
     assert rows[("ranked", "annotator")]["winner"] == "response_3"
     assert rows[("both-bad", "ann2")]["winner"] == "both_bad"
@@ -174,11 +180,36 @@ def test_csv_has_a_header_and_nested_values_as_json(client_for, labeled):
 
 @pytest.mark.parametrize("text, iso", [
     ("2025-01-02 03:04:05.123456+00", "2025-01-02T03:04:05.123456Z"),  # PostgreSQL, session in UTC
-    ("2025-01-02 03:04:05", "2025-01-02T03:04:05Z"),  # SQLite keeps naive UTC
-    ("2025-01-02 03:04:05-05", "2025-01-02T08:04:05Z"),  # a session in another zone
+    ("2025-01-02 03:04:05+00", "2025-01-02T03:04:05.000000Z"),  # a whole second: no fraction printed
+    ("2025-01-02 03:04:05.12+00", "2025-01-02T03:04:05.120000Z"),  # trailing zeros left out
+    ("2025-01-02 03:04:05", "2025-01-02T03:04:05.000000Z"),  # SQLite keeps naive UTC
+    ("2025-01-02 03:04:05.5", "2025-01-02T03:04:05.500000Z"),
+    ("2025-01-02 03:04:05-05", "2025-01-02T08:04:05.000000Z"),  # a session in another zone
     ("2025-01-02 03:04:05.5+05:30", "2025-01-01T21:34:05.500000Z"),
 ])
 def test_database_times_become_iso_8601_in_utc(text, iso):
     from exports.rows import db_time
 
     assert db_time(text) == iso
+
+
+@pytest.mark.parametrize("messages", [
+    [{"role": "user", "content": "Q1"}, {"role": "assistant", "content": "A1"}, {"role": "user", "content": "Q2"}],
+    [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}],
+    [{"role": "system", "content": "S"}, {"role": "user", "content": "Q1"}, {"role": "assistant", "content": "A1"},
+     {"role": "user", "content": "Q2\n"}],
+    [{"role": "user", "content": "Ends with a newline\n"}],
+])
+def test_the_helpsteer2_prompt_reads_back_as_the_same_messages(messages):
+    from annotator.formats import _hs2_prompt
+
+    written = helpsteer2_prompt(messages)
+    assert _hs2_prompt(written, 1, "prompt") == messages
+    if len(messages) > 1 and messages[0]["role"] == "user":
+        assert written.startswith("Q1\n<extra_id_1>Assistant\nA1\n<extra_id_1>User\n"), "HelpSteer2's own spelling"
+
+
+def test_a_stored_developer_turn_is_written_as_the_system_prompt_the_import_maps_it_to():
+    written = helpsteer2_prompt([{"role": "developer", "content": "Answer in French."},
+                                 {"role": "user", "content": "Hello"}])
+    assert written == "<extra_id_0>System\nAnswer in French.\n<extra_id_1>User\nHello"

@@ -15,7 +15,7 @@ from rest_framework import serializers
 from annotator.models import Project
 from config.errors import ApplicationError
 from exports.params import FILE_FORMATS, FORMATS, ExportParamsSerializer, export_params_parse
-from exports.rows import export_column_names, export_columns, export_rows
+from exports.rows import export_column_names, export_columns, export_cursor, export_rows
 from exports.writers import csv_chunks, export_write_parquet, jsonl_chunks
 
 
@@ -51,6 +51,7 @@ class Command(BaseCommand):
         if file_format == "parquet" and output == "-":
             raise CommandError("Parquet needs a file: pass -o PATH.")
 
+        cursor = export_cursor()
         started = time.perf_counter()
         if file_format == "parquet":
             rows = export_write_parquet(project=project, params=params, path=Path(output))
@@ -58,7 +59,7 @@ class Command(BaseCommand):
             rows = self._write_stream(project, params, file_format, output)
         where = "stdout" if output == "-" else output
         self.stderr.write(f"{export_format} as {file_format} to {where}: {rows} rows "
-                          f"in {time.perf_counter() - started:.1f} s")
+                          f"in {time.perf_counter() - started:.1f} s; next increment: --submitted-after {cursor}")
 
     def _write_stream(self, project, params, file_format: str, output: str) -> int:
         count = 0
