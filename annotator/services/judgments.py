@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import string
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -16,7 +17,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Max, Min
 from django.utils import timezone
 
-from config.errors import ApplicationError, ConflictError
+from config.errors import ApplicationError, ConflictError, NotFoundError
 from rubrics.models import Criterion
 
 from ..models import (
@@ -29,7 +30,7 @@ from ..models import (
     ProjectMembership,
     Response,
 )
-from .queue import assignment_renew_locked, item_lock, member_counters_lock
+from .queue import assignment_lock_for_submit, assignment_renew_locked, item_lock, member_counters_lock
 
 Status = Assignment.Status
 Role = ProjectMembership.Role
@@ -51,6 +52,10 @@ class JudgmentInput:
     scores: dict[tuple[int, int], float] = field(default_factory=dict)
     rationale: str = ""
     time_spent_ms: int = 0
+
+
+# Reads a submitted form into a JudgmentInput, given the assignment and its item's responses.
+FormReader = Callable[[Assignment, list[Response]], JudgmentInput]
 
 
 @dataclass
@@ -136,21 +141,29 @@ def shown_labels(assignment: Assignment) -> dict[int, str]:
     return {rid: f"Response {LETTERS[i]}" for i, rid in enumerate(assignment.shown_order[:26])}
 
 
-def judgment_submit(*, assignment: Assignment, data: JudgmentInput, now: datetime | None = None,
-                    responses: list[Response] | None = None, criteria: list | None = None) -> SubmitResult:
+def judgment_submit(*, assignment: Assignment, data: JudgmentInput | FormReader, now: datetime | None = None,
+                    responses: list[Response] | None = None, criteria: list | None = None,
+                    project: Project | None = None) -> SubmitResult:
     """Store the annotator's judgment of their assigned item, exactly once.
 
     Idempotent: a second submission of the same assignment (double click, two tabs, a retried
     request) returns the stored judgment unchanged with created=False. A lease that ran out is
     accepted while the item still has room; if someone else took the slot, ConflictError.
-    `responses` and `criteria` (the item's, as the caller already read them) save two queries.
+    `data` is the judgment, or a function that reads it from a form once the assignment and the
+    item's responses are read (under the locks, so the caller need not read them first).
+    `criteria` (the item's, as the caller already read them) saves a query. With `project` (the
+    caller checked the user's access to it), `assignment` may be only a reference, its id and
+    annotator: it counts only if it is that annotator's assignment in the project (else
+    NotFoundError), and is read under the locks.
     """
     now = now or timezone.now()
     try:
         with transaction.atomic():
-            item = item_lock(item_id=assignment.item_id)
-            member_counters_lock(project_id=item.project_id, user_id=assignment.annotator_id)
-            fresh = Assignment.objects.select_for_update().get(pk=assignment.pk)
+            fresh = assignment_lock_for_submit(assignment_id=assignment.pk, user_id=assignment.annotator_id,
+                                               project=project or assignment.item.project)
+            if fresh is None:
+                raise NotFoundError("No such assignment.")
+            item = fresh.item
             if fresh.status == Status.SUBMITTED:
                 return SubmitResult(Judgment.objects.get(assignment=fresh), False)
             if fresh.status == Status.SKIPPED:
@@ -160,10 +173,12 @@ def judgment_submit(*, assignment: Assignment, data: JudgmentInput, now: datetim
                                     "your answer was not stored.", code="expired")
             project = item.project
             if responses is None:
-                responses = list(item.responses.order_by("position", "id"))
+                responses = list(item.responses.all())
             if criteria is None:
                 criteria = list(Criterion.objects.filter(version_id=project.rubric_version_id)
                                 .order_by("position", "id"))
+            if callable(data):
+                data = data(fresh, responses)
             judgment_validate(project=project, responses=responses, criteria=criteria, data=data,
                               labels=shown_labels(fresh))
             elapsed_ms = int((now - fresh.leased_at).total_seconds() * 1000) + 10_000
@@ -188,7 +203,7 @@ def judgment_submit(*, assignment: Assignment, data: JudgmentInput, now: datetim
             return SubmitResult(judgment, True)
     except IntegrityError:
         # Only reachable if the locks above were bypassed; the unique keys still keep one judgment.
-        existing = Judgment.objects.filter(item_id=assignment.item_id, annotator_id=assignment.annotator_id).first()
+        existing = Judgment.objects.filter(assignment_id=assignment.pk).first()
         if existing is None:
             raise
         return SubmitResult(existing, False)
