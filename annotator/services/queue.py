@@ -9,7 +9,8 @@ How it holds under concurrency:
   turns: the second finds the lease the first just took instead of taking another item.
 - Every change to an item's assignments or judgments (lease, renew, skip, submit, undo) runs in a
   transaction that first locks the item row (`item_lock`), then re-reads the counts with fresh
-  statements. Lock order is always item, then assignment; a request never waits for a second item
+  statements. Lock order is always item, then assignment (a submission: item, the member's counter
+  row, assignment, taken by one statement, `assignment_lock_for_submit`); a request never waits for a second item
   while holding one, except the user's own leases, locked together in id order (`_current_lease`),
   so two operations never deadlock.
 - "Next item" picks a candidate with `SELECT … FOR UPDATE SKIP LOCKED` on PostgreSQL: annotators
