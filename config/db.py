@@ -11,25 +11,57 @@ import json
 import uuid
 from collections.abc import Callable
 
+import orjson
 from django.db import connection, models
 from django.utils import timezone
 
+_stdlib_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
-def _converters(model: type[models.Model], attnames: list[str]) -> list[tuple[str, Callable[[dict], object]]]:
-    """Per column: how to turn a row value into what COPY takes (JSON as text, timestamps as now)."""
+
+def _json_encode(value) -> str:
+    """JSON text for a jsonb column. orjson: several times faster than json on the small values of
+    an import, where encoding was a third of the client's time. json for what orjson refuses
+    (integers beyond 64 bits, non-string keys); PostgreSQL's jsonb keeps no spacing either way."""
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:  # orjson.JSONEncodeError
+        return _stdlib_encode(value)
+
+
+def _row_builder(model: type[models.Model], attnames: list[str]) -> Callable[[dict], list]:
+    """A function that turns a row (attname → value) into the values COPY takes, column by column:
+    JSON as text, `auto_now` timestamps as the time of the call, a missing value as the field's
+    default (a JSON default encoded once)."""
     now = timezone.now()
-    out = []
+    missing = object()
+    # (attname, kind, default): kind "now" (auto_now: the row's value is ignored), "json" (default:
+    # the encoded text), "call" (default: a function called per row) or "value" (default: a constant).
+    columns: list[tuple[str, str, object]] = []
     for name in attnames:
         f = model._meta.get_field(name) if name != "id" else model._meta.pk
-        default = f.get_default
         if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False):
-            out.append((name, lambda row, now=now: now))
+            columns.append((name, "now", None))
         elif isinstance(f, models.JSONField):
-            out.append((name, lambda row, name=name, default=default: json.dumps(
-                row[name] if name in row else default(), ensure_ascii=False)))
+            columns.append((name, "json", _json_encode(f.get_default())))
+        elif f.has_default() and callable(f.default):
+            columns.append((name, "call", f.default))  # a new value per row (e.g. a random key)
         else:
-            out.append((name, lambda row, name=name, default=default: row[name] if name in row else default()))
-    return out
+            columns.append((name, "value", f.get_default()))  # a constant: taken as it is
+
+    def build(row: dict) -> list:
+        values = []
+        for name, kind, default in columns:
+            if kind == "now":
+                values.append(now)
+                continue
+            value = row.get(name, missing)
+            if value is not missing:
+                values.append(_json_encode(value) if kind == "json" else value)
+            else:
+                values.append(default() if kind == "call" else default)
+        return values
+
+    return build
 
 
 def bulk_insert(model: type[models.Model], rows: list[dict]) -> list[int]:
@@ -43,7 +75,7 @@ def bulk_insert(model: type[models.Model], rows: list[dict]) -> list[int]:
         return [o.pk for o in objs]
     table, pk = model._meta.db_table, model._meta.pk
     attnames = [f.attname for f in fields]
-    convert = _converters(model, attnames)
+    build = _row_builder(model, attnames)
     columns = ", ".join(connection.ops.quote_name(c) for c in [pk.column, *(f.column for f in fields)])
     with connection.cursor() as cursor:
         cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
@@ -51,7 +83,7 @@ def bulk_insert(model: type[models.Model], rows: list[dict]) -> list[int]:
         ids = [row[0] for row in cursor.fetchall()]
         with cursor.cursor.copy(f"COPY {connection.ops.quote_name(table)} ({columns}) FROM STDIN") as copy:
             for new_id, row in zip(ids, rows, strict=True):
-                copy.write_row([new_id, *(fn(row) for _, fn in convert)])
+                copy.write_row([new_id, *build(row)])
     return ids
 
 
@@ -69,13 +101,13 @@ def bulk_update(model: type[models.Model], rows: list[dict], attnames: list[str]
     table = q(model._meta.db_table)
     columns = [model._meta.get_field(a).column for a in attnames]
     tmp = q(f"bulk_update_{uuid.uuid4().hex[:16]}")
-    convert = _converters(model, attnames)
+    build = _row_builder(model, attnames)
     with connection.cursor() as cursor:
         cursor.execute(f"CREATE TEMPORARY TABLE {tmp} ON COMMIT DROP AS "
                        f"SELECT id, {', '.join(q(c) for c in columns)} FROM {table} WITH NO DATA")
         with cursor.cursor.copy(f"COPY {tmp} (id, {', '.join(q(c) for c in columns)}) FROM STDIN") as copy:
             for row in rows:
-                copy.write_row([row["id"], *(fn(row) for _, fn in convert)])
+                copy.write_row([row["id"], *build(row)])
         assignments = ", ".join(f"{q(c)} = u.{q(c)}" for c in columns)
         cursor.execute(f"UPDATE {table} AS t SET {assignments} FROM {tmp} AS u WHERE t.id = u.id")
         cursor.execute(f"DROP TABLE {tmp}")

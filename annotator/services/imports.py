@@ -61,10 +61,10 @@ def items_write(*, project: Project, items: list[ParsedItem]) -> ImportReport:
     response text is refused (the file names the line); its metadata and gold label may change.
     """
     # One import per project at a time: a second waits here instead of failing on the unique key.
-    Project.objects.select_for_update().filter(pk=project.pk).first()
+    locked = Project.objects.select_for_update().filter(pk=project.pk).values_list("item_count", flat=True).first()
     report = ImportReport(total=len(items))
     existing: dict[str, tuple] = {}
-    ids = [p.external_id for p in items]
+    ids = [p.external_id for p in items] if locked else []  # an empty project (its counter): nothing to match
     for start in range(0, len(ids), _WRITE_BATCH):
         rows = Item.objects.filter(project=project, external_id__in=ids[start:start + _WRITE_BATCH]).values_list(
             "external_id", "id", "content_hash", "is_gold", "gold_preference", "gold_both_bad", "gold_ranking")

@@ -287,3 +287,21 @@ def test_a_hundred_thousand_deep_array_does_not_crash_the_parser(project):
     with pytest.raises(ApplicationError, match="nested deeper"):
         items_import_text(project=project, text=deep)
     assert not Item.objects.exists()
+
+
+def test_content_hashes_are_those_of_json_dumps_byte_for_byte():
+    """Stored hashes stay valid: the fast encoder writes exactly what json.dumps wrote."""
+    import hashlib
+    import json
+
+    from annotator.formats import ParsedItem, ParsedResponse
+
+    tricky = {"floats": [1.5, -0.0, 0.1, 1e16, 1e-05, 123.0, 0.00012], "big": 2**64 + 1, "z": "\x00\x1f\x7f\u2028é😀",
+              "a": {"d": [True, None], "c": "say \"1e5\" / \\"}}
+    for metadata in (tricky, {"plain": "text", "n": 3}):
+        item = ParsedItem(1, "x", [{"role": "user", "content": "Hi"}],
+                          [ParsedResponse("a", "m", "A", metadata), ParsedResponse("b", "", "B", {})], metadata)
+        expected = json.dumps(
+            [item.prompt, [(r.external_id, r.model_name, r.content, r.metadata) for r in item.responses], metadata],
+            sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        assert item.content_hash == hashlib.sha256(expected.encode()).hexdigest()
