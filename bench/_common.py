@@ -31,3 +31,33 @@ def admin_sql(sql: str) -> None:
 
     with psycopg.connect(f"postgresql://postgres@{HOST}:5432/postgres", autocommit=True) as conn:
         conn.execute(sql)
+
+
+def insert_pairwise_items(cursor, project_id: int, n: int, response_sql: str) -> None:
+    """n items of one user turn and two responses each, written by PostgreSQL itself (generate_series:
+    faster than any client, 1,000,000 items in about a minute). `response_sql` is the SQL expression
+    of a response's content over `i` (the item row) and `p` (its position, 0 or 1)."""
+    cursor.execute(
+        """
+        INSERT INTO annotator_item (project_id, external_id, prompt, metadata, content_hash, submitted_count,
+            is_open, queue_key, has_disagreement, disagreement, is_gold, gold_preference, gold_both_bad,
+            gold_ranking, created_at, updated_at)
+        SELECT %s, 'bench-' || g,
+               jsonb_build_array(jsonb_build_object('role', 'user', 'content',
+                   'Question ' || g || ': explain how a hash map handles collisions, with an example.')),
+               '{}'::jsonb, md5(g::text), 0, true, floor(random() * 2147483646)::int, false, '[]'::jsonb,
+               false, NULL, false, '[]'::jsonb, now(), now()
+        FROM generate_series(1, %s) AS g
+        """,
+        [project_id, n],
+    )
+    cursor.execute(
+        f"""
+        INSERT INTO annotator_response (item_id, external_id, model_name, content, position, metadata,
+            created_at, updated_at)
+        SELECT i.id, i.external_id || '-' || p, 'model-' || p, {response_sql}, p, '{{}}'::jsonb, now(), now()
+        FROM annotator_item i CROSS JOIN generate_series(0, 1) AS p
+        WHERE i.project_id = %s
+        """,  # noqa: S608 - response_sql is the calling script's constant
+        [project_id],
+    )
