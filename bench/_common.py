@@ -3,8 +3,12 @@ database of their own (created and dropped by the script through `admin_sql`).""
 
 from __future__ import annotations
 
+import http.client
 import os
+import socket
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,3 +65,42 @@ def insert_pairwise_items(cursor, project_id: int, n: int, response_sql: str) ->
         """,  # noqa: S608 - response_sql is the calling script's constant
         [project_id],
     )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(port: int, log: Path, app: str = "config.wsgi") -> subprocess.Popen:
+    """gunicorn as `make run` starts it (config.launch.gunicorn_command: sized from the cores, the same
+    options), on 127.0.0.1:`port`, serving `app` (a module of bench/ or config.wsgi); its output goes
+    to `log`. Returns once /healthz answers."""
+    sys.path.insert(0, str(ROOT))
+    from config.launch import gunicorn_command
+
+    command = gunicorn_command("--bind", f"127.0.0.1:{port}", "--pythonpath", str(ROOT / "bench"))
+    command[command.index("config.wsgi")] = app
+    env = {**os.environ, "LOG_LEVEL": "WARNING"}
+    server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and server.poll() is None:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/healthz")
+            if conn.getresponse().status == 200:
+                print(f"server: gunicorn {' '.join(command[2:7])} … (pid {server.pid})", flush=True)
+                return server
+        except OSError:
+            time.sleep(0.3)
+    server.kill()
+    raise SystemExit(f"the server did not start; see {log}")
+
+
+def stop_server(server: subprocess.Popen) -> None:
+    server.terminate()
+    try:
+        server.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        server.kill()

@@ -32,7 +32,6 @@ import json
 import os
 import random
 import re
-import socket
 import statistics
 import subprocess
 import sys
@@ -41,7 +40,15 @@ import time
 import urllib.parse
 from pathlib import Path
 
-from _common import ROOT, admin_sql, configure, insert_pairwise_items  # noqa: E402 - bench/ is the script's folder
+from _common import (  # noqa: E402 - bench/ is the script's folder
+    ROOT,
+    admin_sql,
+    configure,
+    free_port,
+    insert_pairwise_items,
+    start_server,
+    stop_server,
+)
 
 DB = configure("bench_http")
 os.environ["REDIS_URL"] = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -98,36 +105,6 @@ def setup(n_items: int, n_annotators: int, overlap: int) -> tuple[int, list[str]
 
 def _dsn() -> str:
     return os.environ["DATABASE_URL"].replace("postgres://", "postgresql://")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(port: int, log: Path) -> subprocess.Popen:
-    """gunicorn as `make run` starts it (config.launch.gunicorn_command), serving bench/_http_wsgi.py."""
-    sys.path.insert(0, str(ROOT))
-    from config.launch import gunicorn_command
-
-    command = gunicorn_command("--bind", f"127.0.0.1:{port}", "--pythonpath", str(ROOT / "bench"))
-    command[command.index("config.wsgi")] = "_http_wsgi:application"
-    env = {**os.environ, "LOG_LEVEL": "WARNING"}
-    server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/healthz")
-            if conn.getresponse().status == 200:
-                print(f"server: {' '.join(command[1:8])} … (pid {server.pid})", flush=True)
-                return server
-        except OSError:
-            time.sleep(0.3)
-        if server.poll() is not None:
-            break
-    raise SystemExit(f"the server did not start; see {log}")
 
 
 # --- A browser ---------------------------------------------------------------------------------
@@ -410,8 +387,8 @@ def main() -> None:
         project_id, usernames = setup(args.items, sum(clients) + args.annotators, args.overlap)
         log = ROOT / "var" / "bench" / "http_annotate_server.log"
         log.parent.mkdir(parents=True, exist_ok=True)
-        port = _free_port()
-        server = start_server(port, log)
+        port = free_port()
+        server = start_server(port, log, app="_http_wsgi:application")
         meter = Meter(server)
         print(f"machine: {os.cpu_count()} CPU cores; client and server on it; PostgreSQL and Redis local",
               flush=True)
@@ -431,11 +408,7 @@ def main() -> None:
                                              "phases": results, "invariants_ok": ok}, indent=2))
     finally:
         if server is not None:
-            server.terminate()
-            try:
-                server.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                server.kill()
+            stop_server(server)
         if not args.keep:
             admin_sql(f'DROP DATABASE IF EXISTS "{DB}" WITH (FORCE)')
     sys.exit(0 if ok else 1)
