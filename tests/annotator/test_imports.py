@@ -305,3 +305,29 @@ def test_content_hashes_are_those_of_json_dumps_byte_for_byte():
             [item.prompt, [(r.external_id, r.model_name, r.content, r.metadata) for r in item.responses], metadata],
             sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         assert item.content_hash == hashlib.sha256(expected.encode()).hexdigest()
+
+
+class _Trickle(io.RawIOBase):
+    """A request body as a socket gives it: a few bytes per read, lines split anywhere."""
+
+    def __init__(self, data: bytes):
+        self.data = data
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        piece, self.data = self.data[:7], self.data[7:]
+        buffer[:len(piece)] = piece
+        return len(piece)
+
+
+@pytest.mark.django_db
+def test_a_body_that_arrives_in_small_pieces_imports_like_a_file(project):
+    responses = [{"content": "A é"}, {"content": "B"}]
+    lines = "".join(json.dumps({"id": f"t{i}", "prompt": f"Question {i}?", "responses": responses}) + "\n"
+                    for i in range(40))
+    report = items_import(project=project, stream=_Trickle(lines.encode()))
+    assert report.created == 40
+    assert sorted(Item.objects.filter(project=project).values_list("external_id", flat=True)) == sorted(
+        f"t{i}" for i in range(40))
