@@ -4,7 +4,10 @@ database of their own (created and dropped by the script through `admin_sql`).""
 from __future__ import annotations
 
 import http.client
+import json
 import os
+import random
+import re
 import socket
 import subprocess
 import sys
@@ -104,3 +107,56 @@ def stop_server(server: subprocess.Popen) -> None:
         server.wait(timeout=15)
     except subprocess.TimeoutExpired:
         server.kill()
+
+
+def setup_annotation_project(*, name: str, n_items: int, usernames: list[str], password: str, overlap: int,
+                             response_sql: str) -> int:
+    """Migrate, load the demo rubric (7 criteria) into a new project with `overlap`, create the
+    annotators (one password hash for all: Argon2 per user would take a while) and write the items
+    (`insert_pairwise_items`). Returns the project's id. Django must be set up."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.hashers import make_password
+    from django.core.management import call_command
+    from django.db import connection
+
+    from annotator.models import ProjectMembership
+    from annotator.services import project_create
+    from rubrics.services import rubric_set_create_from_document
+
+    call_command("migrate", verbosity=0)
+    document = json.loads((ROOT / "rubrics" / "demo" / "rubric.json").read_text())
+    version = rubric_set_create_from_document(document=document, actor=None, publish=True)
+    project = project_create(name=name, created_by=None, rubric_version=version, overlap=overlap,
+                             randomize_order=True)
+    User = get_user_model()
+    hashed = make_password(password)
+    users = User.objects.bulk_create([User(username=u, password=hashed) for u in usernames])
+    ProjectMembership.objects.bulk_create(
+        ProjectMembership(project=project, user=u, role=ProjectMembership.Role.ANNOTATOR) for u in users)
+    with connection.cursor() as c:
+        c.execute("SET synchronous_commit = off")
+        insert_pairwise_items(c, project.id, n_items, response_sql)
+        c.execute("ANALYZE")
+    return project.id
+
+
+# The comparison form as the page draws it (templates/annotator/annotate.html).
+RADIO = re.compile(r'<input type="radio" name="(score-\d+-\d+)" value="([^"]*)"')
+NUMBER = re.compile(r'<input type="number" class="points-input" name="(score-\d+-\d+)"[^>]*min="(-?[\d.]+)"')
+CSRF_INPUT = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
+
+
+def fill_form(html: str, rationale: str = "bench") -> dict[str, str]:
+    """The full judgment of the page's item: one choice per criterion and response, a preference."""
+    data: dict[str, str] = {}
+    choices: dict[str, list[str]] = {}
+    for name, value in RADIO.findall(html):
+        choices.setdefault(name, []).append(value)
+    for name, values in choices.items():
+        data[name] = random.choice(values)
+    for name, low in NUMBER.findall(html):
+        data[name] = str(max(0.0, float(low)))
+    data["preference"] = str(random.randint(-3, 3))
+    data["rationale"] = rationale
+    data["time_spent_ms"] = str(random.randint(3000, 20000))
+    return data

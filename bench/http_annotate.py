@@ -41,11 +41,13 @@ import urllib.parse
 from pathlib import Path
 
 from _common import (  # noqa: E402 - bench/ is the script's folder
+    CSRF_INPUT,
     ROOT,
     admin_sql,
     configure,
+    fill_form,
     free_port,
-    insert_pairwise_items,
+    setup_annotation_project,
     start_server,
     stop_server,
 )
@@ -69,38 +71,21 @@ def setup(n_items: int, n_annotators: int, overlap: int) -> tuple[int, list[str]
     import django
 
     django.setup()
-    from django.contrib.auth import get_user_model
-    from django.contrib.auth.hashers import make_password
     from django.core.cache import cache
-    from django.core.management import call_command
-    from django.db import connection
-
-    from annotator.models import ProjectMembership
-    from annotator.services import project_create
-    from rubrics.services import rubric_set_create_from_document
 
     t0 = time.perf_counter()
     cache.clear()  # this Redis database only: sessions and cached markdown of an earlier run
-    call_command("migrate", verbosity=0)
-    document = json.loads((ROOT / "rubrics" / "demo" / "rubric.json").read_text())
-    version = rubric_set_create_from_document(document=document, actor=None, publish=True)
-    project = project_create(name="HTTP bench", created_by=None, rubric_version=version, overlap=overlap)
-    User = get_user_model()
-    password = make_password(PASSWORD)  # hashed once: argon2 per user would take seconds
-    users = User.objects.bulk_create([User(username=f"annotator{i}", password=password)
-                                      for i in range(n_annotators)])
-    ProjectMembership.objects.bulk_create(
-        ProjectMembership(project=project, user=u, role=ProjectMembership.Role.ANNOTATOR) for u in users)
-    with connection.cursor() as c:
-        c.execute("SET synchronous_commit = off")
-        insert_pairwise_items(c, project.id, n_items, RESPONSE_SQL)
-    connection.close()
+    usernames = [f"annotator{i}" for i in range(n_annotators)]
+    project_id = setup_annotation_project(name="HTTP bench", n_items=n_items, usernames=usernames,
+                                          password=PASSWORD, overlap=overlap, response_sql=RESPONSE_SQL)
     import psycopg
+    from django.db import connection
 
+    connection.close()
     with psycopg.connect(_dsn(), autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE")
     print(f"{n_items:,} items, {n_annotators} annotators ready in {time.perf_counter() - t0:.1f} s", flush=True)
-    return project.id, [u.username for u in users]
+    return project_id, usernames
 
 
 def _dsn() -> str:
@@ -110,9 +95,6 @@ def _dsn() -> str:
 # --- A browser ---------------------------------------------------------------------------------
 
 FORM = re.compile(r'<form id="judgment-form"[^>]*?\saction="([^"]+)"')
-CSRF = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
-RADIO = re.compile(r'<input type="radio" name="([^"]+)" value="([^"]*)"')
-POINTS = re.compile(r'<input type="number" class="points-input" name="([^"]+)"[^>]*? min="([^"]*)" max="([^"]*)"')
 
 
 class Browser:
@@ -149,7 +131,7 @@ class Browser:
 
     def login(self) -> None:
         _, page = self.request("GET", "/login/")
-        token = CSRF.search(page).group(1)
+        token = CSRF_INPUT.search(page).group(1)
         response, _ = self.request("POST", "/login/", {"csrfmiddlewaretoken": token, "username": self.username,
                                                         "password": PASSWORD, "next": "/"})
         if response.status != 302 or "sessionid" not in self.cookies:
@@ -167,16 +149,7 @@ class Browser:
         action = FORM.search(page)
         if action is None:
             return None
-        fields: dict[str, str] = {"csrfmiddlewaretoken": CSRF.search(page).group(1), "rationale": "bench",
-                                  "time_spent_ms": str(random.randint(5000, 30000))}
-        options: dict[str, list[str]] = {}
-        for name, value in RADIO.findall(page):
-            options.setdefault(name, []).append(value)
-        for name, values in options.items():
-            fields[name] = random.choice(values)
-        for name, low, high in POINTS.findall(page):
-            fields[name] = random.choice([low, high])
-        return action.group(1), fields
+        return action.group(1), {"csrfmiddlewaretoken": CSRF_INPUT.search(page).group(1), **fill_form(page)}
 
     def submit(self) -> tuple[float, int]:
         """The htmx POST of the form; its answer is the next item. (seconds, SQL statements)."""
