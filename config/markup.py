@@ -124,14 +124,6 @@ def _local_put(key: str, html: str) -> None:
             _local_chars -= len(_local.popitem(last=False)[1])
 
 
-def clear_local_cache() -> None:
-    """Forget the in-process renderings (tests: a fresh worker process)."""
-    global _local_chars
-    with _local_lock:
-        _local.clear()
-        _local_chars = 0
-
-
 def _shared_get(key: str) -> str | None:
     try:
         return cache.get(key)

@@ -69,16 +69,18 @@ LONG = "A response with `code` and **bold** text. " * 10  # long enough for the 
 
 @pytest.fixture
 def render_count(monkeypatch):
+    from collections import OrderedDict
+
     from config import markup
 
-    markup.clear_local_cache()
+    monkeypatch.setattr(markup, "_local", OrderedDict())  # a fresh worker process
+    monkeypatch.setattr(markup, "_local_chars", 0)
     # Keys no earlier run left in the shared cache (Redis outlives the test run).
     monkeypatch.setattr(markup, "RENDERER_VERSION", f"test-{uuid.uuid4().hex}")
     calls = []
     real = markup.sanitize_html
     monkeypatch.setattr(markup, "sanitize_html", lambda html: calls.append(html) or real(html))
-    yield calls
-    markup.clear_local_cache()
+    return calls
 
 
 def test_the_same_text_is_rendered_once_however_often_it_is_shown(render_count):
@@ -93,7 +95,7 @@ def test_another_worker_process_reuses_the_rendering_from_the_shared_cache(rende
     from config import markup
 
     html = render_markdown(LONG)
-    markup.clear_local_cache()  # as in another gunicorn worker
+    markup._local.clear()  # as in another gunicorn worker
     assert render_markdown(LONG) == html
     assert len(render_count) == 1
 
