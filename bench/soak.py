@@ -261,7 +261,8 @@ def main() -> int:
             queue.put_nowait(name)
         load_before = os.getloadavg()
         print(f"soak: {args.annotators} annotators, think {args.think[0]:g}-{args.think[1]:g} s, "
-              f"{args.seconds:g} s, against {base} (config.launch: gunicorn + 1 worker, PostgreSQL {HOST}, {args.redis_url})",
+              f"{args.seconds:g} s, against {base} (config.launch: gunicorn + 1 worker, PostgreSQL {HOST}, "
+              f"{args.redis_url})",
               flush=True)
         began = time.monotonic()
 
