@@ -224,8 +224,11 @@ def _current_lease(candidates: list[tuple], now: datetime) -> Assignment | None:
     if not candidates:
         return None
     if _uses_row_locks():
-        items = {item.pk: item for item in Item.objects.select_for_update(of=("self",)).select_related("project")
-                 .filter(pk__in={item_id for _, item_id in candidates}).order_by("pk")}
+        items = {item.pk: item for item in _with_responses(
+            Item.objects.select_for_update(of=("self",)).select_related("project")
+            .filter(pk__in={item_id for _, item_id in candidates}).order_by("pk"))}
+        for item in items.values():
+            _attach_responses(item, item.responses_json)
     else:
         items = {item.pk: item for item in Item.objects.select_related("project")
                  .filter(pk__in={item_id for _, item_id in candidates})}
@@ -292,7 +295,7 @@ def _pick_statement(project: Project, user: AbstractBaseUser, now: datetime, exc
         _PICK_SQL[lookup] = _compiled_pick(lookup)
     cached = None if exclude else _PICK_SQL[lookup]
     if cached is None:
-        return _with_responses(_candidate_query(project, user, now, exclude, pivot)).query.sql_with_params()
+        return _with_responses(_candidate_query(project, user, now, exclude, pivot))[:1].query.sql_with_params()
     sql, slots = cached
     values = {"project": project.pk, "user": user.pk, "overlap": project.overlap, "now": now,
               "pivot": pivot[1] if pivot else None}
@@ -305,9 +308,10 @@ def _as(kind: type, value):
 
 
 def _with_responses(qs: QuerySet[Item]) -> QuerySet[Item]:
+    """The items with their responses as JSON (`_attach_responses` sets them), PostgreSQL."""
     # A constant fragment with no parameters: nothing of the request reaches this SQL.
     return qs.annotate(responses_json=RawSQL(_RESPONSES_JSON % Item._meta.db_table, [],  # noqa: S611
-                                             output_field=TextField()))[:1]
+                                             output_field=TextField()))
 
 
 def _compiled_pick(lookup: str | None) -> tuple[str, list[tuple[str | None, object]]] | None:
@@ -317,7 +321,7 @@ def _compiled_pick(lookup: str | None) -> tuple[str, list[tuple[str | None, obje
     project = Project(pk=s["project"], overlap=s["overlap"])
     user = get_user_model()(pk=s["user"])
     pivot = (lookup, s["pivot"]) if lookup else None
-    sql, params = _with_responses(_candidate_query(project, user, s["now"], [], pivot)).query.sql_with_params()
+    sql, params = _with_responses(_candidate_query(project, user, s["now"], [], pivot))[:1].query.sql_with_params()
     names = {v: k for k, v in s.items()}
     slots: list[tuple[str | None, object]] = []
     for p in params:
