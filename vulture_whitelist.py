@@ -64,3 +64,7 @@ _.SYNTAXES, _.warnings  # rubrics/formats.py: never read
 _.pairable_values  # annotator/agreement.py: written, never read
 _.judgment_rubric_scores  # scoring/reports.py: never called
 _.rubric_version_get_for_user, _.preference_probability  # only the tests call them
+
+# Called by the io and ORM machinery
+_.readinto  # annotator.services.imports._BigReads: io.BufferedReader calls it
+_._result_cache, _._prefetch_done, _._prefetched_objects_cache  # queue._attach_responses: responses read with the item

@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from config.errors import ApplicationError
+from config.errors import ApplicationError, NotFoundError
 from config.outage import OUTAGE_ERRORS, RETRY_AFTER_SECONDS
 
 from .access import project_get_for_user
@@ -28,6 +28,7 @@ from .forms import (
     rank_rows,
     state_from_judgment,
 )
+from .models import Assignment
 from .selectors import (
     annotation_progress,
     assignment_get_for_user,
@@ -157,16 +158,25 @@ def annotate(request, project_id: int):
 @require_POST
 def annotate_submit(request, project_id: int, assignment_id: int):
     project = project_get_for_user(user=request.user, project_id=project_id)
-    assignment = assignment_get_for_user(assignment_id=assignment_id, user=request.user, project=project)
-    responses = responses_in_shown_order(item=assignment.item, shown_order=assignment.shown_order)
     criteria = criteria_for_project(project=project)
-    data, state = judgment_from_post(request.POST, assignment=assignment, responses=responses, criteria=criteria)
+    read: dict = {}
+
+    def read_form(assignment, responses):
+        # Called by the service once it has read the assignment and its item under the locks.
+        read["assignment"] = assignment
+        data, read["state"] = judgment_from_post(request.POST, assignment=assignment, responses=responses,
+                                                 criteria=criteria)
+        return data
+
     try:
-        result = judgment_submit(assignment=assignment, data=data, responses=responses, criteria=criteria)
+        result = judgment_submit(assignment=Assignment(pk=assignment_id, annotator_id=request.user.pk),
+                                 project=project, data=read_form, criteria=criteria)
+    except NotFoundError:
+        raise  # not the user's assignment in this project: 404
     except ApplicationError as exc:
         if exc.code in ("expired", "skipped"):
             return _next(request, project, notice=exc.message)
-        context = _workspace_context(request, project, assignment, state=state, errors=exc.fields,
+        context = _workspace_context(request, project, read["assignment"], state=read["state"], errors=exc.fields,
                                      error_message=exc.message)
         return _render(request, context, status=exc.status)
     if not result.created:

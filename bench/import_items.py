@@ -4,14 +4,17 @@
 
 Creates its own database (bench_import on 127.0.0.1:5432, user postgres), writes a native JSONL file
 with realistic sizes (a prompt of a few sentences, two markdown responses of ~1 KB, metadata), then
-times: the first import (parse + COPY), a re-import of the same file (all unchanged), a re-import
-with 10% of the items changed, and a TRL-format file of the same size. Prints seconds and items/s.
-The database is dropped at the end unless --keep.
+times: the import through the API (the file as an application/x-ndjson body, a project admin's token,
+against gunicorn started as `make run` starts it), the same import in-process (parse + COPY, each
+timed), a re-import of the same file (all unchanged), a re-import with 10% of the items changed, and
+a TRL-format file of the same size. Prints seconds and items/s with the load average (the machine
+should be idle). The database is dropped at the end unless --keep.
 """
 
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
 import random
@@ -19,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import admin_sql, configure  # noqa: E402 - bench/ is the script's own folder
+from _common import ROOT, admin_sql, configure, free_port, start_server, stop_server  # noqa: E402 - bench/
 
 DB = configure("bench_import")
 
@@ -75,6 +78,20 @@ def timed(label: str, fn, n: int):
     return result
 
 
+def import_over_http(port: int, project_id: int, token: str, path: Path) -> dict:
+    """POST the file to the item import API, as a client script would."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+    with path.open("rb") as body:
+        conn.request("POST", f"/api/v1/projects/{project_id}/items/import", body=body, headers={
+            "Authorization": f"Bearer {token}", "Content-Type": "application/x-ndjson",
+            "Content-Length": str(path.stat().st_size)})
+        response = conn.getresponse()
+        answer = response.read().decode()
+    if response.status != 200:
+        raise SystemExit(f"the import API answered HTTP {response.status}: {answer[:500]}")
+    return json.loads(answer)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--items", type=int, default=100_000)
@@ -88,14 +105,19 @@ def main() -> None:
         import django
 
         django.setup()
+        from django.contrib.auth import get_user_model
         from django.core.management import call_command
+        from django.db import connection
 
+        from accounts.services import api_token_create
         from annotator.formats import items_parse
         from annotator.models import Item, Response
         from annotator.services import items_import, items_write, project_create
         from annotator.services.imports import _gc_paused
 
         call_command("migrate", verbosity=0)
+        admin = get_user_model().objects.create_user("import-bench-admin")
+        over_api = project_create(name="Import bench (API)", created_by=admin, overlap=1)
         project = project_create(name="Import bench", created_by=None, overlap=1)
         other = project_create(name="Import bench (TRL)", created_by=None, overlap=1)
         with tempfile.TemporaryDirectory() as tmp:
@@ -103,7 +125,22 @@ def main() -> None:
             size = write_native(native, n)
             write_native(revised, n, changed_every=10)
             write_trl(trl, n)
-            print(f"PostgreSQL, {os.cpu_count()} CPU cores; {n:,} items, native file {size / 1e6:.0f} MB\n")
+            print(f"PostgreSQL, {os.cpu_count()} CPU cores, load {os.getloadavg()}; {n:,} items, "
+                  f"native file {size / 1e6:.0f} MB\n")
+            _, token = api_token_create(user=admin, name="import bench")
+            connection.close()  # the server writes now; this process idles
+            log = ROOT / "var" / "bench" / "import_items_server.log"
+            log.parent.mkdir(parents=True, exist_ok=True)
+            port = free_port()
+            server = start_server(port, log)
+            try:
+                warm_up = http.client.HTTPConnection("127.0.0.1", port)  # each worker imports its modules once
+                for _ in range(8):
+                    warm_up.request("GET", "/api/v1/projects", headers={"Authorization": f"Bearer {token}"})
+                    warm_up.getresponse().read()
+                timed("through the API (native, new)", lambda: import_over_http(port, over_api.pk, token, native), n)
+            finally:
+                stop_server(server)
 
             def first():
                 with native.open("rb") as f, _gc_paused():  # as items_import does
@@ -122,7 +159,8 @@ def main() -> None:
                   lambda: items_import(project=project, stream=revised.open("rb")).as_dict(), n)
             timed("TRL conversational file (new)",
                   lambda: items_import(project=other, stream=trl.open("rb")).as_dict(), n)
-        print(f"\nrows now: {Item.objects.count():,} items, {Response.objects.count():,} responses")
+        print(f"\nrows now: {Item.objects.count():,} items, {Response.objects.count():,} responses; "
+              f"load {os.getloadavg()}")
     finally:
         from django.db import connections
 

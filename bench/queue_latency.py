@@ -26,7 +26,7 @@ import statistics
 import threading
 import time
 
-from _common import ROOT, admin_sql, configure  # noqa: E402 - bench/ is the script's own folder
+from _common import ROOT, admin_sql, configure, insert_pairwise_items  # noqa: E402 - bench/ is the script's folder
 
 DB = configure("bench_queue")
 
@@ -57,35 +57,9 @@ def setup(n_items: int, n_annotators: int) -> tuple[int, list[int]]:
     t0 = time.perf_counter()
     with connection.cursor() as c:
         c.execute("SET synchronous_commit = off")
-        c.execute(
-            """
-            INSERT INTO annotator_item (project_id, external_id, prompt, metadata, content_hash, submitted_count,
-                is_open, queue_key, has_disagreement, disagreement, is_gold, gold_preference, gold_both_bad,
-                gold_ranking, created_at, updated_at)
-            SELECT %s, 'bench-' || g,
-                   jsonb_build_array(jsonb_build_object('role', 'user', 'content',
-                       'Question ' || g || ': explain how a hash map handles collisions, with an example.')),
-                   '{}'::jsonb, md5(g::text), 0, true, floor(random() * 2147483646)::int, false, '[]'::jsonb,
-                   false, NULL, false, '[]'::jsonb, now(), now()
-            FROM generate_series(1, %s) AS g
-            """,
-            [project.id, n_items],
-        )
-        print(f"{n_items:,} items: {time.perf_counter() - t0:.1f} s", flush=True)
-        t1 = time.perf_counter()
-        c.execute(
-            """
-            INSERT INTO annotator_response (item_id, external_id, model_name, content, position, metadata,
-                created_at, updated_at)
-            SELECT i.id, i.external_id || '-' || p, 'model-' || p,
-                   repeat('A response paragraph with enough text to look real. ', 12) || i.id, p, '{}'::jsonb,
-                   now(), now()
-            FROM annotator_item i CROSS JOIN generate_series(0, 1) AS p
-            WHERE i.project_id = %s
-            """,
-            [project.id],
-        )
-        print(f"{2 * n_items:,} responses: {time.perf_counter() - t1:.1f} s", flush=True)
+        insert_pairwise_items(c, project.id, n_items,
+                              "repeat('A response paragraph with enough text to look real. ', 12) || i.id")
+        print(f"{n_items:,} items and {2 * n_items:,} responses: {time.perf_counter() - t0:.1f} s", flush=True)
         # 30% already done (counters only): "next" must find open items past a large completed region.
         c.execute(
             "UPDATE annotator_item SET submitted_count = 3, is_open = false WHERE project_id = %s AND id < "

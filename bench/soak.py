@@ -26,86 +26,45 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import random
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
 from collections import Counter, defaultdict
 
-from _common import HOST, ROOT, admin_sql, configure  # noqa: E402 - bench/ is the script's own folder
+from _common import (  # noqa: E402 - bench/ is the script's own folder
+    CSRF_INPUT,
+    HOST,
+    ROOT,
+    admin_sql,
+    configure,
+    fill_form,
+    free_port,
+    setup_annotation_project,
+)
 
 DB = configure("bench_soak")
 PASSWORD = "soak-annotator-password-0123"
 SUBMIT_URL = re.compile(r'hx-post="(/projects/\d+/annotate/(\d+)/submit/)"')
 SKIP_URL = re.compile(r'hx-post="(/projects/\d+/annotate/\d+/skip/)"')
-RADIO = re.compile(r'<input type="radio" name="(score-\d+-\d+)" value="([^"]*)"')
-NUMBER = re.compile(r'<input type="number" class="points-input" name="(score-\d+-\d+)"[^>]*min="(-?[\d.]+)"')
-CSRF_INPUT = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 
 
 def setup(n_items: int, n_users: int, overlap: int) -> tuple[int, list[str]]:
     import django
 
     django.setup()
-    from django.contrib.auth import get_user_model
-    from django.contrib.auth.hashers import make_password
-    from django.core.management import call_command
-    from django.db import connection
-
-    from annotator.models import ProjectMembership
-    from annotator.services import project_create
-    from rubrics.services import rubric_set_create_from_document
-
     t0 = time.perf_counter()
-    call_command("migrate", verbosity=0)
-    document = json.loads((ROOT / "rubrics" / "demo" / "rubric.json").read_text())
-    version = rubric_set_create_from_document(document=document, actor=None, publish=True)
-    project = project_create(name="Soak", created_by=None, rubric_version=version, overlap=overlap,
-                             randomize_order=True)
-    User = get_user_model()
-    password = make_password(PASSWORD)  # one hash for all: Argon2 200 times would take a while
-    users = User.objects.bulk_create([User(username=f"soak{i}", password=password) for i in range(n_users)])
-    ProjectMembership.objects.bulk_create(
-        ProjectMembership(project=project, user=u, role=ProjectMembership.Role.ANNOTATOR) for u in users)
-    with connection.cursor() as c:
-        c.execute("SET synchronous_commit = off")
-        c.execute(
-            """
-            INSERT INTO annotator_item (project_id, external_id, prompt, metadata, content_hash, submitted_count,
-                is_open, queue_key, has_disagreement, disagreement, is_gold, gold_preference, gold_both_bad,
-                gold_ranking, created_at, updated_at)
-            SELECT %s, 'soak-' || g,
-                   jsonb_build_array(jsonb_build_object('role', 'user', 'content',
-                       'Question ' || g || ': explain how a hash map handles collisions, with an example.')),
-                   '{}'::jsonb, md5(g::text), 0, true, floor(random() * 2147483646)::int, false, '[]'::jsonb,
-                   false, NULL, false, '[]'::jsonb, now(), now()
-            FROM generate_series(1, %s) AS g
-            """, [project.id, n_items])
-        c.execute(
-            """
-            INSERT INTO annotator_response (item_id, external_id, model_name, content, position, metadata,
-                created_at, updated_at)
-            SELECT i.id, 'r' || p, 'model-' || p,
-                   'Answer ' || p || ' to item ' || i.id || ': a hash map keeps a bucket per hash value; '
-                   || repeat('when two keys collide it chains them or probes for the next free slot. ', 3 + p),
-                   p, '{}'::jsonb, now(), now()
-            FROM annotator_item i CROSS JOIN generate_series(0, 1) AS p WHERE i.project_id = %s
-            """, [project.id])
-        c.execute("ANALYZE")
+    usernames = [f"soak{i}" for i in range(n_users)]
+    project_id = setup_annotation_project(
+        name="Soak", n_items=n_items, usernames=usernames, password=PASSWORD, overlap=overlap,
+        response_sql="'Answer ' || p || ' to item ' || i.id || ': a hash map keeps a bucket per hash value; '"
+                     " || repeat('when two keys collide it chains them or probes for the next free slot. ', 3 + p)")
     print(f"set-up: {n_items:,} items, {n_users} annotators, overlap {overlap}: {time.perf_counter() - t0:.1f} s",
           flush=True)
-    return project.id, [u.username for u in users]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return project_id, usernames
 
 
 def start_launcher(port: int, redis_url: str, log_path) -> subprocess.Popen:
@@ -128,22 +87,6 @@ class Stats:
     def record(self, endpoint: str, status: int | str, seconds: float) -> None:
         self.latency[endpoint].append(seconds)
         self.status[(endpoint, status)] += 1
-
-
-def fill_form(html: str) -> dict[str, str]:
-    """The full judgment: one choice per criterion and response, and a preference."""
-    data: dict[str, str] = {}
-    choices: dict[str, list[str]] = defaultdict(list)
-    for name, value in RADIO.findall(html):
-        choices[name].append(value)
-    for name, values in choices.items():
-        data[name] = random.choice(values)
-    for name, low in NUMBER.findall(html):
-        data[name] = str(max(0.0, float(low)))
-    data["preference"] = str(random.randint(-3, 3))
-    data["rationale"] = "soak"
-    data["time_spent_ms"] = str(random.randint(3000, 20000))
-    return data
 
 
 async def request(client, stats: Stats, endpoint: str, method: str, url: str, deadline: float, **kw):
@@ -211,7 +154,7 @@ async def annotator(base: str, project_id: int, seats: asyncio.Queue, stats: Sta
                     continue
                 url, assignment_id = found.group(1), int(found.group(2))
                 page = await request(client, stats, "POST submit", "POST", url, deadline, headers=htmx,
-                                     data=fill_form(page.text))
+                                     data=fill_form(page.text, rationale="soak"))
                 if page is not None and page.status_code == 200 and ("Saved." in page.text
                                                                      or "Already saved" in page.text):
                     stats.acked.add(assignment_id)
@@ -318,7 +261,8 @@ def main() -> int:
             queue.put_nowait(name)
         load_before = os.getloadavg()
         print(f"soak: {args.annotators} annotators, think {args.think[0]:g}-{args.think[1]:g} s, "
-              f"{args.seconds:g} s, against {base} (gunicorn 2×4 + 1 worker, PostgreSQL {HOST}, {args.redis_url})",
+              f"{args.seconds:g} s, against {base} (config.launch: gunicorn + 1 worker, PostgreSQL {HOST}, "
+              f"{args.redis_url})",
               flush=True)
         began = time.monotonic()
 

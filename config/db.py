@@ -11,25 +11,52 @@ import json
 import uuid
 from collections.abc import Callable
 
+import orjson
 from django.db import connection, models
 from django.utils import timezone
 
+_stdlib_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
-def _converters(model: type[models.Model], attnames: list[str]) -> list[tuple[str, Callable[[dict], object]]]:
-    """Per column: how to turn a row value into what COPY takes (JSON as text, timestamps as now)."""
-    now = timezone.now()
-    out = []
-    for name in attnames:
+
+def _json_encode(value) -> str:
+    """JSON text for a jsonb column. orjson: several times faster than json on the small values of
+    an import, where encoding was a third of the client's time. json for what orjson refuses
+    (integers beyond 64 bits, non-string keys); PostgreSQL's jsonb keeps no spacing either way."""
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:  # orjson.JSONEncodeError
+        return _stdlib_encode(value)
+
+
+def _row_builder(model: type[models.Model], attnames: list[str]) -> Callable[[dict], list]:
+    """A function that turns a row (attname → value) into the values COPY takes, column by column:
+    JSON as text, `auto_now` timestamps as the time of the call, a missing value as the field's
+    default (a JSON default encoded once, a callable one called per row).
+
+    The function is compiled for the model's columns: one list display with no loop and no branch
+    on the column's kind, which halves an import's client time spent here (100,000 items are
+    300,000 rows)."""
+    missing = object()
+    names: dict[str, object] = {"now": timezone.now(), "missing": missing, "encode": _json_encode}
+    values = []
+    for i, name in enumerate(attnames):
         f = model._meta.get_field(name) if name != "id" else model._meta.pk
-        default = f.get_default
         if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False):
-            out.append((name, lambda row, now=now: now))
-        elif isinstance(f, models.JSONField):
-            out.append((name, lambda row, name=name, default=default: json.dumps(
-                row[name] if name in row else default(), ensure_ascii=False)))
+            values.append("now")
+            continue
+        value = f"row.get({name!r}, missing)"
+        if isinstance(f, models.JSONField):
+            names[f"default{i}"] = _json_encode(f.get_default())
+            values.append(f"(default{i} if (v := {value}) is missing else encode(v))")
+        elif f.has_default() and callable(f.default):
+            names[f"default{i}"] = f.default  # a new value per row (e.g. a random key)
+            values.append(f"(default{i}() if (v := {value}) is missing else v)")
         else:
-            out.append((name, lambda row, name=name, default=default: row[name] if name in row else default()))
-    return out
+            names[f"default{i}"] = f.get_default()
+            values.append(f"(default{i} if (v := {value}) is missing else v)")
+    # The source holds only attnames of the model's own fields (identifiers) and local names.
+    exec(f"def build(row):\n    return [{', '.join(values)}]", names)  # noqa: S102
+    return names["build"]
 
 
 def bulk_insert(model: type[models.Model], rows: list[dict]) -> list[int]:
@@ -43,7 +70,7 @@ def bulk_insert(model: type[models.Model], rows: list[dict]) -> list[int]:
         return [o.pk for o in objs]
     table, pk = model._meta.db_table, model._meta.pk
     attnames = [f.attname for f in fields]
-    convert = _converters(model, attnames)
+    build = _row_builder(model, attnames)
     columns = ", ".join(connection.ops.quote_name(c) for c in [pk.column, *(f.column for f in fields)])
     with connection.cursor() as cursor:
         cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
@@ -51,7 +78,7 @@ def bulk_insert(model: type[models.Model], rows: list[dict]) -> list[int]:
         ids = [row[0] for row in cursor.fetchall()]
         with cursor.cursor.copy(f"COPY {connection.ops.quote_name(table)} ({columns}) FROM STDIN") as copy:
             for new_id, row in zip(ids, rows, strict=True):
-                copy.write_row([new_id, *(fn(row) for _, fn in convert)])
+                copy.write_row([new_id, *build(row)])
     return ids
 
 
@@ -69,13 +96,13 @@ def bulk_update(model: type[models.Model], rows: list[dict], attnames: list[str]
     table = q(model._meta.db_table)
     columns = [model._meta.get_field(a).column for a in attnames]
     tmp = q(f"bulk_update_{uuid.uuid4().hex[:16]}")
-    convert = _converters(model, attnames)
+    build = _row_builder(model, attnames)
     with connection.cursor() as cursor:
         cursor.execute(f"CREATE TEMPORARY TABLE {tmp} ON COMMIT DROP AS "
                        f"SELECT id, {', '.join(q(c) for c in columns)} FROM {table} WITH NO DATA")
         with cursor.cursor.copy(f"COPY {tmp} (id, {', '.join(q(c) for c in columns)}) FROM STDIN") as copy:
             for row in rows:
-                copy.write_row([row["id"], *(fn(row) for _, fn in convert)])
+                copy.write_row([row["id"], *build(row)])
         assignments = ", ".join(f"{q(c)} = u.{q(c)}" for c in columns)
         cursor.execute(f"UPDATE {table} AS t SET {assignments} FROM {tmp} AS u WHERE t.id = u.id")
         cursor.execute(f"DROP TABLE {tmp}")

@@ -6,6 +6,9 @@ then starts gunicorn on http://127.0.0.1:8000 and a worker for the `default` and
 Ctrl-C stops both.
 With DATABASE_URL / REDIS_URL set it uses PostgreSQL / Redis instead of SQLite / the
 filesystem broker.
+
+`python -m config.launch web [gunicorn options]` runs only the web server, sized the same way
+(docker-compose's `web` service does, after its migrations).
 """
 
 from __future__ import annotations
@@ -31,11 +34,39 @@ def _secret_key() -> str:
     return path.read_text().strip()
 
 
+def web_sizing() -> tuple[int, int]:
+    """gunicorn's workers and threads per worker: WEB_CONCURRENCY / WEB_THREADS, else one worker
+    process per core the process may run on (at least 2, so a slow request never stalls the site)
+    and 4 threads each.
+
+    Why: a request is mostly Python (the view, the template), which holds the GIL, so only processes
+    use several cores; threads fill the waits on PostgreSQL and Redis, a few each. More workers than
+    cores only adds context switches and memory. Each thread keeps its own database connection
+    (CONN_MAX_AGE), so PostgreSQL needs workers × threads connections for the web server."""
+    try:
+        cores = len(os.sched_getaffinity(0))  # the cores this container or cgroup may use
+    except AttributeError:  # macOS
+        cores = os.cpu_count() or 1
+    workers = int(os.environ.get("WEB_CONCURRENCY") or max(2, cores))
+    threads = int(os.environ.get("WEB_THREADS") or 4)
+    return workers, threads
+
+
+def gunicorn_command(*options: str) -> list[str]:
+    """The web server's command line: sized by `web_sizing`, then `options` (e.g. --bind)."""
+    workers, threads = web_sizing()
+    return [str(BIN / "gunicorn"), "config.wsgi", "--workers", str(workers),
+            "--threads", str(threads), "--access-logfile", "-", "--graceful-timeout", "5", *options]
+
+
 def _manage(*args: str) -> None:
     subprocess.run([sys.executable, str(ROOT / "manage.py"), *args], check=True, cwd=ROOT)
 
 
 def main() -> int:
+    if sys.argv[1:2] == ["web"]:
+        command = gunicorn_command(*sys.argv[2:])
+        os.execv(command[0], command)  # noqa: S606 - gunicorn replaces this process, no shell
     for sub in ("", "celery/queue", "celery/processed", "celery/results", "exports", "media"):
         (VAR / sub).mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("SECRET_KEY", _secret_key())
@@ -50,9 +81,7 @@ def main() -> int:
     _manage("baseline_scorer")
     _manage("load_demo", "--superusers")
 
-    web = subprocess.Popen(
-        [str(BIN / "gunicorn"), "config.wsgi", "--bind", f"{host}:{port}", "--workers", "2",
-         "--threads", "4", "--access-logfile", "-", "--graceful-timeout", "5"], cwd=ROOT)
+    web = subprocess.Popen(gunicorn_command("--bind", f"{host}:{port}"), cwd=ROOT)
     worker = subprocess.Popen(
         [str(BIN / "celery"), "-A", "config", "worker", "-Q", "default,gpu", "--concurrency", "1",
          "--loglevel", "INFO", "--hostname", "rubricate-local@%h"], cwd=ROOT)

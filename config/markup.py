@@ -3,18 +3,42 @@
 markdown-it-py renders CommonMark with raw HTML escaped (html=False), Pygments highlights fenced
 code on the server, and nh3 then keeps only an allow-list of tags and attributes: no scripts, no
 event handlers, no `hx-*` attributes, and links only to http(s)/mailto.
+
+Rendering is the costliest part of showing a response (a long answer with code takes milliseconds),
+and the same texts are shown again and again (every annotator sees each response; the rubric's
+guidance is on every comparison page). So the HTML is kept by the text's content hash: in the
+process (a bounded LRU), then in Django's cache (Redis, shared by the workers), and rendered only on
+a miss in both. The key names RENDERER_VERSION: change it when the parser, the highlighter or the
+allow-list changes, and every text renders afresh.
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import threading
+from collections import OrderedDict
 from functools import lru_cache
 
 import nh3
+from django.core.cache import cache
 from markdown_it import MarkdownIt
 from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import TextLexer, get_lexer_by_name
 from pygments.util import ClassNotFound
+
+log = logging.getLogger(__name__)
+
+RENDERER_VERSION = 1
+# Texts shorter than this render faster than a round trip to the shared cache takes.
+SHARED_CACHE_MIN_CHARS = 200
+SHARED_CACHE_SECONDS = 30 * 24 * 3600
+# The in-process LRU is bounded by the characters of HTML it holds (about 2 bytes each at most).
+LOCAL_CACHE_CHARS = 16_000_000
+_local: OrderedDict[str, str] = OrderedDict()
+_local_chars = 0
+_local_lock = threading.Lock()  # gunicorn's threads share the LRU
 
 _FORMATTER = HtmlFormatter(nowrap=False, cssclass="highlight")
 
@@ -69,7 +93,47 @@ def sanitize_html(html: str) -> str:
 
 
 def render_markdown(text: str | None) -> str:
-    """Markdown → sanitised HTML, safe to mark safe in a template."""
+    """Markdown → sanitised HTML, safe to mark safe in a template; rendered once per distinct text
+    (see the module docstring)."""
     if not text:
         return ""
-    return sanitize_html(_parser().render(text))
+    key = f"md:{RENDERER_VERSION}:{hashlib.blake2b(text.encode(), digest_size=16).hexdigest()}"
+    with _local_lock:
+        html = _local.get(key)
+        if html is not None:
+            _local.move_to_end(key)
+            return html
+    shared = len(text) >= SHARED_CACHE_MIN_CHARS
+    html = _shared_get(key) if shared else None
+    if html is None:
+        html = sanitize_html(_parser().render(text))
+        if shared:
+            _shared_set(key, html)
+    _local_put(key, html)
+    return html
+
+
+def _local_put(key: str, html: str) -> None:
+    global _local_chars
+    with _local_lock:
+        if key in _local:
+            return
+        _local[key] = html
+        _local_chars += len(html)
+        while _local_chars > LOCAL_CACHE_CHARS and _local:
+            _local_chars -= len(_local.popitem(last=False)[1])
+
+
+def _shared_get(key: str) -> str | None:
+    try:
+        return cache.get(key)
+    except Exception as exc:  # the cache is a help, never a requirement: Redis down → render
+        log.warning("markdown cache unavailable: %s", exc)
+        return None
+
+
+def _shared_set(key: str, html: str) -> None:
+    try:
+        cache.set(key, html, SHARED_CACHE_SECONDS)
+    except Exception as exc:
+        log.warning("markdown cache unavailable: %s", exc)

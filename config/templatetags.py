@@ -10,5 +10,5 @@ register = template.Library()
 
 @register.filter(name="markdown")
 def markdown_filter(text: str | None) -> str:
-    """{{ text|markdown }}: sanitised HTML (see config.markup)."""
+    """{{ text|markdown }}: sanitised HTML (see config.markup), rendered once per distinct text."""
     return mark_safe(render_markdown(text))  # noqa: S308 - sanitised by nh3 in render_markdown

@@ -1,3 +1,4 @@
+import uuid
 from html.parser import HTMLParser
 
 import pytest
@@ -59,3 +60,62 @@ def test_links_get_a_safe_rel():
 def test_tables_and_lists_survive():
     html = render_markdown("| a | b |\n|---|---|\n| 1 | 2 |\n\n- one\n- two")
     assert "<table>" in html and "<li>one</li>" in html
+
+
+# --- Rendered once per distinct text (config.markup's caches) ---------------------------------
+
+LONG = "A response with `code` and **bold** text. " * 10  # long enough for the shared cache
+
+
+@pytest.fixture
+def render_count(monkeypatch):
+    from collections import OrderedDict
+
+    from config import markup
+
+    monkeypatch.setattr(markup, "_local", OrderedDict())  # a fresh worker process
+    monkeypatch.setattr(markup, "_local_chars", 0)
+    # Keys no earlier run left in the shared cache (Redis outlives the test run).
+    monkeypatch.setattr(markup, "RENDERER_VERSION", f"test-{uuid.uuid4().hex}")
+    calls = []
+    real = markup.sanitize_html
+    monkeypatch.setattr(markup, "sanitize_html", lambda html: calls.append(html) or real(html))
+    return calls
+
+
+def test_the_same_text_is_rendered_once_however_often_it_is_shown(render_count):
+    first = render_markdown(LONG)
+    assert render_markdown(LONG) == first and render_markdown(LONG) == first
+    assert len(render_count) == 1
+    render_markdown(LONG + "!")
+    assert len(render_count) == 2
+
+
+def test_another_worker_process_reuses_the_rendering_from_the_shared_cache(render_count):
+    from config import markup
+
+    html = render_markdown(LONG)
+    markup._local.clear()  # as in another gunicorn worker
+    assert render_markdown(LONG) == html
+    assert len(render_count) == 1
+
+
+def test_a_new_renderer_version_renders_afresh(render_count, monkeypatch):
+    from config import markup
+
+    render_markdown(LONG)
+    monkeypatch.setattr(markup, "RENDERER_VERSION", markup.RENDERER_VERSION + "-next")
+    render_markdown(LONG)
+    assert len(render_count) == 2
+
+
+def test_markdown_still_renders_while_the_shared_cache_is_down(render_count, monkeypatch):
+    from config import markup
+
+    def down(*args, **kwargs):
+        raise ConnectionError("redis is down")
+
+    monkeypatch.setattr(markup.cache, "get", down)
+    monkeypatch.setattr(markup.cache, "set", down)
+    assert "<code>code</code>" in render_markdown(LONG)
+    assert len(render_count) == 1

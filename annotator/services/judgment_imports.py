@@ -349,7 +349,9 @@ def _recount(item_pks: list[int], project: Project) -> None:
 def judgments_import(*, project: Project, stream: IO, file_format: str = "auto") -> JudgmentImportReport:
     """Parse the whole judgment file, then write it in one transaction: nothing is stored if a line
     (or a judgment's check against its item and rubric) is bad."""
-    parsed_format, lines = judgments_parse(stream, file_format)
+    from .imports import read_buffered  # imports.py imports this module
+
+    parsed_format, lines = judgments_parse(read_buffered(stream), file_format)
     report = judgments_write(project=project, lines=lines)
     report.format = parsed_format
     return report

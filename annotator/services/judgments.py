@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import json
 import string
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.postgres.aggregates import JSONBAgg
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Max, Min
+from django.db.models.functions import JSONArray
 from django.utils import timezone
 
-from config.errors import ApplicationError, ConflictError
+from config.errors import ApplicationError, ConflictError, NotFoundError
 from rubrics.models import Criterion
 
 from ..models import (
@@ -29,7 +32,7 @@ from ..models import (
     ProjectMembership,
     Response,
 )
-from .queue import assignment_renew_locked, item_lock, member_counters_lock
+from .queue import assignment_lock_for_submit, assignment_renew_locked, item_lock, member_counters_lock
 
 Status = Assignment.Status
 Role = ProjectMembership.Role
@@ -51,6 +54,10 @@ class JudgmentInput:
     scores: dict[tuple[int, int], float] = field(default_factory=dict)
     rationale: str = ""
     time_spent_ms: int = 0
+
+
+# Reads a submitted form into a JudgmentInput, given the assignment and its item's responses.
+FormReader = Callable[[Assignment, list[Response]], JudgmentInput]
 
 
 @dataclass
@@ -136,21 +143,29 @@ def shown_labels(assignment: Assignment) -> dict[int, str]:
     return {rid: f"Response {LETTERS[i]}" for i, rid in enumerate(assignment.shown_order[:26])}
 
 
-def judgment_submit(*, assignment: Assignment, data: JudgmentInput, now: datetime | None = None,
-                    responses: list[Response] | None = None, criteria: list | None = None) -> SubmitResult:
+def judgment_submit(*, assignment: Assignment, data: JudgmentInput | FormReader, now: datetime | None = None,
+                    responses: list[Response] | None = None, criteria: list | None = None,
+                    project: Project | None = None) -> SubmitResult:
     """Store the annotator's judgment of their assigned item, exactly once.
 
     Idempotent: a second submission of the same assignment (double click, two tabs, a retried
     request) returns the stored judgment unchanged with created=False. A lease that ran out is
     accepted while the item still has room; if someone else took the slot, ConflictError.
-    `responses` and `criteria` (the item's, as the caller already read them) save two queries.
+    `data` is the judgment, or a function that reads it from a form once the assignment and the
+    item's responses are read (under the locks, so the caller need not read them first).
+    `criteria` (the item's, as the caller already read them) saves a query. With `project` (the
+    caller checked the user's access to it), `assignment` may be only a reference, its id and
+    annotator: it counts only if it is that annotator's assignment in the project (else
+    NotFoundError), and is read under the locks.
     """
     now = now or timezone.now()
     try:
         with transaction.atomic():
-            item = item_lock(item_id=assignment.item_id)
-            member_counters_lock(project_id=item.project_id, user_id=assignment.annotator_id)
-            fresh = Assignment.objects.select_for_update().get(pk=assignment.pk)
+            fresh = assignment_lock_for_submit(assignment_id=assignment.pk, user_id=assignment.annotator_id,
+                                               project=project or assignment.item.project)
+            if fresh is None:
+                raise NotFoundError("No such assignment.")
+            item = fresh.item
             if fresh.status == Status.SUBMITTED:
                 return SubmitResult(Judgment.objects.get(assignment=fresh), False)
             if fresh.status == Status.SKIPPED:
@@ -160,10 +175,12 @@ def judgment_submit(*, assignment: Assignment, data: JudgmentInput, now: datetim
                                     "your answer was not stored.", code="expired")
             project = item.project
             if responses is None:
-                responses = list(item.responses.order_by("position", "id"))
+                responses = list(item.responses.all())
             if criteria is None:
                 criteria = list(Criterion.objects.filter(version_id=project.rubric_version_id)
                                 .order_by("position", "id"))
+            if callable(data):
+                data = data(fresh, responses)
             judgment_validate(project=project, responses=responses, criteria=criteria, data=data,
                               labels=shown_labels(fresh))
             elapsed_ms = int((now - fresh.leased_at).total_seconds() * 1000) + 10_000
@@ -175,7 +192,7 @@ def judgment_submit(*, assignment: Assignment, data: JudgmentInput, now: datetim
                 submitted_at=now, created_at=now, updated_at=now,
             )
             fresh.status, fresh.submitted_at = Status.SUBMITTED, now
-            if connection.vendor == "postgresql" and item.submitted_count + 1 < 2:
+            if connection.vendor == "postgresql":
                 _submit_in_one_statement(judgment, fresh, item, data.scores, now)
             else:
                 judgment.save(force_insert=True)
@@ -188,7 +205,7 @@ def judgment_submit(*, assignment: Assignment, data: JudgmentInput, now: datetim
             return SubmitResult(judgment, True)
     except IntegrityError:
         # Only reachable if the locks above were bypassed; the unique keys still keep one judgment.
-        existing = Judgment.objects.filter(item_id=assignment.item_id, annotator_id=assignment.annotator_id).first()
+        existing = Judgment.objects.filter(assignment_id=assignment.pk).first()
         if existing is None:
             raise
         return SubmitResult(existing, False)
@@ -196,12 +213,14 @@ def judgment_submit(*, assignment: Assignment, data: JudgmentInput, now: datetim
 
 def _submit_in_one_statement(judgment: Judgment, assignment: Assignment, item: Item,
                              scores: dict[tuple[int, int], float], now: datetime) -> None:
-    """PostgreSQL, the item's first judgment (no disagreement to compute): the judgment, its
-    criterion scores, the assignment's and the item's new state in one statement of data-modifying
-    CTEs, instead of four round trips. Same rows and triggers as the ORM path below."""
+    """PostgreSQL (the item row locked): the judgment, its criterion scores, the assignment's and the
+    item's new state in one statement of data-modifying CTEs, instead of six round trips; one more
+    read before it when the item has judgments already (the disagreement). Same rows and triggers
+    as the ORM path below."""
+    item.disagreement = _disagreement_with(item, judgment, scores) if item.submitted_count else []
     item.submitted_count += 1
     item.is_open = item.submitted_count < item.project.overlap
-    item.disagreement, item.has_disagreement, item.updated_at = [], False, now
+    item.has_disagreement, item.updated_at = bool(item.disagreement), now
     assignment.updated_at = now
     keys = list(scores)
     sql = """
@@ -215,8 +234,8 @@ def _submit_in_one_statement(judgment: Judgment, assignment: Assignment, item: I
         ), a AS (
           UPDATE annotator_assignment SET status = %s, submitted_at = %s, updated_at = %s WHERE id = %s
         ), i AS (
-          UPDATE annotator_item SET submitted_count = %s, is_open = %s, disagreement = '[]'::jsonb,
-            has_disagreement = false, updated_at = %s WHERE id = %s
+          UPDATE annotator_item SET submitted_count = %s, is_open = %s, disagreement = %s::jsonb,
+            has_disagreement = %s, updated_at = %s WHERE id = %s
         )
         SELECT id FROM j
     """
@@ -225,12 +244,31 @@ def _submit_in_one_statement(judgment: Judgment, assignment: Assignment, item: I
         judgment.both_bad, json.dumps(judgment.ranking), judgment.rationale, judgment.time_spent_ms, now, now, now,
         [r for r, _ in keys], [c for _, c in keys], [float(scores[k]) for k in keys],
         Status.SUBMITTED, now, now, assignment.pk,
-        item.submitted_count, item.is_open, now, item.pk,
+        item.submitted_count, item.is_open, json.dumps(item.disagreement), item.has_disagreement, now, item.pk,
     ]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         judgment.pk = cursor.fetchone()[0]
     judgment._state.adding = False
+
+
+def _disagreement_with(item: Item, judgment: Judgment, scores: dict[tuple[int, int], float]) -> list[str]:
+    """`item_disagreement` once `judgment` joins the item's stored judgments, in one read."""
+    rows = [(judgment.preference, judgment.both_bad, judgment.ranking)]
+    seen = {key: float(value) for key, value in scores.items()}
+    criteria_differ = False
+    stored = (Judgment.objects.filter(item=item).order_by()
+              .annotate(scores=JSONBAgg(JSONArray("criterion_scores__response_id", "criterion_scores__criterion_id",
+                                                  "criterion_scores__value")))
+              .values_list("preference", "both_bad", "ranking", "scores"))
+    for preference, both_bad, ranking, their_scores in stored:
+        rows.append((preference, both_bad, ranking))
+        for response_id, criterion_id, value in their_scores or []:
+            if response_id is None:
+                continue  # a judgment without criterion scores (the aggregate's one null row)
+            if seen.setdefault((response_id, criterion_id), value) != value:
+                criteria_differ = True
+    return disagreement_reasons(rows, criteria_differ=criteria_differ)
 
 
 def _item_count_changed(item: Item, delta: int) -> None:
@@ -304,6 +342,16 @@ def item_disagreement(*, item: Item) -> list[str]:
     rows = list(Judgment.objects.filter(item=item).values_list("preference", "both_bad", "ranking"))
     if len(rows) < 2:
         return []
+    criteria = (CriterionJudgment.objects.filter(judgment__item=item).values("response", "criterion")
+                .annotate(lo=Min("value"), hi=Max("value")).filter(hi__gt=F("lo")).exists())
+    return disagreement_reasons(rows, criteria_differ=criteria)
+
+
+def disagreement_reasons(rows: list[tuple], *, criteria_differ: bool) -> list[str]:
+    """The reasons of `item_disagreement` from the judgments' (preference, both_bad, ranking) and
+    whether some response's criterion was scored differently."""
+    if len(rows) < 2:
+        return []
     reasons = []
     # Judgments without a verdict (ratings only, e.g. HelpSteer2's attributes) take no side.
     winners = {judgment_winner(preference=p, both_bad=b, ranking=r) for p, b, r in rows} - {"none"}
@@ -312,8 +360,7 @@ def item_disagreement(*, item: Item) -> list[str]:
     prefs = [p for p, _, _ in rows if p is not None]
     if prefs and max(prefs) - min(prefs) >= 3:
         reasons.append("strength")
-    if (CriterionJudgment.objects.filter(judgment__item=item).values("response", "criterion")
-            .annotate(lo=Min("value"), hi=Max("value")).filter(hi__gt=F("lo")).exists()):
+    if criteria_differ:
         reasons.append("criteria")
     return reasons
 

@@ -9,7 +9,8 @@ How it holds under concurrency:
   turns: the second finds the lease the first just took instead of taking another item.
 - Every change to an item's assignments or judgments (lease, renew, skip, submit, undo) runs in a
   transaction that first locks the item row (`item_lock`), then re-reads the counts with fresh
-  statements. Lock order is always item, then assignment; a request never waits for a second item
+  statements. Lock order is always item, then assignment (a submission: item, the member's counter
+  row, assignment, taken by one statement, `assignment_lock_for_submit`); a request never waits for a second item
   while holding one, except the user's own leases, locked together in id order (`_current_lease`),
   so two operations never deadlock.
 - "Next item" picks a candidate with `SELECT … FOR UPDATE SKIP LOCKED` on PostgreSQL: annotators
@@ -24,15 +25,29 @@ their holder if the item still has room.
 
 from __future__ import annotations
 
+import json
 import random
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
-from django.db.models import Count, Exists, F, OuterRef, Prefetch, QuerySet, Subquery, Value, prefetch_related_objects
+from django.db.models import (
+    Count,
+    Exists,
+    F,
+    OuterRef,
+    Prefetch,
+    QuerySet,
+    Subquery,
+    TextField,
+    Value,
+    prefetch_related_objects,
+)
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from config.errors import ConflictError, NotFoundError
 
@@ -81,6 +96,64 @@ def item_lock(*, item_id: int) -> Item:
         return Item.objects.select_for_update(of=("self",)).select_related("project").get(pk=item_id)
     except Item.DoesNotExist:
         raise NotFoundError("No such item.")
+
+
+# An item's responses as one JSON array (ordered by position), read in the statement that reads the
+# item: the page that shows the item renders them next. `%s` is the item table's alias.
+_RESPONSES_JSON = """(SELECT json_agg(json_build_object('id', r.id, 'external_id', r.external_id,
+    'model_name', r.model_name, 'content', r.content, 'position', r.position, 'metadata', r.metadata,
+    'created_at', r.created_at, 'updated_at', r.updated_at) ORDER BY r.position, r.id)::text
+    FROM annotator_response r WHERE r.item_id = %s.id)"""
+
+
+def _attach_responses(item: Item, responses_json: str | None) -> None:
+    """Set `item.responses.all()` to the responses read as JSON with the item: no second query."""
+    responses = []
+    for row in json.loads(responses_json or "[]"):
+        row["created_at"], row["updated_at"] = parse_datetime(row["created_at"]), parse_datetime(row["updated_at"])
+        response = Response(item_id=item.pk, **row)
+        response._state.adding, response._state.db = False, item._state.db
+        responses.append(response)
+    cached = item.responses.get_queryset()
+    cached._result_cache, cached._prefetch_done = responses, True
+    item._prefetched_objects_cache = {"responses": cached}
+
+
+def assignment_lock_for_submit(*, assignment_id: int, user_id: int, project: Project) -> Assignment | None:
+    """Lock what a submission changes, in the queue's order (item, the member's counter row, the
+    assignment), and return the assignment fresh with `.item` (its responses attached); None if it
+    is not the user's assignment in the project. PostgreSQL: one statement (it locks a row's tables
+    in the order its OF clause names them), the responses read with it; elsewhere three."""
+    if connection.vendor != "postgresql":
+        item_id = (Assignment.objects.filter(pk=assignment_id, annotator_id=user_id, item__project=project)
+                   .values_list("item_id", flat=True).first())
+        if item_id is None:
+            return None
+        item = item_lock(item_id=item_id)
+        member_counters_lock(project_id=project.pk, user_id=user_id)
+        assignment = Assignment.objects.select_for_update().get(pk=assignment_id)
+        assignment.item = item
+        return assignment
+    a_columns = [f.column for f in Assignment._meta.concrete_fields]
+    sql = f"""
+        SELECT i.*, {", ".join(f"a.{c} AS a_{c}" for c in a_columns)}, {_RESPONSES_JSON % "i"} AS responses_json
+        FROM annotator_assignment a
+        JOIN annotator_item i ON i.id = a.item_id
+        JOIN annotator_projectmembership m ON m.project_id = i.project_id AND m.user_id = a.annotator_id
+        WHERE a.id = %s AND a.annotator_id = %s AND i.project_id = %s
+        FOR UPDATE OF i, m, a"""
+    item = next(iter(Item.objects.raw(sql, [assignment_id, user_id, project.pk])), None)
+    if item is None:
+        return None
+    values = {c: getattr(item, f"a_{c}") for c in a_columns}
+    if isinstance(values["shown_order"], str):
+        values["shown_order"] = json.loads(values["shown_order"])
+    assignment = Assignment(**{f.attname: values[f.column] for f in Assignment._meta.concrete_fields})
+    assignment._state.adding, assignment._state.db = False, item._state.db
+    item.project = project
+    _attach_responses(item, item.responses_json)
+    assignment.item = item
+    return assignment
 
 
 def member_counters_lock(*, project_id: int, user_id: int) -> None:
@@ -151,8 +224,11 @@ def _current_lease(candidates: list[tuple], now: datetime) -> Assignment | None:
     if not candidates:
         return None
     if _uses_row_locks():
-        items = {item.pk: item for item in Item.objects.select_for_update(of=("self",)).select_related("project")
-                 .filter(pk__in={item_id for _, item_id in candidates}).order_by("pk")}
+        items = {item.pk: item for item in _with_responses(
+            Item.objects.select_for_update(of=("self",)).select_related("project")
+            .filter(pk__in={item_id for _, item_id in candidates}).order_by("pk"))}
+        for item in items.values():
+            _attach_responses(item, item.responses_json)
     else:
         items = {item.pk: item for item in Item.objects.select_related("project")
                  .filter(pk__in={item_id for _, item_id in candidates})}
@@ -191,26 +267,133 @@ def _candidates(project: Project, user: AbstractBaseUser, now: datetime, exclude
     return qs
 
 
-def _lock_first(qs: QuerySet[Item]) -> Item | None:
-    """The first candidate, locked (skipping rows others hold), fetched whole with its project."""
+def _candidate_query(project: Project, user: AbstractBaseUser, now: datetime, exclude: list[int],
+                     pivot: tuple[str, int] | None) -> QuerySet[Item]:
+    """The candidates in queue order, the first to be locked (skipping rows others hold). `pivot`:
+    (lookup, key) on the random order's fixed keys; None: oldest first."""
+    qs = _candidates(project, user, now, exclude)
+    qs = qs.order_by("id") if pivot is None else qs.filter(**{pivot[0]: pivot[1]}).order_by("queue_key", "id")
     if connection.features.has_select_for_update_skip_locked:
         qs = qs.select_for_update(skip_locked=True, of=("self",))
-    return qs.select_related("project").first()
+    return qs
+
+
+# PostgreSQL: the pick statement as the ORM writes it, compiled once per queue order: building and
+# compiling the query took 3 ms of every round trip. The parameters are found by sentinel values,
+# and a shape whose SQL does not take every one of them as a parameter is never cached.
+# (Within the columns' ranges: Django answers a lookup outside them without asking the database.)
+_SENTINELS = {"project": 2_000_000_001, "user": 2_000_000_002, "overlap": 2_000_000_003,
+              "pivot": 2_000_000_004, "now": datetime(1901, 2, 3, 4, 5, 6, 789012, tzinfo=UTC)}
+_PICK_SQL: dict[str | None, tuple[str, list[tuple[str | None, object]]] | None] = {}
+
+
+def _pick_statement(project: Project, user: AbstractBaseUser, now: datetime, exclude: list[int],
+                    pivot: tuple[str, int] | None) -> tuple[str, list]:
+    """SQL and parameters of the locking pick, the item's responses read with it (PostgreSQL)."""
+    lookup = pivot[0] if pivot else None
+    if not exclude and lookup not in _PICK_SQL:
+        _PICK_SQL[lookup] = _compiled_pick(lookup)
+    cached = None if exclude else _PICK_SQL[lookup]
+    if cached is None:
+        return _with_responses(_candidate_query(project, user, now, exclude, pivot))[:1].query.sql_with_params()
+    sql, slots = cached
+    values = {"project": project.pk, "user": user.pk, "overlap": project.overlap, "now": now,
+              "pivot": pivot[1] if pivot else None}
+    # A slot keeps the type the ORM gave its parameter (e.g. psycopg's Int4 for a Value()).
+    return sql, [value if name is None else _as(value, values[name]) for name, value in slots]
+
+
+def _as(kind: type, value):
+    return value if isinstance(value, kind) else kind(value)
+
+
+def _with_responses(qs: QuerySet[Item]) -> QuerySet[Item]:
+    """The items with their responses as JSON (`_attach_responses` sets them), PostgreSQL."""
+    # A constant fragment with no parameters: nothing of the request reaches this SQL.
+    return qs.annotate(responses_json=RawSQL(_RESPONSES_JSON % Item._meta.db_table, [],  # noqa: S611
+                                             output_field=TextField()))
+
+
+def _compiled_pick(lookup: str | None) -> tuple[str, list[tuple[str | None, object]]] | None:
+    """The pick's SQL with (sentinel name, the parameter's type) or (None, constant) per parameter;
+    None if some input is not a parameter of its own."""
+    s = _SENTINELS
+    project = Project(pk=s["project"], overlap=s["overlap"])
+    user = get_user_model()(pk=s["user"])
+    pivot = (lookup, s["pivot"]) if lookup else None
+    sql, params = _with_responses(_candidate_query(project, user, s["now"], [], pivot))[:1].query.sql_with_params()
+    names = {v: k for k, v in s.items()}
+    slots: list[tuple[str | None, object]] = []
+    for p in params:
+        name = names.get(p) if isinstance(p, int | datetime) and not isinstance(p, bool) else None
+        slots.append((name, type(p)) if name else (None, p))
+    needed = {"project", "user", "overlap", "now"} | ({"pivot"} if lookup else set())
+    inlined = any(str(v) in sql for v in (s["project"], s["user"], s["overlap"], s["pivot"])) or "1901" in sql
+    if inlined or needed - {name for name, _ in slots if name}:
+        return None
+    return sql, slots
+
+
+def _lock_first(project: Project, user: AbstractBaseUser, now: datetime, exclude: list[int],
+                pivot: tuple[str, int] | None) -> Item | None:
+    """The first candidate, locked (skipping rows others hold), with its responses (PostgreSQL)."""
+    if connection.vendor != "postgresql":
+        return _candidate_query(project, user, now, exclude, pivot).select_related("project").first()
+    sql, params = _pick_statement(project, user, now, exclude, pivot)
+    item = next(iter(Item.objects.raw(sql, params)), None)
+    if item is not None:
+        item.project = project  # the request's: its overlap is the one the statement used
+        _attach_responses(item, item.responses_json)
+    return item
 
 
 def _pick_and_lock(project: Project, user: AbstractBaseUser, now: datetime, exclude: list[int]) -> Item | None:
-    qs = _candidates(project, user, now, exclude)
     if project.queue_order == Project.QueueOrder.RANDOM:
         # A random pivot on an index of fixed random keys: O(log n), unlike ORDER BY random().
         pivot = random_queue_key()
-        return (_lock_first(qs.filter(queue_key__gte=pivot).order_by("queue_key", "id"))
-                or _lock_first(qs.filter(queue_key__lt=pivot).order_by("queue_key", "id")))
-    return _lock_first(qs.order_by("id"))
+        return (_lock_first(project, user, now, exclude, ("queue_key__gte", pivot))
+                or _lock_first(project, user, now, exclude, ("queue_key__lt", pivot)))
+    return _lock_first(project, user, now, exclude, None)
+
+
+def _lease_new_locked(item: Item, project: Project, user: AbstractBaseUser, now: datetime) -> Assignment | None:
+    """The common case of `_lease_locked` in one statement (PostgreSQL): insert the lease if the item
+    has no assignment of the user, no lease that ran out (to reclaim) and room, as a statement that
+    starts after the item lock reads them. None: not that case, `_lease_locked` looks closer."""
+    if connection.vendor != "postgresql" or not item.is_open:
+        return None
+    assignment = Assignment(item=item, annotator=user, status=Status.LEASED, leased_at=now,
+                            lease_expires_at=_lease_expiry(project, now), shown_order=_shown_order(item, project),
+                            created_at=now, updated_at=now)
+    with connection.cursor() as cursor:
+        cursor.execute("""
+            INSERT INTO annotator_assignment (item_id, annotator_id, status, leased_at, lease_expires_at,
+              shown_order, created_at, updated_at)
+            SELECT %s, %s, %s, %s, %s, %s::jsonb, %s, %s
+            WHERE NOT EXISTS (SELECT 1 FROM annotator_assignment
+                              WHERE item_id = %s AND (annotator_id = %s OR (status = %s AND lease_expires_at <= %s)))
+              AND (SELECT count(*) FROM annotator_assignment
+                   WHERE item_id = %s AND status = %s AND lease_expires_at > %s) + %s < %s
+            RETURNING id""", [
+            item.pk, user.pk, Status.LEASED, now, assignment.lease_expires_at, json.dumps(assignment.shown_order),
+            now, now,
+            item.pk, user.pk, Status.LEASED, now,
+            item.pk, Status.LEASED, now, item.submitted_count, project.overlap,
+        ])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    assignment.pk = row[0]
+    assignment._state.adding = False
+    return assignment
 
 
 def _lease_locked(item: Item, project: Project, user: AbstractBaseUser, now: datetime) -> Assignment | None:
     """With the item row locked: re-check with one fresh read of the item's assignments, then lease it
     to the user. (Every writer of an item's assignments holds this lock, so no row locks are needed.)"""
+    leased = _lease_new_locked(item, project, user, now)
+    if leased is not None:
+        return leased
     assignments = list(Assignment.objects.filter(item=item))
     own = next((a for a in assignments if a.annotator_id == user.pk), None)
     if own is not None and own.status in (Status.SUBMITTED, Status.SKIPPED):

@@ -256,3 +256,25 @@ def test_the_fallback_without_skip_locked_gives_the_same_answers(project, make_i
     _submit(a1)
     assert _submit(a1).created is False
     assert Judgment.objects.count() == 1
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("pivot", [None, ("queue_key__gte", 12345), ("queue_key__lt", 12345)])
+def test_the_cached_pick_statement_is_the_one_the_orm_writes(project, annotator, pivot):
+    from datetime import UTC, datetime
+
+    from django.db import connection, transaction
+
+    from annotator.services import queue
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the statement is cached on PostgreSQL only")
+    now = datetime(2026, 5, 4, 3, 2, 1, tzinfo=UTC)
+    with transaction.atomic():
+        cached = queue._pick_statement(project, annotator, now, [], pivot)
+        cached_again = queue._pick_statement(project, annotator, now, [], pivot)
+        orm = queue._with_responses(queue._candidate_query(project, annotator, now, [], pivot))[:1]
+        orm = orm.query.sql_with_params()
+    assert queue._PICK_SQL[pivot[0] if pivot else None] is not None
+    assert cached == cached_again
+    assert cached[0] == orm[0] and list(cached[1]) == list(orm[1])
