@@ -134,26 +134,43 @@ def assignment_lock_for_submit(*, assignment_id: int, user_id: int, project: Pro
         assignment = Assignment.objects.select_for_update().get(pk=assignment_id)
         assignment.item = item
         return assignment
-    a_columns = [f.column for f in Assignment._meta.concrete_fields]
     sql = f"""
-        SELECT i.*, {", ".join(f"a.{c} AS a_{c}" for c in a_columns)}, {_RESPONSES_JSON % "i"} AS responses_json
+        SELECT i.*, {_aliased(Assignment, "a")}, {_aliased(Project, "p")},
+          {_RESPONSES_JSON % "i"} AS responses_json
         FROM annotator_assignment a
         JOIN annotator_item i ON i.id = a.item_id
+        JOIN annotator_project p ON p.id = i.project_id
         JOIN annotator_projectmembership m ON m.project_id = i.project_id AND m.user_id = a.annotator_id
         WHERE a.id = %s AND a.annotator_id = %s AND i.project_id = %s
         FOR UPDATE OF i, m, a"""
     item = next(iter(Item.objects.raw(sql, [assignment_id, user_id, project.pk])), None)
     if item is None:
         return None
-    values = {c: getattr(item, f"a_{c}") for c in a_columns}
-    if isinstance(values["shown_order"], str):
-        values["shown_order"] = json.loads(values["shown_order"])
-    assignment = Assignment(**{f.attname: values[f.column] for f in Assignment._meta.concrete_fields})
-    assignment._state.adding, assignment._state.db = False, item._state.db
-    item.project = project
+    assignment = _from_aliased(Assignment, item, "a")
+    # The project as it is now, read with the locked item, not the caller's copy: a project moved to
+    # another rubric version meanwhile takes answers against the new criteria only.
+    item.project = _from_aliased(Project, item, "p")
     _attach_responses(item, item.responses_json)
     assignment.item = item
     return assignment
+
+
+def _aliased(model, alias: str) -> str:
+    """SELECT list of a model's columns from table `alias`, each as `<alias>_<column>`."""
+    return ", ".join(f"{alias}.{f.column} AS {alias}_{f.column}" for f in model._meta.concrete_fields)
+
+
+def _from_aliased(model, row, alias: str):
+    """The model instance from the `<alias>_<column>` attributes of a raw row (see `_aliased`)."""
+    values = {}
+    for f in model._meta.concrete_fields:
+        value = getattr(row, f"{alias}_{f.column}")
+        if isinstance(value, str) and f.get_internal_type() == "JSONField":
+            value = json.loads(value)
+        values[f.attname] = value
+    instance = model(**values)
+    instance._state.adding, instance._state.db = False, row._state.db
+    return instance
 
 
 def member_counters_lock(*, project_id: int, user_id: int) -> None:
