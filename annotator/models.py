@@ -19,7 +19,7 @@ def default_lease_minutes() -> int:
 
 
 class KeepsCounters:
-    """A model with counters that database triggers keep (migration 0005). A plain save() of an
+    """A model with counters that database triggers keep (migrations 0005, 0008). A plain save() of an
     existing row writes every field, so it would put back the stale counts read earlier: such a
     save writes every field except the counters."""
 
@@ -69,7 +69,7 @@ class Project(KeepsCounters, models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     # Counters kept by database triggers in the same transaction as the rows they count
-    # (migration 0005): the items of the project and Σ item.submitted_count. Progress bars read
+    # (migrations 0005, 0008): the items of the project and Σ item.submitted_count. Progress bars read
     # them, so no page an annotator sees aggregates over the project's items.
     item_count = models.PositiveIntegerField(default=0, editable=False)
     judgment_count = models.PositiveIntegerField(default=0, editable=False)
@@ -98,7 +98,7 @@ class ProjectMembership(KeepsCounters, models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.ANNOTATOR)
     # The member's submitted and skipped assignments in the project, kept by database triggers on
-    # the assignment table (migration 0005); set from the assignments when the membership is created.
+    # the assignment table (migrations 0005, 0008); set from the assignments when the membership is created.
     judged_count = models.PositiveIntegerField(default=0, editable=False)
     skipped_count = models.PositiveIntegerField(default=0, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -176,7 +176,7 @@ def _from_aliased(model, row, alias: str):
 def member_counters_lock(*, project_id: int, user_id: int) -> None:
     """Lock the member's row (its progress counters) before anything moves the project's counters.
 
-    Triggers keep both counters (annotator/migrations/0005): an assignment's status moves the
+    Triggers keep both counters (annotator/migrations/0005, 0008): an assignment's status moves the
     member's row, an item's submitted count the project's. A submit, whose statement order may
     vary, and an undo in another tab of the same annotator would otherwise take the two rows in
     opposite orders and deadlock; with this lock first, every path takes member → project."""
