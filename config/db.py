@@ -1,4 +1,5 @@
-"""Bulk writes for big batches: PostgreSQL COPY, with the ORM's bulk methods elsewhere (SQLite).
+"""Big batches: bulk writes by PostgreSQL COPY (the ORM's bulk methods elsewhere, SQLite), and one
+read-only snapshot for the ordered streams that exports and Insights merge (`read_snapshot`).
 
 Rows are dicts of attname → value; a missing attname takes the field's default, `auto_now` and
 `auto_now_add` fields take the time of the call, JSON fields are serialised here. Nothing else of
@@ -9,10 +10,11 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import orjson
-from django.db import connection, models
+from django.db import connection, models, transaction
 from django.utils import timezone
 
 _stdlib_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
@@ -106,3 +108,31 @@ def bulk_update(model: type[models.Model], rows: list[dict], attnames: list[str]
         assignments = ", ".join(f"{q(c)} = u.{q(c)}" for c in columns)
         cursor.execute(f"UPDATE {table} AS t SET {assignments} FROM {tmp} AS u WHERE t.id = u.id")
         cursor.execute(f"DROP TABLE {tmp}")
+
+
+@contextmanager
+def read_snapshot(*, work_mem: str | None = None) -> Iterator[None]:
+    """One consistent, read-only snapshot for every stream read inside (PostgreSQL: REPEATABLE READ
+    READ ONLY, so it never blocks writers), with JIT off: these are plain ordered scans, where JIT
+    compilation costs seconds and saves nothing. `work_mem` keeps a big sort off disk.
+
+    Server-side cursors need a transaction on PostgreSQL; inside one that is already open (a test),
+    the streams join it and only the settings are changed."""
+    if connection.in_atomic_block:
+        _tune_snapshot(first=False, work_mem=work_mem)
+        yield
+        return
+    with transaction.atomic():
+        _tune_snapshot(first=True, work_mem=work_mem)
+        yield
+
+
+def _tune_snapshot(*, first: bool, work_mem: str | None) -> None:
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        if first:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        cursor.execute("SET LOCAL jit = off")
+        if work_mem:
+            cursor.execute("SELECT set_config('work_mem', %s, true)", [work_mem])

@@ -15,7 +15,7 @@ import json
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, TextField
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast
@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from annotator.formats import HELPSTEER2_ANNOTATOR, HS2_ATTRIBUTES, helpsteer2_prompt
 from annotator.models import Adjudication, CriterionJudgment, Item, Judgment, Project, Response
+from config.db import read_snapshot
 from scoring.definitions import criterion_row
 
 from .labels import (
@@ -236,7 +237,7 @@ class _ReadAhead:
 
 class Columns:
     """The columns of one SQL stream: each field's name → its ORM lookup or expression, in SELECT
-    order. The first is the item id (what _ByItem groups by).
+    order. The first is the item id (what ByItem groups by).
 
     Rows stay plain tuples, as the cursor returns them: an object per row (a namedtuple) costs more
     than encoding the row does. Instead `columns.<name>` is the field's index, so code reads
@@ -268,7 +269,7 @@ class Columns:
         return values.iterator(chunk_size=CHUNK_ROWS)
 
 
-class _ByItem:
+class ByItem:
     """An iterator of rows sorted by item id (row[0]); take(item_id) returns that item's rows."""
 
     __slots__ = ("_it", "_head")
@@ -294,7 +295,7 @@ def _text(name: str) -> Cast:
     return Cast(name, TextField())
 
 
-def _id_list(text: str | None) -> list[int]:
+def id_list(text: str | None) -> list[int]:
     """A JSON list of ids as the database prints it ("[]", "[3, 4]", "[3,4]") → [3, 4]."""
     if not text or text == "[]":
         return []
@@ -489,11 +490,11 @@ def _item_format_rows(project: Project, params: ExportParams, *, light: bool) ->
     J = Columns(item_id="item_id", id="id", annotator="annotator__username", rubric_version_id="rubric_version_id",
                 preference="preference", both_bad="both_bad", rationale="rationale", ranking=_text("ranking"))
     items = IT.read(Item.objects.filter(id__in=item_ids).order_by("id"))
-    responses = _ByItem(_responses(item_ids, R))
-    judgments = _ByItem(J.read(Judgment.objects.filter(_judgment_scope(project, params, item_ids))
+    responses = ByItem(_responses(item_ids, R))
+    judgments = ByItem(J.read(Judgment.objects.filter(_judgment_scope(project, params, item_ids))
                                .order_by("item_id", "submitted_at", "id")))
-    scores = _ByItem(_model_scores(item_ids)) if params.include_model_scores and not light else None
-    ratings = _ByItem(_hs2_ratings(item_ids)) if fmt == "helpsteer2" else None
+    scores = ByItem(_model_scores(item_ids)) if params.include_model_scores and not light else None
+    ratings = ByItem(_hs2_ratings(item_ids)) if fmt == "helpsteer2" else None
     versions = _version_labels()
     keep_ties = params.tie_policy == "keep"
 
@@ -501,13 +502,13 @@ def _item_format_rows(project: Project, params: ExportParams, *, light: bool) ->
         item_id = item[IT.id]
         resp = responses.take(item_id)
         votes = [JudgmentRow(j[J.id], j[J.annotator], j[J.rubric_version_id], j[J.preference], j[J.both_bad],
-                             _id_list(j[J.ranking]), j[J.rationale]) for j in judgments.take(item_id)]
+                             id_list(j[J.ranking]), j[J.rationale]) for j in judgments.take(item_id)]
         item_scores = scores.take(item_id) if scores is not None else []
         item_ratings = ratings.take(item_id) if ratings is not None else []
         positions = {r[R.id]: i for i, r in enumerate(resp)}
         adjudicated = item[IT.adjudication_id] is not None
         adjudication = (AdjudicationRow(item[IT.adjudication_preference], item[IT.adjudication_both_bad],
-                                        _id_list(item[IT.adjudication_ranking])) if adjudicated else None)
+                                        id_list(item[IT.adjudication_ranking])) if adjudicated else None)
         label = item_label(judgments=votes, adjudication=adjudication, positions=positions)
         passes = _passes_item_filters(label.n_judgments, label.agreement, params)
         preferred = passes and not label.both_bad and label.decided and (keep_ties or not label.tie)
@@ -577,10 +578,10 @@ def _judgment_rows(project: Project, params: ExportParams, *, light: bool) -> It
                 ranking=_text("ranking"), submitted_at=_text("submitted_at"),
                 shown_order=_text("assignment__shown_order"))
     items = IT.read(Item.objects.filter(id__in=item_ids).order_by("id"), read_ahead=False)
-    responses = _ByItem(_responses(item_ids, R))
-    judgments = _ByItem(J.read(Judgment.objects.filter(_judgment_scope(project, params, item_ids))
+    responses = ByItem(_responses(item_ids, R))
+    judgments = ByItem(J.read(Judgment.objects.filter(_judgment_scope(project, params, item_ids))
                                .order_by("item_id", "submitted_at", "id")))
-    scores = _ByItem(_model_scores(item_ids)) if params.include_model_scores and not light else None
+    scores = ByItem(_model_scores(item_ids)) if params.include_model_scores and not light else None
     versions = _version_labels()
 
     for item in items:
@@ -590,7 +591,7 @@ def _judgment_rows(project: Project, params: ExportParams, *, light: bool) -> It
         positions = {r[R.id]: i for i, r in enumerate(resp)}
         many = len(resp) > 2
         winners = [_winner(j[J.preference], j[J.both_bad],
-                           top_index(_id_list(j[J.ranking]), positions) if many and j[J.ranking] != "[]" else None)
+                           top_index(id_list(j[J.ranking]), positions) if many and j[J.ranking] != "[]" else None)
                    for j in group]
         agreement = pairwise_agreement([w for w in winners if w is not None])
         if not group or not _passes_item_filters(len(group), agreement, params):
@@ -623,9 +624,9 @@ def _judgment_rows(project: Project, params: ExportParams, *, light: bool) -> It
             shown = mapped.get(shown_text)
             if shown is None:
                 shown = mapped[shown_text] = RawJson(encode_json(
-                    [positions[pk] + 1 for pk in _id_list(shown_text) if pk in positions]))
+                    [positions[pk] + 1 for pk in id_list(shown_text) if pk in positions]))
             ranking = (_EMPTY_LIST if ranking_text == "[]"
-                       else [positions[pk] + 1 for pk in _id_list(ranking_text) if pk in positions])
+                       else [positions[pk] + 1 for pk in id_list(ranking_text) if pk in positions])
             row = (j[J.id], external_id, j[J.annotator], versions.get(j[J.rubric_version_id], ""), j[J.preference],
                    j[J.both_bad], winner or "", ranking, j[J.rationale], j[J.time_spent_ms],
                    db_time(j[J.submitted_at]), shown, response_ids, response_models, n_group, agreement, adjudicated,
@@ -664,13 +665,13 @@ def _rubric_score_rows(project: Project, params: ExportParams, *, light: bool) -
     stats = None
     if need_stats:
         V = Columns(item_id="item_id", preference="preference", both_bad="both_bad", ranking="ranking")
-        stats = _ByItem(V.read(Judgment.objects.filter(_judgment_scope(project, params, item_ids))
+        stats = ByItem(V.read(Judgment.objects.filter(_judgment_scope(project, params, item_ids))
                                .order_by("item_id", "submitted_at", "id"), read_ahead=False))
-        stat_responses = _ByItem(_responses(item_ids, R, read_ahead=False))
+        stat_responses = ByItem(_responses(item_ids, R, read_ahead=False))
     human = CriterionJudgment.objects.filter(judgment__item_id__in=item_ids)
     if params.rubric_version_id is not None:
         human = human.filter(judgment__rubric_version_id=params.rubric_version_id)
-    human_rows = _ByItem(H.read(human.order_by("judgment__item_id", "judgment__submitted_at", "judgment_id",
+    human_rows = ByItem(H.read(human.order_by("judgment__item_id", "judgment__submitted_at", "judgment_id",
                                                "response__position", "response_id", "criterion__position",
                                                "criterion_id"), read_ahead=False))
     model_rows = None
@@ -678,11 +679,11 @@ def _rubric_score_rows(project: Project, params: ExportParams, *, light: bool) -
         model = CriterionScore.objects.filter(response__item_id__in=item_ids)
         if params.rubric_version_id is not None:
             model = model.filter(criterion__version_id=params.rubric_version_id)
-        model_rows = _ByItem(M.read(model.order_by("response__item_id", "response__position", "response_id",
+        model_rows = ByItem(M.read(model.order_by("response__item_id", "response__position", "response_id",
                                                    "criterion__position", "criterion_id", "scorer__name"),
                                     read_ahead=False))
     versions = _version_labels()
-    responses = _ByItem(_responses(item_ids, R, read_ahead=False))
+    responses = ByItem(_responses(item_ids, R, read_ahead=False))
 
     for item in items:
         item_id, external_id = item[IT.id], item[IT.external_id]
@@ -741,24 +742,8 @@ def export_rows(*, project: Project, params: ExportParams, light: bool = False) 
     `light` skips the heavy columns (prompts, response texts) and yields empty tuples: counting.
     """
     builder = _ROW_BUILDERS[params.export_format]
-    if connection.in_atomic_block:
-        _tune_transaction(first=False)
+    with read_snapshot():
         yield from builder(project, params, light=light)
-        return
-    with transaction.atomic():
-        _tune_transaction(first=True)
-        yield from builder(project, params, light=light)
-
-
-def _tune_transaction(*, first: bool) -> None:
-    if connection.vendor != "postgresql":
-        return
-    with connection.cursor() as cursor:
-        if first:
-            # One snapshot for every stream of the export; read-only, so it never blocks writers.
-            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        # These are plain ordered scans: JIT compilation costs seconds and saves nothing.
-        cursor.execute("SET LOCAL jit = off")
 
 
 def export_count(*, project: Project, params: ExportParams) -> int:

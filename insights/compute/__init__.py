@@ -16,6 +16,7 @@ import numpy as np
 from django.contrib.auth import get_user_model
 
 from annotator.models import Item, Project
+from exports.rows import ByItem
 from rubrics.models import Criterion
 
 from ..agreement import BOOTSTRAP_REPLICATES
@@ -96,12 +97,12 @@ def insights_compute(
         rubric = RubricAccumulator(criteria=pinned)
         leaderboard = LeaderboardAccumulator()
 
-        responses = streams.ByItem(streams.responses(project))
-        judgments = streams.ByItem(streams.judgments(project))
-        values = streams.ByItem(streams.criterion_values(project))
-        scores = streams.ByItem(streams.response_scores(project))
-        pairwise = streams.ByItem(streams.pairwise_scores(project))
-        model_criteria = streams.ByItem(streams.model_criterion_scores(project))
+        responses = ByItem(streams.responses(project))
+        judgments = ByItem(streams.judgments(project))
+        values = ByItem(streams.criterion_values(project))
+        scores = ByItem(streams.response_scores(project))
+        pairwise = ByItem(streams.pairwise_scores(project))
+        model_criteria = ByItem(streams.model_criterion_scores(project))
         n_items = n_judged = n_judgments = 0
         annotator_ids: set[int] = set()
         for row in streams.items(project):

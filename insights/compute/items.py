@@ -11,8 +11,7 @@ from datetime import date
 from types import SimpleNamespace
 
 from exports.labels import AdjudicationRow, ItemLabel, JudgmentRow, item_label, judgment_label, top_index
-
-from .streams import id_list
+from exports.rows import id_list
 
 
 @dataclass(slots=True)

@@ -8,39 +8,17 @@ instances are built.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator
 
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import BigIntegerField, TextField
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, Length, TruncDate
 
 from annotator.models import CriterionJudgment, Item, Judgment, Response
+from config.db import read_snapshot
 
 CHUNK_ROWS = 5000
-
-
-class ByItem:
-    """Rows sorted by item id (row[0]); `take(item_id)` returns that item's rows, in order."""
-
-    __slots__ = ("_it", "_head")
-
-    def __init__(self, rows: Iterable[tuple]):
-        self._it = iter(rows)
-        self._head = next(self._it, None)
-
-    def take(self, item_id: int) -> list[tuple]:
-        out = []
-        head, it = self._head, self._it
-        while head is not None and head[0] < item_id:  # rows of items the driver skipped
-            head = next(it, None)
-        while head is not None and head[0] == item_id:
-            out.append(head)
-            head = next(it, None)
-        self._head = head
-        return out
 
 
 def _rows(queryset) -> Iterator[tuple]:
@@ -51,16 +29,6 @@ def _text(name: str) -> Cast:
     # JSON lists come as text and are parsed only when not empty: most rankings are "[]", and the
     # JSON field's own converter would parse every one.
     return Cast(name, TextField())
-
-
-def id_list(text: str | None) -> list[int]:
-    """A JSON list of ids as the database prints it ("[]", "[3, 4]") → [3, 4]."""
-    if not text or text == "[]":
-        return []
-    try:
-        return [int(x) for x in text[1:-1].split(",")]
-    except ValueError:
-        return [x for x in json.loads(text) if isinstance(x, int)]
 
 
 def items(project) -> Iterator[tuple]:
@@ -194,29 +162,7 @@ def repeated_items(project) -> dict[int, tuple[str, list[str]]]:
         return {row[0]: (row[1], list(row[2])) for row in cursor.fetchall()}
 
 
-@contextmanager
 def snapshot():
-    """One consistent, read-only snapshot for every stream (PostgreSQL: REPEATABLE READ READ ONLY).
-
-    Server-side cursors need a transaction on PostgreSQL; inside one that is already open (a
-    test), the streams join it.
-    """
-    if connection.in_atomic_block:
-        _tune(first=False)
-        yield
-        return
-    with transaction.atomic():
-        _tune(first=True)
-        yield
-
-
-def _tune(*, first: bool) -> None:
-    if connection.vendor != "postgresql":
-        return
-    with connection.cursor() as cursor:
-        if first:
-            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        # Plain ordered scans and one sort of the criterion scores: JIT costs seconds here and
-        # saves nothing; a larger sort memory keeps that sort off disk.
-        cursor.execute("SET LOCAL jit = off")
-        cursor.execute("SET LOCAL work_mem = '64MB'")
+    """One consistent, read-only snapshot for every stream; a larger sort memory keeps the sort of
+    the criterion scores off disk."""
+    return read_snapshot(work_mem="64MB")
