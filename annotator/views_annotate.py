@@ -14,9 +14,11 @@ from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
 from config.errors import ApplicationError, NotFoundError
+from config.markup import render_markdown_many
 from config.outage import OUTAGE_ERRORS, RETRY_AFTER_SECONDS
 
 from .access import project_get_for_user
@@ -89,7 +91,14 @@ def _workspace_context(request, project, assignment=None, state: JudgmentState |
     item = assignment.item
     responses = responses_in_shown_order(item=item, shown_order=assignment.shown_order)
     criteria = context["criteria"]
-    prompt = item.prompt or []
+    # The page's markdown in one call (one round trip to the shared cache): each turn and response
+    # carries its HTML as `html`.
+    prompt = [dict(m) for m in item.prompt or []]
+    htmls = render_markdown_many([m.get("content") for m in prompt] + [r.content for r in responses])
+    for m, html in zip(prompt, htmls[:len(prompt)], strict=True):
+        m["html"] = mark_safe(html)  # noqa: S308 - sanitised by nh3 in config.markup
+    for r, html in zip(responses, htmls[len(prompt):], strict=True):
+        r.html = mark_safe(html)  # noqa: S308 - sanitised by nh3 in config.markup
     earlier, last_turn = (prompt[:-1], prompt[-1:]) if prompt else ([], [])
     context.update({
         "assignment": assignment,
@@ -115,8 +124,9 @@ def _workspace_context(request, project, assignment=None, state: JudgmentState |
 
 
 def _render(request, context: dict, status: int = 200):
-    template = "annotator/annotate.html#workspace" if request.htmx else "annotator/annotate.html"
-    return render(request, template, context, status=200 if request.htmx else status)
+    if request.htmx:  # the workspace alone: a Jinja2 template (config/jinja.py)
+        return render(request, "annotator/workspace.html", context, using="jinja2")
+    return render(request, "annotator/annotate.html", context, status=status)
 
 
 def _next(request, project, notice: str = "", submitted_at=None):

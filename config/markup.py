@@ -95,22 +95,41 @@ def sanitize_html(html: str) -> str:
 def render_markdown(text: str | None) -> str:
     """Markdown → sanitised HTML, safe to mark safe in a template; rendered once per distinct text
     (see the module docstring)."""
-    if not text:
-        return ""
-    key = f"md:{RENDERER_VERSION}:{hashlib.blake2b(text.encode(), digest_size=16).hexdigest()}"
+    return render_markdown_many([text])[0]
+
+
+def render_markdown_many(texts: list[str | None]) -> list[str]:
+    """`render_markdown` of each text, with one round trip to the shared cache for all of them (a
+    page's prompt and responses) instead of one per text."""
+    htmls: list[str] = [""] * len(texts)
+    keys: dict[str, list[int]] = {}  # the texts still to find, by key (a text may appear twice)
     with _local_lock:
-        html = _local.get(key)
-        if html is not None:
-            _local.move_to_end(key)
-            return html
-    shared = len(text) >= SHARED_CACHE_MIN_CHARS
-    html = _shared_get(key) if shared else None
-    if html is None:
-        html = sanitize_html(_parser().render(text))
-        if shared:
-            _shared_set(key, html)
-    _local_put(key, html)
-    return html
+        for i, text in enumerate(texts):
+            if not text:
+                continue
+            key = f"md:{RENDERER_VERSION}:{hashlib.blake2b(text.encode(), digest_size=16).hexdigest()}"
+            html = _local.get(key)
+            if html is not None:
+                _local.move_to_end(key)
+                htmls[i] = html
+            else:
+                keys.setdefault(key, []).append(i)
+    if not keys:
+        return htmls
+    shared = [key for key, at in keys.items() if len(texts[at[0]]) >= SHARED_CACHE_MIN_CHARS]
+    found = _shared_get_many(shared) if shared else {}
+    rendered = {}
+    for key, at in keys.items():
+        html = found.get(key)
+        if html is None:
+            html = rendered[key] = sanitize_html(_parser().render(texts[at[0]]))
+        for i in at:
+            htmls[i] = html
+        _local_put(key, html)
+    new_shared = {key: rendered[key] for key in shared if key in rendered}
+    if new_shared:
+        _shared_set_many(new_shared)
+    return htmls
 
 
 def _local_put(key: str, html: str) -> None:
@@ -124,16 +143,16 @@ def _local_put(key: str, html: str) -> None:
             _local_chars -= len(_local.popitem(last=False)[1])
 
 
-def _shared_get(key: str) -> str | None:
+def _shared_get_many(keys: list[str]) -> dict[str, str]:
     try:
-        return cache.get(key)
+        return cache.get_many(keys)
     except Exception as exc:  # the cache is a help, never a requirement: Redis down → render
         log.warning("markdown cache unavailable: %s", exc)
-        return None
+        return {}
 
 
-def _shared_set(key: str, html: str) -> None:
+def _shared_set_many(htmls: dict[str, str]) -> None:
     try:
-        cache.set(key, html, SHARED_CACHE_SECONDS)
+        cache.set_many(htmls, SHARED_CACHE_SECONDS)
     except Exception as exc:
         log.warning("markdown cache unavailable: %s", exc)

@@ -90,7 +90,14 @@ TEMPLATES = [
             ],
             "builtins": ["template_partials.templatetags.partials", "config.templatetags"],
         },
-    }
+    },
+    # The annotator's per-click templates (the comparison page's workspace): see config/jinja.py.
+    {
+        "BACKEND": "django.template.backends.jinja2.Jinja2",
+        "DIRS": [BASE_DIR / "templates" / "jinja2"],
+        "APP_DIRS": False,
+        "OPTIONS": {"environment": "config.jinja.environment"},
+    },
 ]
 
 DATABASES = {

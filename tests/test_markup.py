@@ -115,7 +115,23 @@ def test_markdown_still_renders_while_the_shared_cache_is_down(render_count, mon
     def down(*args, **kwargs):
         raise ConnectionError("redis is down")
 
-    monkeypatch.setattr(markup.cache, "get", down)
-    monkeypatch.setattr(markup.cache, "set", down)
+    monkeypatch.setattr(markup.cache, "get_many", down)
+    monkeypatch.setattr(markup.cache, "set_many", down)
     assert "<code>code</code>" in render_markdown(LONG)
     assert len(render_count) == 1
+
+
+def test_a_pages_texts_take_one_round_trip_to_the_shared_cache_whatever_their_number(render_count, monkeypatch):
+    from config import markup
+
+    texts = [LONG + "a", LONG + "b", None, LONG + "a", "short"]
+    first = markup.render_markdown_many(texts)
+    assert first[0] == first[3] and first[2] == "" and "<p>short</p>" in first[4]
+    assert len(render_count) == 3  # a text shown twice on the page renders once
+    markup._local.clear()  # another worker process
+    round_trips = []
+    real = markup.cache.get_many
+    monkeypatch.setattr(markup.cache, "get_many", lambda keys: round_trips.append(keys) or real(keys))
+    assert markup.render_markdown_many(texts) == first
+    assert len(round_trips) == 1 and len(round_trips[0]) == 2  # the two long texts; short ones render
+    assert len(render_count) == 4  # only "short" rendered again

@@ -3,6 +3,8 @@
 from types import SimpleNamespace
 
 from django import template
+from django.template.loader import render_to_string
+from django.utils.safestring import mark_safe
 
 from annotator.forms import criteria_grid
 
@@ -12,11 +14,14 @@ register = template.Library()
 PREVIEW_RESPONSES = [SimpleNamespace(id=letter, label=letter) for letter in "AB"]
 
 
-@register.inclusion_tag("annotator/_criteria.html")
-def annotator_preview(version) -> dict:
-    """The rubric as annotators answer it, rendered by the comparison page's own partial."""
+@register.simple_tag
+def annotator_preview(version) -> str:
+    """The rubric as annotators answer it, rendered by the comparison page's own partial (a Jinja2
+    template: config/jinja.py)."""
     criteria = sorted(version.criteria.all(), key=lambda c: (c.position, c.id))
-    return {"grid": criteria_grid(criteria, PREVIEW_RESPONSES), "preview": True}
+    html = render_to_string("annotator/_criteria.html",
+                            {"grid": criteria_grid(criteria, PREVIEW_RESPONSES), "preview": True}, using="jinja2")
+    return mark_safe(html)  # noqa: S308 - Jinja2 escaped the template's variables itself
 
 
 @register.filter

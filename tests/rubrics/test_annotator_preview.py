@@ -5,6 +5,7 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
+from django.template import engines
 from django.urls import reverse
 
 from annotator.models import Project, ProjectMembership
@@ -52,7 +53,7 @@ def option_labels(tokens: list) -> list[str]:
 
 
 @pytest.mark.django_db
-def test_the_preview_renders_the_same_criterion_markup_and_labels_as_the_comparison_page(client):
+def test_the_preview_renders_the_same_criterion_markup_and_labels_as_the_comparison_page(client, monkeypatch):
     call_command("load_demo", stdout=StringIO())
     project = Project.objects.get(name__startswith="Demo")
     user = UserFactory(username="previewer", is_staff=True)
@@ -60,10 +61,20 @@ def test_the_preview_renders_the_same_criterion_markup_and_labels_as_the_compari
     client.force_login(user)
     version = project.rubric_version
 
-    page = client.get(reverse("annotator:annotate", args=[project.id]))
-    preview = client.get(reverse("rubrics:version_preview", args=[version.rubric_set.slug, version.number]))
+    def loaded_by(url: str) -> tuple:
+        """The page, and the Jinja2 templates (config/jinja.py) it loaded."""
+        env, names = engines["jinja2"].env, []
+        real = env.get_template
+        monkeypatch.setattr(env, "get_template", lambda name, *a, **k: names.append(name) or real(name, *a, **k))
+        response = client.get(url)
+        monkeypatch.undo()
+        return response, names
 
-    assert PARTIAL in [t.name for t in page.templates] and PARTIAL in [t.name for t in preview.templates]
+    page, page_templates = loaded_by(reverse("annotator:annotate", args=[project.id]))
+    preview, preview_templates = loaded_by(
+        reverse("rubrics:version_preview", args=[version.rubric_set.slug, version.number]))
+
+    assert PARTIAL in page_templates and PARTIAL in preview_templates
     on_page, in_preview = criteria_markup(page.content.decode()), criteria_markup(preview.content.decode())
     assert on_page and on_page == in_preview
     labels = option_labels(on_page)
