@@ -7,10 +7,12 @@ by `judgment_from_post` into a JudgmentInput plus the state to re-render what th
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from django import forms
 from django.contrib.auth import get_user_model
 from django.db.models import Q
+from django.template import defaultfilters
 
 from config.errors import PayloadTooLargeError
 
@@ -314,9 +316,46 @@ def criterion_options(criterion) -> list[tuple[str, str]] | None:
     return None
 
 
-def criteria_grid(criteria, responses, state: JudgmentState | None = None, errors: dict | None = None) -> list[dict]:
+@dataclass(slots=True)
+class GridOption:
+    value: str
+    label: str
+    checked: bool
+
+
+@dataclass(slots=True)
+class GridCell:
+    """One criterion × response: a radio group (`options`) or a number input (`options` None)."""
+
+    response: object
+    name: str
+    value: str
+    error: str | None
+    options: list[GridOption] | None
+    min: float
+    max: float
+
+
+@dataclass(slots=True)
+class GridRow:
+    criterion: object
+    cells: list[GridCell]
+    pitfall: bool
+    guidance_hint: str  # the guidance as plain text, shortened: the title's tooltip
+    points_label: str  # "5", "-2.5"
+
+
+@lru_cache(maxsize=4096)
+def guidance_hint(guidance: str) -> str:
+    """A criterion's guidance as a tooltip: plain text, at most 600 characters (per distinct text)."""
+    return defaultfilters.truncatechars(defaultfilters.striptags(guidance), 600)
+
+
+def criteria_grid(criteria, responses, state: JudgmentState | None = None, errors: dict | None = None) -> list[GridRow]:
     """One row per criterion, one cell per response, each cell its scale's choices: what
-    templates/annotator/_criteria.html renders on the comparison page and in the editor's preview."""
+    templates/jinja2/annotator/_criteria.html renders on the comparison page and in the editor's
+    preview. Rows, cells and options are slotted objects: the template reads ~600 of their
+    attributes per item."""
     state = state or JudgmentState()
     errors = errors or {}
     rows = []
@@ -326,11 +365,12 @@ def criteria_grid(criteria, responses, state: JudgmentState | None = None, error
         for r in responses:
             key = f"{r.id}-{c.id}"
             value = state.scores.get(key, "")
-            cells.append({
-                "response": r, "name": f"score-{key}", "value": value, "error": errors.get(f"score-{key}"),
-                "options": [{"value": v, "label": label, "checked": v == value} for v, label in options]
-                if options is not None else None,
-                "min": min(0, c.points), "max": max(0, c.points),
-            })
-        rows.append({"criterion": c, "cells": cells, "pitfall": is_pitfall(c)})
+            cells.append(GridCell(
+                response=r, name=f"score-{key}", value=value, error=errors.get(f"score-{key}"),
+                options=[GridOption(v, label, v == value) for v, label in options] if options is not None else None,
+                min=min(0, c.points), max=max(0, c.points),
+            ))
+        rows.append(GridRow(criterion=c, cells=cells, pitfall=is_pitfall(c),
+                            guidance_hint=guidance_hint(c.guidance or ""),
+                            points_label=defaultfilters.floatformat(c.points, "-1")))
     return rows

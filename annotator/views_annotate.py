@@ -7,6 +7,7 @@ page load) and with a redirect or a full page otherwise, so the page works witho
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from django.contrib.auth.decorators import login_required
 from django.db import connection
@@ -53,13 +54,22 @@ log = logging.getLogger(__name__)
 PREFERENCE_KEYS = {-3: "1", -2: "2", -1: "3", 0: "4", 1: "5", 2: "6", 3: "7"}
 
 
-def _preference_scale(responses, state: JudgmentState) -> list[dict]:
+@dataclass(slots=True)
+class PreferenceOption:
+    value: int
+    key: str  # its shortcut
+    label: str
+    side: str  # "a", "tie", "b"
+    checked: bool
+
+
+def _preference_scale(responses, state: JudgmentState) -> list[PreferenceOption]:
     if len(responses) != 2:
         return []
     a, b = responses[0].label, responses[1].label
     return [
-        {"value": v, "key": PREFERENCE_KEYS[v], "label": PREFERENCE_LABELS[v].format(a=a, b=b),
-         "side": "a" if v < 0 else "b" if v > 0 else "tie", "checked": state.preference == v}
+        PreferenceOption(value=v, key=PREFERENCE_KEYS[v], label=PREFERENCE_LABELS[v].format(a=a, b=b),
+                         side="a" if v < 0 else "b" if v > 0 else "tie", checked=state.preference == v)
         for v in range(-3, 4)
     ]
 

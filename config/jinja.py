@@ -39,6 +39,6 @@ def environment(**options) -> Environment:
     env.filters.update(
         markdown=markdown_filter,
         **{name: getattr(defaultfilters, name) for name in (
-            "capfirst", "floatformat", "pluralize", "striptags", "truncatechars", "wordcount")},
+            "capfirst", "pluralize", "truncatechars", "wordcount")},
     )
     return env

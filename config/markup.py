@@ -67,11 +67,16 @@ def _render_fence(_renderer, tokens, idx, _options, _env) -> str:
     """
     token = tokens[idx]
     lang = token.info.strip().split()[0] if token.info.strip() else ""
+    return highlight(token.content, _lexer(lang), _FORMATTER)
+
+
+@lru_cache(maxsize=256)
+def _lexer(lang: str):
+    """Pygments' lexer for a fence's language (plain text when unknown); looked up once per name."""
     try:
-        lexer = get_lexer_by_name(lang) if lang else TextLexer()
+        return get_lexer_by_name(lang) if lang else TextLexer()
     except ClassNotFound:
-        lexer = TextLexer()
-    return highlight(token.content, lexer, _FORMATTER)
+        return TextLexer()
 
 
 @lru_cache(maxsize=1)
