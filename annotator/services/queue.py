@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import random
 from datetime import UTC, datetime, timedelta
+from functools import cache
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
@@ -50,6 +51,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from config.errors import ConflictError, NotFoundError
+from config.rawrows import instances_from_row, select_list
 
 from ..models import Assignment, Item, Project, ProjectMembership, Response, random_queue_key
 from ..selectors import live_lease_filter
@@ -134,43 +136,36 @@ def assignment_lock_for_submit(*, assignment_id: int, user_id: int, project: Pro
         assignment = Assignment.objects.select_for_update().get(pk=assignment_id)
         assignment.item = item
         return assignment
-    sql = f"""
-        SELECT i.*, {_aliased(Assignment, "a")}, {_aliased(Project, "p")},
-          {_RESPONSES_JSON % "i"} AS responses_json
+    with connection.cursor() as cursor:
+        cursor.execute(_submit_lock_sql(), [assignment_id, user_id, project.pk])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    item, assignment, locked_project = instances_from_row(row, _SUBMIT_LOCK_PARTS, connection.alias)
+    # The project as it is now, read with the locked item, not the caller's copy: a project moved to
+    # another rubric version meanwhile takes answers against the new criteria only.
+    item.project = locked_project
+    _attach_responses(item, row[-1])
+    assignment.item = item
+    return assignment
+
+
+_SUBMIT_LOCK_PARTS = (Item, Assignment, Project)
+
+
+@cache
+def _submit_lock_sql() -> str:
+    """The submit's one statement (config/rawrows.py): the item, the assignment and the project, the
+    item's responses as JSON last."""
+    return f"""
+        SELECT {select_list(Item, "i")}, {select_list(Assignment, "a")}, {select_list(Project, "p")},
+          {_RESPONSES_JSON % "i"}
         FROM annotator_assignment a
         JOIN annotator_item i ON i.id = a.item_id
         JOIN annotator_project p ON p.id = i.project_id
         JOIN annotator_projectmembership m ON m.project_id = i.project_id AND m.user_id = a.annotator_id
         WHERE a.id = %s AND a.annotator_id = %s AND i.project_id = %s
-        FOR UPDATE OF i, m, a"""
-    item = next(iter(Item.objects.raw(sql, [assignment_id, user_id, project.pk])), None)
-    if item is None:
-        return None
-    assignment = _from_aliased(Assignment, item, "a")
-    # The project as it is now, read with the locked item, not the caller's copy: a project moved to
-    # another rubric version meanwhile takes answers against the new criteria only.
-    item.project = _from_aliased(Project, item, "p")
-    _attach_responses(item, item.responses_json)
-    assignment.item = item
-    return assignment
-
-
-def _aliased(model, alias: str) -> str:
-    """SELECT list of a model's columns from table `alias`, each as `<alias>_<column>`."""
-    return ", ".join(f"{alias}.{f.column} AS {alias}_{f.column}" for f in model._meta.concrete_fields)
-
-
-def _from_aliased(model, row, alias: str):
-    """The model instance from the `<alias>_<column>` attributes of a raw row (see `_aliased`)."""
-    values = {}
-    for f in model._meta.concrete_fields:
-        value = getattr(row, f"{alias}_{f.column}")
-        if isinstance(value, str) and f.get_internal_type() == "JSONField":
-            value = json.loads(value)
-        values[f.attname] = value
-    instance = model(**values)
-    instance._state.adding, instance._state.db = False, row._state.db
-    return instance
+        FOR UPDATE OF i, m, a"""  # noqa: S608 - column names from the models
 
 
 def member_counters_lock(*, project_id: int, user_id: int) -> None:
