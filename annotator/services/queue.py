@@ -81,13 +81,21 @@ def _lock_annotator_and_list_leases(project: Project, user: AbstractBaseUser, no
     another tab took while this one waited for the lock would be missing from a list read in the
     same statement as the lock, and the user would end up with two leases. SQLite: its database
     write lock serializes instead."""
-    leases = (Assignment.objects.filter(annotator=user, item__project=project, **live_lease_filter(now))
-              .order_by("leased_at", "id").values_list("pk", "item_id"))
     if not _uses_row_locks():
         _serialize_on_sqlite(project.pk)
+        leases = (Assignment.objects.filter(annotator=user, item__project=project, **live_lease_filter(now))
+                  .order_by("leased_at", "id").values_list("pk", "item_id"))
         return list(leases[:3])
-    list(get_user_model().objects.select_for_update(no_key=True).filter(pk=user.pk).values_list("pk", flat=True))
-    return list(leases[:3])
+    # PostgreSQL, on every click: written by hand, not compiled by the ORM each time (~1 ms). The
+    # lease test is live_lease_filter's.
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT id FROM {get_user_model()._meta.db_table} WHERE id = %s FOR NO KEY UPDATE",  # noqa: S608
+                       [user.pk])
+        cursor.execute("""
+            SELECT a.id, a.item_id FROM annotator_assignment a JOIN annotator_item i ON i.id = a.item_id
+            WHERE a.annotator_id = %s AND i.project_id = %s AND a.status = %s AND a.lease_expires_at > %s
+            ORDER BY a.leased_at, a.id LIMIT 3""", [user.pk, project.pk, Status.LEASED, now])
+        return cursor.fetchall()
 
 
 def item_lock(*, item_id: int) -> Item:
