@@ -237,36 +237,45 @@ def _sql_json(type_name: str, source) -> Func:
 class JsonLine:
     """The JSON Lines of a format, assembled from the database's runs of columns and Python's values.
 
-    `sql`: column name → its SQL source, for the columns the driving stream gives; consecutive ones
-    become one text column (`sql_columns()`, for Columns). Every other column is a slot: the caller
-    keeps a list (`new_slots()`) and puts each slot's JSON text at `slots[name]`, then `render(row,
-    values)` writes the line. Consecutive columns named in `per_item` share one slot, named after
-    the first, filled once per item with `item_text(name, values)`.
+    `sql`: column name → its SQL source, for the columns the driving stream gives (one row per
+    line); consecutive ones become one text column (`sql_columns()`, for that stream's Columns).
+    `item_sql`: the same for a stream with one row per item (`item_sql_columns()`): each run is a
+    slot, `item_runs` (run's column name → slot). Every other column is a slot too: the caller keeps
+    a list (`new_slots()`), puts each slot's JSON text at `slots[name]`, and `render(row, values)`
+    writes the line. Consecutive columns named in `per_item` share one slot, named after the first,
+    filled once per item with `item_text(name, values)`.
     """
 
-    def __init__(self, columns: list[tuple[str, str]], sql: dict, per_item: Iterable[str] = ()):
-        unknown = set(sql) - {name for name, _type in columns}
+    def __init__(self, columns: list[tuple[str, str]], sql: dict, *, item_sql: dict | None = None,
+                 per_item: Iterable[str] = ()):
+        item_sql = item_sql or {}
+        unknown = (set(sql) | set(item_sql)) - {name for name, _type in columns}
         if unknown:
             raise ValueError(f"not columns of the format: {sorted(unknown)}")
         self.slots: dict[str, int] = {}
-        self._runs: dict[str, list] = {}  # text column name → SQL parts
-        self._types = dict(columns)
-        self.item_groups: dict[str, tuple] = {}  # first column → (its columns, their encoder)
+        self._runs: dict[str, list] = {}  # text column name → SQL parts (the driving stream's)
+        self._item_runs: dict[str, list] = {}  # the same, the per-item stream's
+        self.item_runs: dict[str, int] = {}  # the per-item stream's text column → its slot
+        self.item_groups: dict[str, tuple] = {}  # first column → (its columns, their encoder, …)
         per_item = set(per_item)
-        group = None
-        pieces: list[tuple[str, str]] = []  # ("text", literal) | ("run", run name) | ("slot", index)
-        run = None
+        pieces: list[tuple[str, object]] = []  # ("text", literal) | ("run", run name) | ("slot", index)
+        run = group = None  # the run or group that the previous column opened
         for i, (name, type_name) in enumerate(columns):
             key = ("{" if i == 0 else ",") + json.dumps(name) + ":"
-            if name in sql:
-                group = None
-                value = _sql_json(type_name, sql[name])
-                if run is None:
-                    run = f"json_{name}"
-                    self._runs[run] = [value]
+            source = sql.get(name, item_sql.get(name))
+            if source is not None:
+                value = _sql_json(type_name, source)
+                runs = self._runs if name in sql else self._item_runs
+                if run is not None and run in runs:
+                    runs[run] += [Value(key), value]
+                    continue
+                group, run = None, f"json_{name}"
+                runs[run] = [value]
+                if name in sql:
                     pieces += [("text", key), ("run", run)]
-                else:
-                    self._runs[run] += [Value(key), value]
+                    continue
+                self.item_runs[run] = self.slots[name] = len(self.slots)
+                pieces += [("text", key), ("slot", self.slots[name])]
                 continue
             run = None
             if name in per_item and group is not None:
@@ -274,18 +283,26 @@ class JsonLine:
                 continue
             group = name if name in per_item else None
             if group is not None:
-                self.item_groups[group] = ([(name, type_name)], None)
+                self.item_groups[group] = ([(name, type_name)],)
             self.slots[name] = len(self.slots)
             pieces += [("text", key), ("slot", self.slots[name])]
-        for first, (group_columns, _none) in self.item_groups.items():
-            self.item_groups[first] = (group_columns, row_encoder(group_columns), len(json.dumps(first)) + 2)
+        for first, (group_columns,) in self.item_groups.items():
+            names = [c for c, _type in group_columns]
+            self.item_groups[first] = (names, row_encoder(group_columns), len(json.dumps(first)) + 2)
         self._pieces = pieces + [("text", "}")]
         self.render = None
 
-    def sql_columns(self) -> dict[str, Func]:
+    @staticmethod
+    def _concat(runs: dict[str, list]) -> dict[str, Func]:
         return {name: parts[0] if len(parts) == 1 else
                 Func(*parts, template="(%(expressions)s)", arg_joiner=" || ", output_field=TextField())
-                for name, parts in self._runs.items()}
+                for name, parts in runs.items()}
+
+    def sql_columns(self) -> dict[str, Func]:
+        return self._concat(self._runs)
+
+    def item_sql_columns(self) -> dict[str, Func]:
+        return self._concat(self._item_runs)
 
     def bind(self, columns: Columns) -> JsonLine:
         """Generate `render(r, values)` for rows with these columns (like writers' row encoder)."""
@@ -308,27 +325,8 @@ class JsonLine:
 
     def item_text(self, name: str, values: dict) -> str:
         """The JSON text of the per-item slot `name`: its columns' values taken from `values`."""
-        group_columns, encode, skip = self.item_groups[name]
-        return encode(tuple(values[c] for c, _type in group_columns))[skip:-1]
-
-    def text(self, name: str, value) -> str:
-        """A slot's value as JSON text, by its column's type."""
-        return value_json(self._types[name], value)
-
-
-_VALUE_JSON = {
-    "string": lambda v: encode_string(v), "bool": lambda v: "true" if v else "false",
-    "float64": lambda v: _json_float(v), "timestamp": lambda v: _json_time(v),
-}
-
-
-def value_json(type_name: str, value) -> str:
-    """One value as JSON text, as the row encoder writes it for a column of this type."""
-    if value is None:
-        return "null"
-    if type_name.startswith("int"):
-        return str(value)
-    return _VALUE_JSON.get(type_name, _json_value)(value)
+        names, encode, skip = self.item_groups[name]
+        return encode(tuple([values[c] for c in names]))[skip:-1]
 
 
 # --- Streams ----------------------------------------------------------------------------------
@@ -817,8 +815,7 @@ def _judgment_rows(project: Project, params: ExportParams, *, light: bool, lines
     one of each changed item (a tombstone for one without any). `lines`: JSON Lines text (JsonLine)."""
     item_ids = _item_ids(project, params)
     incremental = params.submitted_after is not None
-    IT = Columns(id="id", external_id="external_id",
-                 adjudicated=Exists(Adjudication.objects.filter(item=OuterRef("pk"))), **_item_metadata_columns())
+    adjudicated = Exists(Adjudication.objects.filter(item=OuterRef("pk")))
     R = _response_columns(content=False)
     versions = _version_labels()
     line = None
@@ -830,13 +827,16 @@ def _judgment_rows(project: Project, params: ExportParams, *, light: bool, lines
                                    output_field=TextField()),
             "preference": "preference", "both_bad": "both_bad", "rationale": "rationale",
             "time_spent_ms": "time_spent_ms", "submitted_at": "submitted_at"},
-            per_item=("item_id", "response_ids", "response_models", "n_judgments", "agreement", "adjudicated",
-                      "subset", "metadata", "model_scores", "deleted"))
+            item_sql={"item_id": "external_id", "adjudicated": adjudicated, "subset": _item_subset(),
+                      "metadata": _item_metadata()},
+            per_item=("response_ids", "response_models", "n_judgments", "agreement", "model_scores", "deleted"))
+        IT = Columns(id="id", external_id="external_id", **line.item_sql_columns())
         # The columns Python needs (the winner, the agreement, positions), then the database's text.
         J = Columns(item_id="item_id", preference="preference", both_bad="both_bad", ranking=_text("ranking"),
                     shown_order=_text("assignment__shown_order"), **line.sql_columns())
         line.bind(J)
     else:
+        IT = Columns(id="id", external_id="external_id", adjudicated=adjudicated, **_item_metadata_columns())
         # JSON and time columns come as text (parsing them here is cheaper than the ORM's converters).
         J = Columns(item_id="item_id", id="id", annotator="annotator__username",
                     rubric_version_id="rubric_version_id", preference="preference", both_bad="both_bad",
@@ -873,11 +873,9 @@ def _judgment_rows(project: Project, params: ExportParams, *, light: bool, lines
                             "model_revision": s[S.model_revision], "value": s[S.value]}
                            for s in scores.take(item_id) if s[S.response_id] in positions]
         # The item's columns: the same on each of its rows.
-        values = {"item_id": item[IT.external_id], "response_ids": [r[R.external_id] for r in resp],
-                  "response_models": [r[R.model_name] for r in resp], "n_judgments": len(group),
-                  "agreement": _r(agreement), "adjudicated": item[IT.adjudicated],
-                  "subset": item[IT.subset] or "", "metadata": item[IT.metadata] or "{}",
-                  "model_scores": item_scores, "deleted": False}
+        values = {"response_ids": [r[R.external_id] for r in resp], "response_models": [r[R.model_name] for r in resp],
+                  "n_judgments": len(group), "agreement": _r(agreement), "model_scores": item_scores,
+                  "deleted": False}
         # Shown orders as PostgreSQL prints them for the usual two responses; anything else is parsed
         # (and each distinct order of the item is mapped and encoded once).
         mapped: dict[str, RawJson] = {}
@@ -888,13 +886,16 @@ def _judgment_rows(project: Project, params: ExportParams, *, light: bool, lines
             slots, v = line.slots, line.new_slots()
             for name in line.item_groups:
                 v[slots[name]] = line.item_text(name, values)
+            for name, slot in line.item_runs.items():
+                v[slot] = item[getattr(IT, name)]
             winner_slot, ranking_slot, shown_slot = slots["winner"], slots["ranking"], slots["shown_order"]
             render = line.render
         else:
             response_ids = RawJson(encode_json(values["response_ids"]))
             response_models = RawJson(encode_json(values["response_models"]))
-            external_id, n_group, agreement = values["item_id"], values["n_judgments"], values["agreement"]
-            adjudicated, subset, metadata = values["adjudicated"], values["subset"], values["metadata"]
+            external_id, n_group, agreement = item[IT.external_id], values["n_judgments"], values["agreement"]
+            adjudicated = item[IT.adjudicated]
+            subset, metadata = _item_import_metadata(item, IT)
         for j, winner in zip(group, winners, strict=True):
             shown_text, ranking_text = j[J.shown_order], j[J.ranking]
             shown = mapped.get(shown_text)
