@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/export.py                      # 1,000,000 judgments, then drop the DB
     .venv/bin/python bench/export.py --judgments 200000 --keep --formats judgments,trl,rubric_scores
+    .venv/bin/python bench/export.py --reuse --keep --formats judgments,trl   # again, on the same data
 
 What it does:
 1. creates its own PostgreSQL database (default `bench_export`), migrates it;
@@ -271,7 +272,8 @@ def run_export(project_id: int, export_format: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--judgments", type=int, default=1_000_000)
-    parser.add_argument("--db-name", default="bench_export")
+    parser.add_argument("--db-name", default=os.environ.get("BENCH_DB", "bench_export"),
+                        help="the database (default: $BENCH_DB, else bench_export)")
     parser.add_argument("--formats", default="judgments", help="comma-separated: judgments,trl,helpsteer2,"
                         "rubric_scores")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards (and reuse it)")

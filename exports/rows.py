@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 
 from django.db import connection
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet, TextField
+from django.db.models import Count, Exists, F, Func, OuterRef, Q, QuerySet, TextField, Value
 from django.db.models.fields.json import KT
-from django.db.models.functions import Cast
+from django.db.models.functions import Cast, Coalesce
 from django.utils import timezone
 
 from annotator.formats import HELPSTEER2_ANNOTATOR, HS2_ATTRIBUTES, helpsteer2_prompt
@@ -131,6 +132,11 @@ class Tombstone(tuple):
     __slots__ = ()
 
 
+def tombstone_json(external_id: str) -> str:
+    """A tombstone in JSON Lines: {"item_id": …, "deleted": true}, those two keys only."""
+    return f'{{"item_id":{encode_string(external_id)},"deleted":true}}'
+
+
 # How long before its start an export's cursor lies. Changes are stamped (updated_at) by the clock
 # of the process that writes them, before their transaction commits; one that commits after an
 # export's snapshot was stamped at most this long before it, as long as write transactions (and the
@@ -163,6 +169,164 @@ try:  # one C encoder for the whole export instead of one per row (json.dumps bu
         return "".join(_c_encoder(value, 0))
 except (ImportError, TypeError):  # pragma: no cover - non-CPython
     encode_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_json_default).encode
+
+
+def _json_value(value) -> str:
+    return value if value.__class__ is RawJson else encode_json(value)
+
+
+def _json_float(value) -> str:
+    # JSON has no NaN or infinity: null, as a reader would have to treat them anyway.
+    return repr(value) if math.isfinite(value) else "null"
+
+
+def _json_time(value) -> str:
+    return encode_string(value if isinstance(value, str) else iso_utc(value))
+
+
+_ENCODE_BY_TYPE = {
+    # Empty text is common (no subset, no explanation): written without a call.
+    "string": "(_empty if not {v} else _str({v}))", "bool": '("true" if {v} else "false")', "float64": "_float({v})",
+    "timestamp": "_time({v})", "int8": "{v}", "int16": "{v}", "int32": "{v}", "int64": "{v}",
+}
+
+
+def row_encoder(columns: list[tuple[str, str]]):
+    """A function that writes one row (a tuple in column order) as a JSON object.
+
+    It is generated from the format's columns, like a compiled template: each value is encoded by its
+    column's type with the C string encoder, instead of building a dict per row and walking it
+    (twice as fast; the keys are fixed text). Nested values go through the C JSON encoder.
+    """
+    parts = []
+    for i, (name, type_name) in enumerate(columns):
+        literal = ("{" if i == 0 else ",") + json.dumps(name) + ":"
+        value = _ENCODE_BY_TYPE.get(type_name, "_json({v})").format(v=f"r[{i}]")
+        parts.append(literal.replace("{", "{{").replace("}", "}}") + f'{{"null" if r[{i}] is None else {value}}}')
+    source = "def encode(r):\n    return f'" + "".join(parts) + "}}'\n"
+    namespace = {"_empty": '""', "_str": encode_string, "_float": _json_float, "_time": _json_time,
+                 "_json": _json_value}
+    exec(compile(source, f"<row encoder {columns[0][0]}…>", "exec"), namespace)  # noqa: S102 - fixed text
+    return namespace["encode"]
+
+
+
+# --- JSON Lines written by the database -------------------------------------------------------
+# For judgments and trl (PostgreSQL, JSON Lines), the database writes most of each line: a run of
+# consecutive columns that a stream's SQL gives becomes one text column `"v1,"k2":v2,…` (to_json()
+# escapes text exactly as encode_string does: quotes, backslashes, control characters as \n, \t,
+# … or \u00XX, everything else kept), and Python only splices it with the values it decides (per
+# item: the label, ids; per row: the winner). Keys and their order come from export_columns, as for
+# the tuples; CSV and Parquet keep reading tuples.
+
+_SQL_JSON_TYPES = {"string", "bool", "int8", "int16", "int32", "int64"}  # to_json() writes them as Python does
+_SQL_JSON_TIME = ("COALESCE('\"' || to_char(%(expressions)s AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+                  " || '\"', 'null')")  # iso_utc's spelling: six digits, Z
+
+
+def _sql_json(type_name: str, source) -> Func:
+    """A column's value as JSON text in SQL, by the column's type. Floats stay Python's (repr)."""
+    source = F(source) if isinstance(source, str) else source
+    if type_name == "timestamp":
+        return Func(source, template=_SQL_JSON_TIME, output_field=TextField())
+    if type_name in _SQL_JSON_TYPES:
+        return Func(source, template="COALESCE(to_json(%(expressions)s)::text, 'null')", output_field=TextField())
+    raise ValueError(f"a {type_name} column is not written by the database")
+
+
+class JsonLine:
+    """The JSON Lines of a format, assembled from the database's runs of columns and Python's values.
+
+    `sql`: column name → its SQL source, for the columns the driving stream gives (one row per
+    line); consecutive ones become one text column (`sql_columns()`, for that stream's Columns).
+    `item_sql`: the same for a stream with one row per item (`item_sql_columns()`): each run is a
+    slot, `item_runs` (run's column name → slot). Every other column is a slot too: the caller keeps
+    a list (`new_slots()`), puts each slot's JSON text at `slots[name]`, and `render(row, values)`
+    writes the line. Consecutive columns named in `per_item` share one slot, named after the first,
+    filled once per item with `item_text(name, values)`.
+    """
+
+    def __init__(self, columns: list[tuple[str, str]], sql: dict, *, item_sql: dict | None = None,
+                 per_item: Iterable[str] = ()):
+        item_sql = item_sql or {}
+        unknown = (set(sql) | set(item_sql)) - {name for name, _type in columns}
+        if unknown:
+            raise ValueError(f"not columns of the format: {sorted(unknown)}")
+        self.slots: dict[str, int] = {}
+        self._runs: dict[str, list] = {}  # text column name → SQL parts (the driving stream's)
+        self._item_runs: dict[str, list] = {}  # the same, the per-item stream's
+        self.item_runs: dict[str, int] = {}  # the per-item stream's text column → its slot
+        self.item_groups: dict[str, tuple] = {}  # first column → (its columns, their encoder, …)
+        per_item = set(per_item)
+        pieces: list[tuple[str, object]] = []  # ("text", literal) | ("run", run name) | ("slot", index)
+        run = group = None  # the run or group that the previous column opened
+        for i, (name, type_name) in enumerate(columns):
+            key = ("{" if i == 0 else ",") + json.dumps(name) + ":"
+            source = sql.get(name, item_sql.get(name))
+            if source is not None:
+                value = _sql_json(type_name, source)
+                runs = self._runs if name in sql else self._item_runs
+                if run is not None and run in runs:
+                    runs[run] += [Value(key), value]
+                    continue
+                group, run = None, f"json_{name}"
+                runs[run] = [value]
+                if name in sql:
+                    pieces += [("text", key), ("run", run)]
+                    continue
+                self.item_runs[run] = self.slots[name] = len(self.slots)
+                pieces += [("text", key), ("slot", self.slots[name])]
+                continue
+            run = None
+            if name in per_item and group is not None:
+                self.item_groups[group][0].append((name, type_name))
+                continue
+            group = name if name in per_item else None
+            if group is not None:
+                self.item_groups[group] = ([(name, type_name)],)
+            self.slots[name] = len(self.slots)
+            pieces += [("text", key), ("slot", self.slots[name])]
+        for first, (group_columns,) in self.item_groups.items():
+            names = [c for c, _type in group_columns]
+            self.item_groups[first] = (names, row_encoder(group_columns), len(json.dumps(first)) + 2)
+        self._pieces = pieces + [("text", "}")]
+        self.render = None
+
+    @staticmethod
+    def _concat(runs: dict[str, list]) -> dict[str, Func]:
+        return {name: parts[0] if len(parts) == 1 else
+                Func(*parts, template="(%(expressions)s)", arg_joiner=" || ", output_field=TextField())
+                for name, parts in runs.items()}
+
+    def sql_columns(self) -> dict[str, Func]:
+        return self._concat(self._runs)
+
+    def item_sql_columns(self) -> dict[str, Func]:
+        return self._concat(self._item_runs)
+
+    def bind(self, columns: Columns) -> JsonLine:
+        """Generate `render(r, values)` for rows with these columns (like writers' row encoder)."""
+        code = []
+        for kind, what in self._pieces:
+            if kind == "text":
+                code.append(what.replace("\\", "\\\\").replace("'", "\\'").replace("{", "{{").replace("}", "}}"))
+            elif kind == "run":
+                code.append(f"{{r[{getattr(columns, what)}]}}")
+            else:
+                code.append(f"{{v[{what}]}}")
+        source = "def render(r, v):\n    return f'" + "".join(code) + "'\n"
+        namespace: dict = {}
+        exec(compile(source, f"<json line {self._pieces[0][1]}…>", "exec"), namespace)  # noqa: S102 - fixed text
+        self.render = namespace["render"]
+        return self
+
+    def new_slots(self) -> list:
+        return [None] * len(self.slots)
+
+    def item_text(self, name: str, values: dict) -> str:
+        """The JSON text of the per-item slot `name`: its columns' values taken from `values`."""
+        names, encode, skip = self.item_groups[name]
+        return encode(tuple([values[c] for c in names]))[skip:-1]
 
 
 # --- Streams ----------------------------------------------------------------------------------
@@ -446,6 +610,19 @@ def _item_metadata_columns() -> dict:
     return {"metadata": _text("metadata"), "subset": KT("metadata__subset")}
 
 
+def _item_import_metadata(item: tuple, columns: Columns) -> tuple[str, str]:
+    """(subset, metadata) of an item read with _item_metadata_columns: "" and "{}" when there are none."""
+    return item[columns.subset] or "", item[columns.metadata] or "{}"
+
+
+def _item_subset() -> Coalesce:
+    return Coalesce(KT("metadata__subset"), Value(""))  # as _item_import_metadata, in SQL
+
+
+def _item_metadata() -> Coalesce:
+    return Coalesce(_text("metadata"), Value("{}"))
+
+
 def _tombstone(params: ExportParams, external_id: str) -> Tombstone:
     columns = export_column_names(params)
     row = [None] * len(columns)
@@ -475,17 +652,28 @@ def _hs2_attribute_values(ratings: list[tuple], first: int, second: int) -> tupl
     return tuple(values.get((pk, name)) for pk in (first, second) for name in HS2_ATTRIBUTES)
 
 
-def _item_format_rows(project: Project, params: ExportParams, *, light: bool) -> Iterator[tuple]:
+def _item_format_rows(project: Project, params: ExportParams, *, light: bool, lines: bool = False) -> Iterator:
     """trl and helpsteer2: one row per item with a decided preference (helpsteer2: also every item
-    with HelpSteer2 attributes); in an increment, a tombstone for a changed item without one."""
+    with HelpSteer2 attributes); in an increment, a tombstone for a changed item without one.
+    `lines` (trl): JSON Lines text (JsonLine)."""
     fmt = params.export_format
     item_ids = _item_ids(project, params)
     incremental = params.submitted_after is not None
+    line = None
+    if lines:
+        line = JsonLine(export_columns(params), {"item_id": "external_id", "subset": _item_subset(),
+                                                 "metadata": _item_metadata()},
+                        per_item=("margin", "tie", "n_judgments", "agreement", "adjudicated"))
     # JSON comes as text, parsed here only when there is something in it.
     IT = Columns(id="id", external_id="external_id", adjudication_id="adjudication__id",
                  adjudication_preference="adjudication__preference", adjudication_both_bad="adjudication__both_bad",
                  adjudication_rationale="adjudication__rationale", adjudication_ranking=_text("adjudication__ranking"),
-                 **({} if light else {"prompt": _text("prompt"), **_item_metadata_columns()}))
+                 **({} if light else {"prompt": _text("prompt"), **_item_metadata_columns()}),
+                 **(line.sql_columns() if line else {}))
+    if line is not None:
+        line.bind(IT)
+    # The responses' text is escaped by Python (encode_string) even in lines: to_json() of the contents
+    # costs PostgreSQL twice what it costs Python, and PostgreSQL is the slower side of trl.
     R = _response_columns(content=not light)
     J = Columns(item_id="item_id", id="id", annotator="annotator__username", rubric_version_id="rubric_version_id",
                 preference="preference", both_bad="both_bad", rationale="rationale", ranking=_text("ranking"))
@@ -497,19 +685,34 @@ def _item_format_rows(project: Project, params: ExportParams, *, light: bool) ->
     ratings = ByItem(_hs2_ratings(item_ids)) if fmt == "helpsteer2" else None
     versions = _version_labels()
     keep_ties = params.tie_policy == "keep"
+    # trl, two responses: the label depends only on the (preference, both_bad) of each judgment and the
+    # adjudication's, a handful of distinct answers, so each is decided once (item_label, the one rule).
+    labels: dict | None = {} if fmt == "trl" else None
+    version_texts: dict[tuple, str] = {}
 
     for item in items:
         item_id = item[IT.id]
         resp = responses.take(item_id)
-        votes = [JudgmentRow(j[J.id], j[J.annotator], j[J.rubric_version_id], j[J.preference], j[J.both_bad],
-                             id_list(j[J.ranking]), j[J.rationale]) for j in judgments.take(item_id)]
+        group = judgments.take(item_id)
         item_scores = scores.take(item_id) if scores is not None else []
         item_ratings = ratings.take(item_id) if ratings is not None else []
-        positions = {r[R.id]: i for i, r in enumerate(resp)}
         adjudicated = item[IT.adjudication_id] is not None
-        adjudication = (AdjudicationRow(item[IT.adjudication_preference], item[IT.adjudication_both_bad],
-                                        id_list(item[IT.adjudication_ranking])) if adjudicated else None)
-        label = item_label(judgments=votes, adjudication=adjudication, positions=positions)
+        key = None
+        if labels is not None and len(resp) == 2:
+            key = ((item[IT.adjudication_preference], item[IT.adjudication_both_bad]) if adjudicated else None,
+                   tuple([(j[J.preference], j[J.both_bad]) for j in group]))
+            known = labels.get(key)
+        if key is None or known is None:
+            votes = [JudgmentRow(j[J.id], j[J.annotator], j[J.rubric_version_id], j[J.preference], j[J.both_bad],
+                                 id_list(j[J.ranking]), j[J.rationale]) for j in group]
+            positions = {r[R.id]: i for i, r in enumerate(resp)}
+            adjudication = (AdjudicationRow(item[IT.adjudication_preference], item[IT.adjudication_both_bad],
+                                            id_list(item[IT.adjudication_ranking])) if adjudicated else None)
+            label = item_label(judgments=votes, adjudication=adjudication, positions=positions)
+            known = [label, None]  # the label, and its JSON text once written
+            if key is not None:
+                labels[key] = known
+        label = known[0]
         passes = _passes_item_filters(label.n_judgments, label.agreement, params)
         preferred = passes and not label.both_bad and label.decided and (keep_ties or not label.tie)
         if fmt == "helpsteer2":
@@ -521,7 +724,8 @@ def _item_format_rows(project: Project, params: ExportParams, *, light: bool) ->
             has_row = preferred
         if not has_row:
             if incremental:
-                yield () if light else _tombstone(params, item[IT.external_id])
+                yield () if light else tombstone_json(item[IT.external_id]) if lines else _tombstone(
+                    params, item[IT.external_id])
             continue
         if label.tie and preferred:
             # Kept ties: response 1 (stored order) as chosen, marked by `tie`.
@@ -529,19 +733,29 @@ def _item_format_rows(project: Project, params: ExportParams, *, light: bool) ->
         if light:
             yield ()
             continue
-        version = _versions_label((v.rubric_version_id for v in votes), versions)
-        metadata = (item[IT.subset] or "", item[IT.metadata] or "{}")
+        version_ids = tuple([j[J.rubric_version_id] for j in group])
+        version = version_texts.get(version_ids)
+        if version is None:
+            version = version_texts[version_ids] = _versions_label(version_ids, versions)
         if fmt == "trl":
             chosen, rejected = resp[label.chosen], resp[label.rejected]
+            chosen_scores = rejected_scores = None
+            if params.include_model_scores:
+                chosen_scores = _scores_for(item_scores, chosen[R.id])
+                rejected_scores = _scores_for(item_scores, rejected[R.id])
+            if line is not None:
+                yield _trl_line(line, item, item[IT.prompt], chosen, rejected, R, known, version, chosen_scores,
+                                rejected_scores)
+                continue
             # The stored message list goes out as the database wrote it (valid JSON, not re-parsed).
             prompt = RawJson(item[IT.prompt]) if item[IT.prompt] else _EMPTY_LIST
-            row = (prompt, [{"role": "assistant", "content": chosen[R.content]}],
-                   [{"role": "assistant", "content": rejected[R.content]}], round(label.margin, 6), label.tie,
+            row = (prompt, assistant_message(encode_string(chosen[R.content])),
+                   assistant_message(encode_string(rejected[R.content])), round(label.margin, 6), label.tie,
                    item[IT.external_id], chosen[R.external_id], rejected[R.external_id], version,
                    label.n_judgments, _r(label.agreement), label.adjudicated, chosen[R.model_name],
-                   rejected[R.model_name], *metadata)
+                   rejected[R.model_name], *_item_import_metadata(item, IT))
             if params.include_model_scores:
-                row += (_scores_for(item_scores, chosen[R.id]), _scores_for(item_scores, rejected[R.id]))
+                row += (chosen_scores, rejected_scores)
         else:
             why = (justification(votes, label, adjudication_rationale=item[IT.adjudication_rationale]
                                  if adjudicated else "") if preferred else "")
@@ -551,11 +765,43 @@ def _item_format_rows(project: Project, params: ExportParams, *, light: bool) ->
                    label.strength if preferred else None, label.tie and preferred, why, item[IT.external_id],
                    first[R.external_id], second[R.external_id], first[R.model_name], second[R.model_name],
                    version, label.n_judgments, _r(label.agreement), label.adjudicated,
-                   [v.preference for v in votes if v.preference is not None and not v.both_bad], *metadata,
-                   *_hs2_attribute_values(item_ratings, first[R.id], second[R.id]))
+                   [v.preference for v in votes if v.preference is not None and not v.both_bad],
+                   *_item_import_metadata(item, IT), *_hs2_attribute_values(item_ratings, first[R.id], second[R.id]))
             if params.include_model_scores:
                 row += (_scores_for(item_scores, first[R.id]), _scores_for(item_scores, second[R.id]))
         yield row + (False,) if incremental else row
+
+
+def assistant_message(content_json: str) -> RawJson:
+    """A response as TRL's `chosen`/`rejected`: one assistant message, from its content's JSON text."""
+    return RawJson('[{"role":"assistant","content":' + content_json + "}]")
+
+
+def _trl_line(line: JsonLine, item: tuple, prompt: str | None, chosen: tuple, rejected: tuple, R: Columns,
+              known: list, version: str, chosen_scores: list | None, rejected_scores: list | None) -> str:
+    """A trl row as JSON Lines text: the item's columns from the database, the label's written once."""
+    label, texts = known
+    if texts is None:
+        values = {"margin": round(label.margin, 6), "tie": label.tie, "n_judgments": label.n_judgments,
+                  "agreement": _r(label.agreement), "adjudicated": label.adjudicated}
+        texts = known[1] = {name: line.item_text(name, values) for name in line.item_groups}
+    slots, v = line.slots, line.new_slots()
+    for name, text in texts.items():
+        v[slots[name]] = text
+    v[slots["prompt"]] = prompt if prompt else _EMPTY_LIST
+    v[slots["chosen"]] = assistant_message(encode_string(chosen[R.content]))
+    v[slots["rejected"]] = assistant_message(encode_string(rejected[R.content]))
+    v[slots["chosen_id"]] = encode_string(chosen[R.external_id])
+    v[slots["rejected_id"]] = encode_string(rejected[R.external_id])
+    v[slots["rubric_version"]] = encode_string(version)
+    v[slots["chosen_model"]] = encode_string(chosen[R.model_name])
+    v[slots["rejected_model"]] = encode_string(rejected[R.model_name])
+    if chosen_scores is not None:
+        v[slots["chosen_scores"]] = encode_json(chosen_scores)
+        v[slots["rejected_scores"]] = encode_json(rejected_scores)
+    if "deleted" in slots:
+        v[slots["deleted"]] = "false"
+    return line.render(item, v)
 
 
 # A judgment's winner from (preference, both_bad, top position): a handful of distinct answers, looked
@@ -564,25 +810,43 @@ _winner = functools.cache(lambda preference, both_bad, top_position: judgment_wi
     preference=preference, both_bad=both_bad, top_position=top_position))
 
 
-def _judgment_rows(project: Project, params: ExportParams, *, light: bool) -> Iterator[tuple]:
+def _judgment_rows(project: Project, params: ExportParams, *, light: bool, lines: bool = False) -> Iterator:
     """judgments: every counted judgment of the items that pass the filters; in an increment, every
-    one of each changed item (a tombstone for one without any)."""
+    one of each changed item (a tombstone for one without any). `lines`: JSON Lines text (JsonLine)."""
     item_ids = _item_ids(project, params)
     incremental = params.submitted_after is not None
-    IT = Columns(id="id", external_id="external_id",
-                 adjudicated=Exists(Adjudication.objects.filter(item=OuterRef("pk"))), **_item_metadata_columns())
+    adjudicated = Exists(Adjudication.objects.filter(item=OuterRef("pk")))
     R = _response_columns(content=False)
-    # JSON and time columns come as text (parsing them here is cheaper than the ORM's converters).
-    J = Columns(item_id="item_id", id="id", annotator="annotator__username", rubric_version_id="rubric_version_id",
-                preference="preference", both_bad="both_bad", rationale="rationale", time_spent_ms="time_spent_ms",
-                ranking=_text("ranking"), submitted_at=_text("submitted_at"),
-                shown_order=_text("assignment__shown_order"))
+    versions = _version_labels()
+    line = None
+    if lines:
+        line = JsonLine(export_columns(params), {
+            "judgment_id": "id", "annotator": "annotator__username",
+            "rubric_version": Func(Value(json.dumps(versions)), _text("rubric_version_id"),
+                                   template="COALESCE(%(expressions)s, '')", arg_joiner="::jsonb ->> ",
+                                   output_field=TextField()),
+            "preference": "preference", "both_bad": "both_bad", "rationale": "rationale",
+            "time_spent_ms": "time_spent_ms", "submitted_at": "submitted_at"},
+            item_sql={"item_id": "external_id", "adjudicated": adjudicated, "subset": _item_subset(),
+                      "metadata": _item_metadata()},
+            per_item=("response_ids", "response_models", "n_judgments", "agreement", "model_scores", "deleted"))
+        IT = Columns(id="id", external_id="external_id", **line.item_sql_columns())
+        # The columns Python needs (the winner, the agreement, positions), then the database's text.
+        J = Columns(item_id="item_id", preference="preference", both_bad="both_bad", ranking=_text("ranking"),
+                    shown_order=_text("assignment__shown_order"), **line.sql_columns())
+        line.bind(J)
+    else:
+        IT = Columns(id="id", external_id="external_id", adjudicated=adjudicated, **_item_metadata_columns())
+        # JSON and time columns come as text (parsing them here is cheaper than the ORM's converters).
+        J = Columns(item_id="item_id", id="id", annotator="annotator__username",
+                    rubric_version_id="rubric_version_id", preference="preference", both_bad="both_bad",
+                    rationale="rationale", time_spent_ms="time_spent_ms", ranking=_text("ranking"),
+                    submitted_at=_text("submitted_at"), shown_order=_text("assignment__shown_order"))
     items = IT.read(Item.objects.filter(id__in=item_ids).order_by("id"), read_ahead=False)
     responses = ByItem(_responses(item_ids, R))
     judgments = ByItem(J.read(Judgment.objects.filter(_judgment_scope(project, params, item_ids))
                                .order_by("item_id", "submitted_at", "id")))
     scores = ByItem(_model_scores(item_ids)) if params.include_model_scores and not light else None
-    versions = _version_labels()
 
     for item in items:
         item_id = item[IT.id]
@@ -596,29 +860,42 @@ def _judgment_rows(project: Project, params: ExportParams, *, light: bool) -> It
         agreement = pairwise_agreement([w for w in winners if w is not None])
         if not group or not _passes_item_filters(len(group), agreement, params):
             if incremental:
-                yield () if light else _tombstone(params, item[IT.external_id])
+                yield () if light else tombstone_json(item[IT.external_id]) if lines else _tombstone(
+                    params, item[IT.external_id])
             continue
         if light:
             for _j in group:
                 yield ()
             continue
-        external_id, adjudicated = item[IT.external_id], item[IT.adjudicated]
-        subset, metadata = item[IT.subset] or "", item[IT.metadata] or "{}"
-        response_ids = RawJson(encode_json([r[R.external_id] for r in resp]))
-        response_models = RawJson(encode_json([r[R.model_name] for r in resp]))
         item_scores = None
         if scores is not None:
             item_scores = [{"response": positions[s[S.response_id]] + 1, "scorer": s[S.scorer],
                             "model_revision": s[S.model_revision], "value": s[S.value]}
                            for s in scores.take(item_id) if s[S.response_id] in positions]
-        agreement = _r(agreement)
-        n_group = len(group)
+        # The item's columns: the same on each of its rows.
+        values = {"response_ids": [r[R.external_id] for r in resp], "response_models": [r[R.model_name] for r in resp],
+                  "n_judgments": len(group), "agreement": _r(agreement), "model_scores": item_scores,
+                  "deleted": False}
         # Shown orders as PostgreSQL prints them for the usual two responses; anything else is parsed
         # (and each distinct order of the item is mapped and encoded once).
         mapped: dict[str, RawJson] = {}
         if len(resp) == 2:
             first, second = resp[0][R.id], resp[1][R.id]
             mapped = {f"[{first}, {second}]": _SHOWN_12, f"[{second}, {first}]": _SHOWN_21}
+        if line is not None:
+            slots, v = line.slots, line.new_slots()
+            for name in line.item_groups:
+                v[slots[name]] = line.item_text(name, values)
+            for name, slot in line.item_runs.items():
+                v[slot] = item[getattr(IT, name)]
+            winner_slot, ranking_slot, shown_slot = slots["winner"], slots["ranking"], slots["shown_order"]
+            render = line.render
+        else:
+            response_ids = RawJson(encode_json(values["response_ids"]))
+            response_models = RawJson(encode_json(values["response_models"]))
+            external_id, n_group, agreement = item[IT.external_id], values["n_judgments"], values["agreement"]
+            adjudicated = item[IT.adjudicated]
+            subset, metadata = _item_import_metadata(item, IT)
         for j, winner in zip(group, winners, strict=True):
             shown_text, ranking_text = j[J.shown_order], j[J.ranking]
             shown = mapped.get(shown_text)
@@ -627,6 +904,12 @@ def _judgment_rows(project: Project, params: ExportParams, *, light: bool) -> It
                     [positions[pk] + 1 for pk in id_list(shown_text) if pk in positions]))
             ranking = (_EMPTY_LIST if ranking_text == "[]"
                        else [positions[pk] + 1 for pk in id_list(ranking_text) if pk in positions])
+            if line is not None:
+                v[winner_slot] = _winner_json(winner)
+                v[ranking_slot] = ranking if ranking is _EMPTY_LIST else encode_json(ranking)
+                v[shown_slot] = shown
+                yield render(j, v)
+                continue
             row = (j[J.id], external_id, j[J.annotator], versions.get(j[J.rubric_version_id], ""), j[J.preference],
                    j[J.both_bad], winner or "", ranking, j[J.rationale], j[J.time_spent_ms],
                    db_time(j[J.submitted_at]), shown, response_ids, response_models, n_group, agreement, adjudicated,
@@ -634,6 +917,11 @@ def _judgment_rows(project: Project, params: ExportParams, *, light: bool) -> It
             if item_scores is not None:
                 row += (item_scores,)
             yield row + (False,) if incremental else row
+
+
+@functools.cache
+def _winner_json(winner: str | None) -> str:
+    return encode_string(winner or "")
 
 
 _CRITERION_LOOKUPS = {"criterion": "criterion__key", "criterion_title": "criterion__title",
@@ -744,6 +1032,23 @@ def export_rows(*, project: Project, params: ExportParams, light: bool = False) 
     builder = _ROW_BUILDERS[params.export_format]
     with read_snapshot():
         yield from builder(project, params, light=light)
+
+
+_LINE_BUILDERS = {"trl": _item_format_rows, "judgments": _judgment_rows}
+
+
+def export_lines(*, project: Project, params: ExportParams) -> Iterator[str] | None:
+    """The export as JSON Lines text, mostly written by the database (see JsonLine), read in one
+    consistent snapshot; None where only rows are made (other formats, other databases)."""
+    builder = _LINE_BUILDERS.get(params.export_format)
+    if builder is None or connection.vendor != "postgresql":
+        return None
+    return _lines(builder, project, params)
+
+
+def _lines(builder, project: Project, params: ExportParams) -> Iterator[str]:
+    with read_snapshot():
+        yield from builder(project, params, light=False, lines=True)
 
 
 def export_count(*, project: Project, params: ExportParams) -> int:

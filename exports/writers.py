@@ -13,7 +13,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -27,11 +26,13 @@ from .rows import (
     RawJson,
     Tombstone,
     encode_json,
-    encode_string,
     export_column_names,
     export_columns,
+    export_lines,
     export_rows,
     iso_utc,
+    row_encoder,
+    tombstone_json,
 )
 
 STREAM_CHUNK_BYTES = 64 * 1024
@@ -40,52 +41,13 @@ PARQUET_BATCH_ROWS = 5000
 
 # --- JSON Lines -------------------------------------------------------------------------------
 
-def _json_value(value) -> str:
-    return value if value.__class__ is RawJson else encode_json(value)
-
-
-def _json_float(value) -> str:
-    # JSON has no NaN or infinity: null, as a reader would have to treat them anyway.
-    return repr(value) if math.isfinite(value) else "null"
-
-
-def _json_time(value) -> str:
-    return encode_string(value if isinstance(value, str) else iso_utc(value))
-
-
-_ENCODE_BY_TYPE = {
-    # Empty text is common (no subset, no explanation): written without a call.
-    "string": "(_empty if not {v} else _str({v}))", "bool": '("true" if {v} else "false")', "float64": "_float({v})",
-    "timestamp": "_time({v})", "int8": "{v}", "int16": "{v}", "int32": "{v}", "int64": "{v}",
-}
-
-
-def row_encoder(columns: list[tuple[str, str]]):
-    """A function that writes one row (a tuple in column order) as a JSON object.
-
-    It is generated from the format's columns, like a compiled template: each value is encoded by its
-    column's type with the C string encoder, instead of building a dict per row and walking it
-    (twice as fast; the keys are fixed text). Nested values go through the C JSON encoder.
-    """
-    parts = []
-    for i, (name, type_name) in enumerate(columns):
-        literal = ("{" if i == 0 else ",") + json.dumps(name) + ":"
-        value = _ENCODE_BY_TYPE.get(type_name, "_json({v})").format(v=f"r[{i}]")
-        parts.append(literal.replace("{", "{{").replace("}", "}}") + f'{{"null" if r[{i}] is None else {value}}}')
-    source = "def encode(r):\n    return f'" + "".join(parts) + "}}'\n"
-    namespace = {"_empty": '""', "_str": encode_string, "_float": _json_float, "_time": _json_time,
-                 "_json": _json_value}
-    exec(compile(source, f"<row encoder {columns[0][0]}…>", "exec"), namespace)  # noqa: S102 - fixed text
-    return namespace["encode"]
-
-
 def _with_tombstones(columns: list[tuple[str, str]], encode):
     """An incremental export's encoder: a Tombstone is written as {"item_id": …, "deleted": true}."""
     id_index = [name for name, _type in columns].index("item_id")
 
     def encode_row(r):
         if r.__class__ is Tombstone:
-            return f'{{"item_id":{encode_string(r[id_index])},"deleted":true}}'
+            return tombstone_json(r[id_index])
         return encode(r)
     return encode_row
 
@@ -95,19 +57,23 @@ def jsonl_chunks(columns: list[tuple[str, str]], rows: Iterable[tuple]) -> Itera
     encode = row_encoder(columns)
     if columns[-1] == DELETED_COLUMN:
         encode = _with_tombstones(columns, encode)
-    lines: list[str] = []
+    return line_chunks(map(encode, rows))
+
+
+def line_chunks(lines: Iterable[str]) -> Iterator[bytes]:
+    """Lines (JSON objects as text) joined by newlines, in chunks of about STREAM_CHUNK_BYTES."""
+    chunk: list[str] = []
     size = 0
-    for row in rows:
-        line = encode(row)
-        lines.append(line)
+    for line in lines:
+        chunk.append(line)
         size += len(line)
         if size >= STREAM_CHUNK_BYTES:
-            lines.append("")
-            yield "\n".join(lines).encode()
-            lines, size = [], 0
-    if lines:
-        lines.append("")
-        yield "\n".join(lines).encode()
+            chunk.append("")
+            yield "\n".join(chunk).encode()
+            chunk, size = [], 0
+    if chunk:
+        chunk.append("")
+        yield "\n".join(chunk).encode()
 
 
 # --- CSV --------------------------------------------------------------------------------------
@@ -219,6 +185,10 @@ def _record_batch(rows: list[tuple], schema):
 def export_stream(*, project: Project, params: ExportParams, file_format: str) -> Iterator[bytes]:
     """The export as a byte stream (JSONL or CSV), for StreamingHttpResponse or a file."""
     if file_format == "jsonl":
+        # judgments and trl on PostgreSQL: lines that the database mostly wrote (rows.export_lines).
+        lines = export_lines(project=project, params=params)
+        if lines is not None:
+            return line_chunks(lines)
         return jsonl_chunks(export_columns(params), export_rows(project=project, params=params))
     if file_format == "csv":
         return csv_chunks(export_column_names(params), export_rows(project=project, params=params))
