@@ -14,9 +14,12 @@ _.reason_labels  # views_review, review_list.html
 _.short_name  # annotator.models.Item, _item_name.html (items imported without an id)
 _.can_reissue  # views.project_members, project_members.html
 _.value_label  # scoring.units.ScoreUnits, _item_scores.html
+_.pitfall, _.points_label  # annotator.forms.GridRow, jinja2/annotator/_criteria.html
+_.side  # views_annotate.PreferenceOption, jinja2/annotator/workspace.html
 
 # Named by a dotted path in settings or urls
 _.api_exception_handler  # REST_FRAMEWORK["EXCEPTION_HANDLER"]
+_.environment  # config.jinja, TEMPLATES[1]["OPTIONS"]["environment"]
 _.not_found  # handler404
 _.handler500, _.server_error  # config/urls.py: outages answer 503 (config/outage.py)
 _.export_jobs_reconcile  # config/celery.py RECONCILERS, run by every worker's watchdog
