@@ -30,35 +30,72 @@ def _json_encode(value) -> str:
         return _stdlib_encode(value)
 
 
-def _row_builder(model: type[models.Model], attnames: list[str]) -> Callable[[dict], list]:
-    """A function that turns a row (attname → value) into the values COPY takes, column by column:
-    JSON as text, `auto_now` timestamps as the time of the call, a missing value as the field's
-    default (a JSON default encoded once, a callable one called per row).
+# COPY's text format: a backslash, newline, carriage return or tab inside a value is written escaped.
+_COPY_ESCAPES = (("\\", "\\\\"), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t"))
+_COPY_CHUNK_ROWS = 2000
 
-    The function is compiled for the model's columns: one list display with no loop and no branch
-    on the column's kind, which halves an import's client time spent here (100,000 items are
-    300,000 rows)."""
+
+def _copy_text(value) -> str:
+    """One value as COPY's text format writes it (NULL as \\N, booleans as t/f)."""
+    if value is None:
+        return "\\N"
+    if value is True or value is False:
+        return "t" if value else "f"
+    text = value if type(value) is str else (value.isoformat() if hasattr(value, "isoformat") else str(value))
+    for char, escaped in _COPY_ESCAPES:
+        if char in text:
+            text = text.replace(char, escaped)
+    return text
+
+
+def _copy_json(value) -> str:
+    # JSON text holds no raw newline or tab (json escapes them): only its backslashes need escaping.
+    text = _json_encode(value)
+    return text.replace("\\", "\\\\") if "\\" in text else text
+
+
+def _line_builder(model: type[models.Model], attnames: list[str]) -> Callable[[dict], str]:
+    """A function that turns a row (attname → value) into one line of COPY's text format, without
+    its newline: JSON as text, `auto_now` timestamps as the time of the call, a missing value as the
+    field's default (encoded once, or a callable one called per row).
+
+    The function is compiled for the model's columns: one f-string with no loop and no branch on
+    the column's kind. Writing the text here, instead of handing psycopg a list per row
+    (copy.write_row: 17 µs a row), takes an import of 100,000 items from 5 s of client time to 1."""
     missing = object()
-    names: dict[str, object] = {"now": timezone.now(), "missing": missing, "encode": _json_encode}
+    names: dict[str, object] = {"missing": missing, "text": _copy_text, "json": _copy_json,
+                                 "now": _copy_text(timezone.now())}
     values = []
     for i, name in enumerate(attnames):
         f = model._meta.get_field(name) if name != "id" else model._meta.pk
         if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False):
-            values.append("now")
+            values.append("{now}")
             continue
+        encode = "json" if isinstance(f, models.JSONField) else "text"
         value = f"row.get({name!r}, missing)"
-        if isinstance(f, models.JSONField):
-            names[f"default{i}"] = _json_encode(f.get_default())
-            values.append(f"(default{i} if (v := {value}) is missing else encode(v))")
-        elif f.has_default() and callable(f.default):
+        if f.has_default() and callable(f.default) and not isinstance(f, models.JSONField):
             names[f"default{i}"] = f.default  # a new value per row (e.g. a random key)
-            values.append(f"(default{i}() if (v := {value}) is missing else v)")
+            values.append(f"{{text(default{i}() if (v := {value}) is missing else v)}}")
         else:
-            names[f"default{i}"] = f.get_default()
-            values.append(f"(default{i} if (v := {value}) is missing else v)")
+            names[f"default{i}"] = names[encode](f.get_default())
+            values.append(f"{{default{i} if (v := {value}) is missing else {encode}(v)}}")
     # The source holds only attnames of the model's own fields (identifiers) and local names.
-    exec(f"def build(row):\n    return [{', '.join(values)}]", names)  # noqa: S102
+    source = "\\t".join(values)  # the f-string's text: a tab between the values
+    exec(f'def build(row):\n    return f"{source}"', names)  # noqa: S102
     return names["build"]
+
+
+def _copy_lines(cursor, table_sql: str, lines: Iterator[str]) -> None:
+    """COPY `lines` (text format, each with its newline) in chunks of a few MB."""
+    with cursor.cursor.copy(f"COPY {table_sql} FROM STDIN") as copy:
+        chunk: list[str] = []
+        for line in lines:
+            chunk.append(line)
+            if len(chunk) == _COPY_CHUNK_ROWS:
+                copy.write("".join(chunk))
+                chunk.clear()
+        if chunk:
+            copy.write("".join(chunk))
 
 
 def bulk_insert(model: type[models.Model], rows: list[dict]) -> list[int]:
@@ -70,17 +107,16 @@ def bulk_insert(model: type[models.Model], rows: list[dict]) -> list[int]:
     if connection.vendor != "postgresql":
         objs = model.objects.bulk_create([model(**row) for row in rows], batch_size=1000)
         return [o.pk for o in objs]
+    q = connection.ops.quote_name
     table, pk = model._meta.db_table, model._meta.pk
-    attnames = [f.attname for f in fields]
-    build = _row_builder(model, attnames)
-    columns = ", ".join(connection.ops.quote_name(c) for c in [pk.column, *(f.column for f in fields)])
+    build = _line_builder(model, [f.attname for f in fields])
+    columns = ", ".join(q(c) for c in [pk.column, *(f.column for f in fields)])
     with connection.cursor() as cursor:
         cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
                        [table, pk.column, len(rows)])
         ids = [row[0] for row in cursor.fetchall()]
-        with cursor.cursor.copy(f"COPY {connection.ops.quote_name(table)} ({columns}) FROM STDIN") as copy:
-            for new_id, row in zip(ids, rows, strict=True):
-                copy.write_row([new_id, *build(row)])
+        _copy_lines(cursor, f"{q(table)} ({columns})",
+                    (f"{new_id}\t{build(row)}\n" for new_id, row in zip(ids, rows, strict=True)))
     return ids
 
 
@@ -98,13 +134,12 @@ def bulk_update(model: type[models.Model], rows: list[dict], attnames: list[str]
     table = q(model._meta.db_table)
     columns = [model._meta.get_field(a).column for a in attnames]
     tmp = q(f"bulk_update_{uuid.uuid4().hex[:16]}")
-    build = _row_builder(model, attnames)
+    build = _line_builder(model, attnames)
     with connection.cursor() as cursor:
         cursor.execute(f"CREATE TEMPORARY TABLE {tmp} ON COMMIT DROP AS "
                        f"SELECT id, {', '.join(q(c) for c in columns)} FROM {table} WITH NO DATA")
-        with cursor.cursor.copy(f"COPY {tmp} (id, {', '.join(q(c) for c in columns)}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row([row["id"], *build(row)])
+        _copy_lines(cursor, f"{tmp} (id, {', '.join(q(c) for c in columns)})",
+                    (f"{_copy_text(row['id'])}\t{build(row)}\n" for row in rows))
         assignments = ", ".join(f"{q(c)} = u.{q(c)}" for c in columns)
         cursor.execute(f"UPDATE {table} AS t SET {assignments} FROM {tmp} AS u WHERE t.id = u.id")
         cursor.execute(f"DROP TABLE {tmp}")
