@@ -9,12 +9,14 @@ the ORM runs (no save(), no signals), which is what makes these fast.
 from __future__ import annotations
 
 import json
+import queue
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import orjson
-from django.db import connection, models, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, models, transaction
 from django.utils import timezone
 
 _stdlib_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
@@ -33,6 +35,8 @@ def _json_encode(value) -> str:
 # COPY's text format: a backslash, newline, carriage return or tab inside a value is written escaped.
 _COPY_ESCAPES = (("\\", "\\\\"), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t"))
 _COPY_CHUNK_ROWS = 2000
+# Fields whose values COPY reads as Python writes them (integers, floats, booleans as t/f).
+_PLAIN_FIELDS = (models.IntegerField, models.FloatField, models.BooleanField, models.AutoField, models.ForeignKey)
 
 
 def _copy_text(value) -> str:
@@ -71,15 +75,22 @@ def _line_builder(model: type[models.Model], attnames: list[str]) -> Callable[[d
         if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False):
             values.append("{now}")
             continue
-        encode = "json" if isinstance(f, models.JSONField) else "text"
+        # Numbers and booleans that cannot be NULL are written as they are, without a call.
+        if isinstance(f, models.JSONField):
+            encode = "json({})"
+        elif f.null or not isinstance(f, _PLAIN_FIELDS):
+            encode = "text({})"
+        elif isinstance(f, models.BooleanField):
+            encode = "('t' if {} else 'f')"
+        else:
+            encode = "{}"
         value = f"row.get({name!r}, missing)"
         if f.has_default() and callable(f.default) and not isinstance(f, models.JSONField):
             names[f"default{i}"] = f.default  # a new value per row (e.g. a random key)
             values.append(f"{{text(default{i}() if (v := {value}) is missing else v)}}")
         else:
-            names[f"default{i}"] = names[encode](f.get_default())
-            values.append(f"{{default{i} if (v := {value}) is missing else {encode}(v)}}")
-    # The source holds only attnames of the model's own fields (identifiers) and local names.
+            names[f"default{i}"] = (_copy_json if isinstance(f, models.JSONField) else _copy_text)(f.get_default())
+            values.append(f"{{default{i} if (v := {value}) is missing else {encode.format('v')}}}")
     source = "\\t".join(values)  # the f-string's text: a tab between the values
     exec(f'def build(row):\n    return f"{source}"', names)  # noqa: S102
     return names["build"]
@@ -127,7 +138,10 @@ def bulk_update(model: type[models.Model], rows: list[dict], attnames: list[str]
     if not rows:
         return
     if connection.vendor != "postgresql":
-        objs = [model(pk=row["id"], **{a: row[a] for a in attnames}) for row in rows]
+        # bulk_update leaves `auto_now` fields as given (None: NOT NULL fails); they take the time of the
+        # call, as on PostgreSQL.
+        now = {a: timezone.now() for a in attnames if getattr(model._meta.get_field(a), "auto_now", False)}
+        objs = [model(pk=row["id"], **{**{a: row[a] for a in attnames}, **now}) for row in rows]
         model.objects.bulk_update(objs, attnames, batch_size=500)
         return
     q = connection.ops.quote_name
@@ -143,6 +157,56 @@ def bulk_update(model: type[models.Model], rows: list[dict], attnames: list[str]
         assignments = ", ".join(f"{q(c)} = u.{q(c)}" for c in columns)
         cursor.execute(f"UPDATE {table} AS t SET {assignments} FROM {tmp} AS u WHERE t.id = u.id")
         cursor.execute(f"DROP TABLE {tmp}")
+
+
+_STOP = object()
+
+
+@contextmanager
+def in_background(work: Callable[[object], None]) -> Iterator[Callable[[object], None]]:
+    """Yield `send`: each value sent is handed to `work`, in order, on a thread that uses this
+    thread's database connection, inside its transaction, so that the database writes one batch
+    while this thread prepares the next (PostgreSQL works on a core of its own). The caller must not
+    use the database until the block ends. An error in `work` is raised at the next `send` or at
+    the end of the block; an error in the block drops what was not written yet and waits for the
+    thread before it goes on. Elsewhere (SQLite, one file and one writer) `send` is `work` itself."""
+    if connection.vendor != "postgresql":
+        yield work
+        return
+    shared = connections[DEFAULT_DB_ALIAS]
+    todo: queue.Queue = queue.Queue(maxsize=2)  # bounded: memory stays a few batches whatever the file
+    failed: list[BaseException] = []
+    cancelled = threading.Event()
+
+    def run() -> None:
+        connections[DEFAULT_DB_ALIAS] = shared  # this thread's queries: the caller's connection
+        while (value := todo.get()) is not _STOP:
+            if failed or cancelled.is_set():
+                continue
+            try:
+                work(value)
+            except BaseException as exc:  # noqa: BLE001 - raised again in the caller's thread
+                failed.append(exc)
+
+    def send(value) -> None:
+        if failed:
+            raise failed[0]
+        todo.put(value)
+
+    shared.inc_thread_sharing()
+    thread = threading.Thread(target=run, name="in_background", daemon=True)
+    thread.start()
+    try:
+        yield send
+    except BaseException:
+        cancelled.set()
+        raise
+    finally:
+        todo.put(_STOP)
+        thread.join()
+        shared.dec_thread_sharing()
+    if failed:
+        raise failed[0]
 
 
 @contextmanager
