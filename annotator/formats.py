@@ -223,6 +223,22 @@ def _check_depth(text: str, line: int, limit: int) -> None:
             depth -= 1
 
 
+def _loads_line(body: bytes, line: int, max_depth: int):
+    """A line that is not plainly safe JSON (jsonsafe.loads_plain): read with the checks that name
+    what is wrong with it."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        fail_at_line(line, "(line)", f"not valid UTF-8 (byte {exc.start + 1})")
+    _check_depth(text, line, max_depth)
+    try:
+        return jsonsafe.loads(text, max_depth=max_depth)
+    except json.JSONDecodeError as exc:
+        fail_at_line(line, "(line)", f"invalid JSON: {exc.msg} at column {exc.colno}")
+    except jsonsafe.JSONValueError as exc:
+        fail_at_line(line, exc.path or "(line)", exc.message)
+
+
 def _read_lines(stream: IO) -> Iterator[tuple[int, dict]]:
     """(line number, object) for every non-blank line, enforcing the size and depth limits."""
     max_file = settings.IMPORT_MAX_FILE_BYTES
@@ -252,16 +268,9 @@ def _read_lines(stream: IO) -> Iterator[tuple[int, dict]]:
         if not body.strip():
             continue
         try:
-            text = body.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            fail_at_line(number, "(line)", f"not valid UTF-8 (byte {exc.start + 1})")
-        _check_depth(text, number, max_depth)
-        try:
-            obj = jsonsafe.loads(text, max_depth=max_depth)
-        except json.JSONDecodeError as exc:
-            fail_at_line(number, "(line)", f"invalid JSON: {exc.msg} at column {exc.colno}")
-        except jsonsafe.JSONValueError as exc:
-            fail_at_line(number, exc.path or "(line)", exc.message)
+            obj = jsonsafe.loads_plain(body, max_depth=max_depth)
+        except jsonsafe.NotPlain:
+            obj = _loads_line(body, number, max_depth)
         if not isinstance(obj, dict):
             fail_at_line(number, "(line)", "must be a JSON object")
         yield number, obj
