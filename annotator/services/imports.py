@@ -21,7 +21,7 @@ from typing import IO
 
 from django.db import IntegrityError, transaction
 
-from config.db import bulk_insert, bulk_update, in_background
+from config.db import bulk_insert, bulk_update, foreign_keys_checked_per_statement, in_background
 from config.errors import ConflictError
 
 from ..formats import ItemStream, ParsedItem, ParsedResponse, fail_at_line
@@ -72,7 +72,7 @@ def items_write(*, project: Project, items: Iterable[ParsedItem]) -> ImportRepor
     # One import per project at a time: a second waits here instead of failing on the unique key.
     locked = Project.objects.select_for_update().filter(pk=project.pk).values_list("item_count", flat=True).first()
     writer = _BatchWriter(project, has_items=bool(locked))  # an empty project (its counter): nothing to match
-    with in_background(writer.write) as send:
+    with foreign_keys_checked_per_statement(Item, Response), in_background(writer.write) as send:
         iterator = iter(items)
         while batch := list(itertools.islice(iterator, _WRITE_BATCH)):
             send(batch)
@@ -80,10 +80,7 @@ def items_write(*, project: Project, items: Iterable[ParsedItem]) -> ImportRepor
     _update_items(writer.changed)
     gold_only = writer.gold_only
     if gold_only:
-        response_ids: dict[int, dict[str, int]] = {}
-        for item_id, ext, rid in Response.objects.filter(item_id__in=[pk for _, pk in gold_only]).values_list(
-                "item_id", "external_id", "id"):
-            response_ids.setdefault(item_id, {})[ext] = rid
+        response_ids = _response_ids([pk for _, pk in gold_only])
         bulk_update(Item, [{"id": pk, "updated_at": None, **_gold_fields(p, response_ids.get(pk, {}))}
                             for p, pk in gold_only], [*GOLD_FIELDS, "updated_at"])
     report.updated = len(writer.changed) + len(gold_only)
@@ -156,16 +153,21 @@ def _create_items(project: Project, batch: list[ParsedItem]) -> None:
         ])
     except IntegrityError:
         raise ConflictError("Some of these items were added at the same time by someone else; import again.")
-    response_rows = [_response_row(item_id, pos, r) for item_id, p in zip(item_ids, batch, strict=True)
-                     for pos, r in enumerate(p.responses)]
-    response_ids = bulk_insert(Response, response_rows)
-    ranked = [(item_id, p) for item_id, p in zip(item_ids, batch, strict=True) if p.gold and p.gold.ranking]
+    bulk_insert(Response, [_response_row(item_id, pos, r) for item_id, p in zip(item_ids, batch, strict=True)
+                           for pos, r in enumerate(p.responses)], ids=False)
+    ranked = [(p, item_id) for item_id, p in zip(item_ids, batch, strict=True) if p.gold and p.gold.ranking]
     if ranked:
-        by_item: dict[int, dict[str, int]] = {}
-        for row, rid in zip(response_rows, response_ids, strict=True):
-            by_item.setdefault(row["item_id"], {})[row["external_id"]] = rid
-        bulk_update(Item, [{"id": item_id, "gold_ranking": [by_item[item_id][e] for e in p.gold.ranking]}
-                            for item_id, p in ranked], ["gold_ranking"])
+        response_ids = _response_ids([item_id for _, item_id in ranked])
+        bulk_update(Item, [{"id": pk, "gold_ranking": [response_ids[pk][e] for e in p.gold.ranking]}
+                           for p, pk in ranked], ["gold_ranking"])
+
+
+def _response_ids(item_ids: list[int]) -> dict[int, dict[str, int]]:
+    """item id → response external id → response id."""
+    ids: dict[int, dict[str, int]] = {}
+    for item_id, ext, rid in Response.objects.filter(item_id__in=item_ids).values_list("item_id", "external_id", "id"):
+        ids.setdefault(item_id, {})[ext] = rid
+    return ids
 
 
 def _update_items(changed: list[tuple[ParsedItem, int]]) -> None:
@@ -204,14 +206,11 @@ def _update_items(changed: list[tuple[ParsedItem, int]]) -> None:
         resp_delete.extend(o["id"] for ext, o in olds.items() if ext not in new_ids)
     Response.objects.filter(pk__in=resp_delete).delete()
     bulk_update(Response, resp_update, ["model_name", "content", "position", "metadata", "updated_at"])
-    bulk_insert(Response, resp_create)
+    bulk_insert(Response, resp_create, ids=False)
     bulk_update(Item, item_rows, ["prompt", "metadata", "content_hash", "updated_at"])
     with_gold = [(p, pk) for p, pk in changed if p.gold is not None]
     if with_gold:
-        response_ids: dict[int, dict[str, int]] = {}
-        for item_id, ext, rid in Response.objects.filter(item_id__in=[pk for _, pk in with_gold]).values_list(
-                "item_id", "external_id", "id"):
-            response_ids.setdefault(item_id, {})[ext] = rid
+        response_ids = _response_ids([pk for _, pk in with_gold])
         bulk_update(Item, [{"id": pk, **_gold_fields(p, response_ids.get(pk, {}))} for p, pk in with_gold],
                      GOLD_FIELDS)
 
