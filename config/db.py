@@ -61,7 +61,8 @@ def _line_builder(model: type[models.Model], attnames: list[str]) -> Callable[[d
 
     The function is compiled for the model's columns: one f-string with no loop and no branch on
     the column's kind. Writing the text here, instead of handing psycopg a list per row
-    (copy.write_row: 17 µs a row), takes an import of 100,000 items from 5 s of client time to 1."""
+    (copy.write_row: 17 µs a row), takes the 300,000 rows of 100,000 items from 5 s of client time to
+    about 1.5 s."""
     missing = object()
     names: dict[str, object] = {"missing": missing, "text": _copy_text, "json": _copy_json,
                                  "now": _copy_text(timezone.now())}
