@@ -5,7 +5,7 @@ their stored order (`Response.position`): negative = the first response is bette
 What the annotator saw as "A" and "B" is recorded in `Assignment.shown_order`.
 """
 
-import secrets
+import random
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -33,8 +33,11 @@ class KeepsCounters:
 
 
 def random_queue_key() -> int:
-    """A random position for the "random" queue order (uniform over a 31-bit range)."""
-    return secrets.randbelow(2**31 - 1)
+    """A random position for the "random" queue order (uniform over a 31-bit range).
+
+    A position, not a secret: `random` (reseeded in every forked worker) instead of `secrets`,
+    whose system call per value cost an import 2 µs an item (0.6 µs now)."""
+    return random.randrange(2**31 - 1)  # noqa: S311
 
 
 class Project(KeepsCounters, models.Model):

@@ -5,10 +5,12 @@
 Creates its own database (bench_import on 127.0.0.1:5432, user postgres), writes a native JSONL file
 with realistic sizes (a prompt of a few sentences, two markdown responses of ~1 KB, metadata), then
 times: the import through the API (the file as an application/x-ndjson body, a project admin's token,
-against gunicorn started as `make run` starts it), the same import in-process (parse + COPY, each
-timed), a re-import of the same file (all unchanged), a re-import with 10% of the items changed, and
-a TRL-format file of the same size. Prints seconds and items/s with the load average (the machine
-should be idle). The database is dropped at the end unless --keep.
+against gunicorn started as `make run` starts it), the same import in-process (the file is read on
+one thread while the batches read are written on another: the CPU seconds of each thread and of the
+PostgreSQL backend show where the time goes; parsing alone is timed too), a re-import of the same
+file (all unchanged), a re-import with 10% of the items changed, and a TRL-format file of the same
+size. Prints seconds and items/s with the load average (the machine should be idle). The database
+is dropped at the end unless --keep.
 """
 
 from __future__ import annotations
@@ -78,6 +80,12 @@ def timed(label: str, fn, n: int):
     return result
 
 
+def _cpu_seconds(stat: Path) -> float:
+    """User + system CPU seconds of a process, from /proc/<pid>/stat."""
+    fields = stat.read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def import_over_http(port: int, project_id: int, token: str, path: Path) -> dict:
     """POST the file to the item import API, as a client script would."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
@@ -112,8 +120,8 @@ def main() -> None:
         from accounts.services import api_token_create
         from annotator.formats import items_parse
         from annotator.models import Item, Response
-        from annotator.services import items_import, items_write, project_create
-        from annotator.services.imports import _gc_paused
+        from annotator.services import items_import, project_create
+        from annotator.services.imports import _BatchWriter, _gc_paused
 
         call_command("migrate", verbosity=0)
         admin = get_user_model().objects.create_user("import-bench-admin")
@@ -142,16 +150,33 @@ def main() -> None:
             finally:
                 stop_server(server)
 
-            def first():
+            def parse_only():
                 with native.open("rb") as f, _gc_paused():  # as items_import does
-                    t0 = time.perf_counter()
-                    parsed = items_parse(f, "auto")
-                    parse_s = time.perf_counter() - t0
-                    t0 = time.perf_counter()
-                    report = items_write(project=project, items=parsed.items)
-                    report.format = parsed.format
-                return f"{report.as_dict()} (parse {parse_s:.1f} s, write {time.perf_counter() - t0:.1f} s)"
+                    return f"{len(items_parse(f, 'auto').items):,} items parsed"
 
+            def first():
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT pg_backend_pid()")
+                    backend = Path(f"/proc/{cursor.fetchone()[0]}/stat")  # the server is on this machine
+                writer = [0.0]
+                write = _BatchWriter.write
+
+                def timed_write(self, batch):  # the writer thread's CPU time
+                    t0 = time.thread_time()
+                    write(self, batch)
+                    writer[0] += time.thread_time() - t0
+
+                _BatchWriter.write = timed_write
+                pg0, cpu0 = _cpu_seconds(backend), time.process_time()
+                try:
+                    report = items_import(project=project, stream=native.open("rb"))
+                finally:
+                    _BatchWriter.write = write
+                cpu, pg = time.process_time() - cpu0, _cpu_seconds(backend) - pg0
+                return (f"{report.as_dict()} (CPU seconds: reading {cpu - writer[0]:.1f}, writing {writer[0]:.1f}, "
+                        f"PostgreSQL {pg:.1f})")
+
+            timed("parsing alone (native)", parse_only, n)
             timed("first import (native, new)", first, n)
             timed("same file again (all unchanged)",
                   lambda: items_import(project=project, stream=native.open("rb")).as_dict(), n)

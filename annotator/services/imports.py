@@ -1,8 +1,10 @@
-"""Item import: all or nothing per file. Parse the whole file (annotator/formats.py), then write it.
+"""Item import: all or nothing per file. Each line is parsed and checked (annotator/formats.py) and
+the items are written in batches as the file is read, all in one transaction: a bad line rolls
+back what was written before it.
 
 Re-importing the same external ids updates changed items in place and reports new / updated /
-unchanged counts. Writes are bulk (COPY on PostgreSQL, config/db.py) inside one transaction, so a
-100k-item file takes seconds.
+unchanged counts. Writes are bulk (COPY on PostgreSQL, config/db.py), on PostgreSQL from a second
+thread while this one reads on (config.db.in_background), so a 100k-item file takes seconds.
 """
 
 from __future__ import annotations
@@ -10,21 +12,24 @@ from __future__ import annotations
 import gc
 import hashlib
 import io
+import itertools
 import json
+from collections.abc import Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import IO
 
 from django.db import IntegrityError, transaction
 
-from config.db import bulk_insert, bulk_update
+from config.db import bulk_insert, bulk_update, foreign_keys_checked_per_statement, in_background
 from config.errors import ConflictError
 
-from ..formats import ParsedItem, ParsedResponse, fail_at_line, items_parse
+from ..formats import ItemStream, ParsedItem, ParsedResponse, fail_at_line
 from ..models import Item, Project, Response
 from .judgment_imports import item_judgments_write
 
-_WRITE_BATCH = 5000
+# Items a batch: big enough that the round trips cost little, small enough that writing starts early.
+_WRITE_BATCH = 2000
 
 
 @dataclass
@@ -54,53 +59,72 @@ def _gold_fields(parsed: ParsedItem, response_ids: dict[str, int] | None) -> dic
 
 
 @transaction.atomic
-def items_write(*, project: Project, items: list[ParsedItem]) -> ImportReport:
+def items_write(*, project: Project, items: Iterable[ParsedItem]) -> ImportReport:
     """Upsert parsed items by external id (bulk); responses are matched by their external id.
+
+    `items` may be a file being read (ItemStream): its items are written in batches while it is
+    read, on PostgreSQL by a second thread on the same connection and transaction
+    (config.db.in_background), and an error on a later line rolls back what was written.
 
     An item that annotators already worked on keeps its conversation: changing its prompt or a
     response text is refused (the file names the line); its metadata and gold label may change.
     """
     # One import per project at a time: a second waits here instead of failing on the unique key.
     locked = Project.objects.select_for_update().filter(pk=project.pk).values_list("item_count", flat=True).first()
-    report = ImportReport(total=len(items))
-    existing: dict[str, tuple] = {}
-    ids = [p.external_id for p in items] if locked else []  # an empty project (its counter): nothing to match
-    for start in range(0, len(ids), _WRITE_BATCH):
-        rows = Item.objects.filter(project=project, external_id__in=ids[start:start + _WRITE_BATCH]).values_list(
-            "external_id", "id", "content_hash", "is_gold", "gold_preference", "gold_both_bad", "gold_ranking")
-        for ext, *rest in rows:
-            existing[ext] = tuple(rest)
-
-    new: list[ParsedItem] = []
-    changed: list[tuple[ParsedItem, int]] = []
-    gold_only: list[tuple[ParsedItem, int]] = []
-    for parsed in items:
-        current = existing.get(parsed.external_id)
-        if current is None:
-            new.append(parsed)
-        elif current[1] != parsed.content_hash:
-            changed.append((parsed, current[0]))
-        elif parsed.gold is not None and _gold_differs(parsed, current):
-            gold_only.append((parsed, current[0]))
-        else:
-            report.unchanged += 1
-
-    _create_items(project, new)
-    report.created = len(new)
-    _update_items(changed)
+    writer = _BatchWriter(project, has_items=bool(locked))  # an empty project (its counter): nothing to match
+    with foreign_keys_checked_per_statement(Item, Response), in_background(writer.write) as send:
+        iterator = iter(items)
+        while batch := list(itertools.islice(iterator, _WRITE_BATCH)):
+            send(batch)
+    report = writer.report
+    _update_items(writer.changed)
+    gold_only = writer.gold_only
     if gold_only:
-        response_ids: dict[int, dict[str, int]] = {}
-        for item_id, ext, rid in Response.objects.filter(item_id__in=[pk for _, pk in gold_only]).values_list(
-                "item_id", "external_id", "id"):
-            response_ids.setdefault(item_id, {})[ext] = rid
+        response_ids = _response_ids([pk for _, pk in gold_only])
         bulk_update(Item, [{"id": pk, "updated_at": None, **_gold_fields(p, response_ids.get(pk, {}))}
                             for p, pk in gold_only], [*GOLD_FIELDS, "updated_at"])
-    report.updated = len(changed) + len(gold_only)
-    judgments = item_judgments_write(project=project, items=items)
+    report.updated = len(writer.changed) + len(gold_only)
+    judgments = item_judgments_write(project=project, items=writer.with_judgments)
     if judgments is not None:
         report.judgments = judgments.as_dict()
         del report.judgments["format"]
     return report
+
+
+class _BatchWriter:
+    """Writes the new items of each batch at once and sorts out the rest (changed, gold changed,
+    unchanged), for items_write to update after the last batch."""
+
+    def __init__(self, project: Project, *, has_items: bool):
+        self.project, self.has_items = project, has_items
+        self.report = ImportReport()
+        self.changed: list[tuple[ParsedItem, int]] = []
+        self.gold_only: list[tuple[ParsedItem, int]] = []
+        self.with_judgments: list[ParsedItem] = []
+
+    def write(self, batch: list[ParsedItem]) -> None:
+        existing: dict[str, tuple] = {}
+        if self.has_items:
+            rows = Item.objects.filter(project=self.project, external_id__in=[p.external_id for p in batch])
+            for ext, *rest in rows.values_list("external_id", "id", "content_hash", "is_gold", "gold_preference",
+                                               "gold_both_bad", "gold_ranking"):
+                existing[ext] = tuple(rest)
+        new: list[ParsedItem] = []
+        for parsed in batch:
+            current = existing.get(parsed.external_id)
+            if current is None:
+                new.append(parsed)
+            elif current[1] != parsed.content_hash:
+                self.changed.append((parsed, current[0]))
+            elif parsed.gold is not None and _gold_differs(parsed, current):
+                self.gold_only.append((parsed, current[0]))
+            else:
+                self.report.unchanged += 1
+            if parsed.judgments:
+                self.with_judgments.append(parsed)
+        _create_items(self.project, new)
+        self.report.created += len(new)
+        self.report.total += len(batch)
 
 
 GOLD_FIELDS = ["is_gold", "gold_preference", "gold_both_bad", "gold_ranking"]
@@ -118,27 +142,32 @@ def _response_row(item_id: int, position: int, r: ParsedResponse) -> dict:
             "position": position, "metadata": r.metadata}
 
 
-def _create_items(project: Project, new: list[ParsedItem]) -> None:
-    for start in range(0, len(new), 4 * _WRITE_BATCH):
-        batch = new[start:start + 4 * _WRITE_BATCH]
-        try:
-            item_ids = bulk_insert(Item, [
-                {"project_id": project.pk, "external_id": p.external_id, "prompt": p.prompt, "metadata": p.metadata,
-                 "content_hash": p.content_hash, **_gold_fields(p, None)}
-                for p in batch
-            ])
-        except IntegrityError:
-            raise ConflictError("Some of these items were added at the same time by someone else; import again.")
-        response_rows = [_response_row(item_id, pos, r) for item_id, p in zip(item_ids, batch, strict=True)
-                         for pos, r in enumerate(p.responses)]
-        response_ids = bulk_insert(Response, response_rows)
-        ranked = [(item_id, p) for item_id, p in zip(item_ids, batch, strict=True) if p.gold and p.gold.ranking]
-        if ranked:
-            by_item: dict[int, dict[str, int]] = {}
-            for row, rid in zip(response_rows, response_ids, strict=True):
-                by_item.setdefault(row["item_id"], {})[row["external_id"]] = rid
-            bulk_update(Item, [{"id": item_id, "gold_ranking": [by_item[item_id][e] for e in p.gold.ranking]}
-                                for item_id, p in ranked], ["gold_ranking"])
+def _create_items(project: Project, batch: list[ParsedItem]) -> None:
+    if not batch:
+        return
+    try:
+        item_ids = bulk_insert(Item, [
+            {"project_id": project.pk, "external_id": p.external_id, "prompt": p.prompt, "metadata": p.metadata,
+             "content_hash": p.content_hash, **_gold_fields(p, None)}
+            for p in batch
+        ])
+    except IntegrityError:
+        raise ConflictError("Some of these items were added at the same time by someone else; import again.")
+    bulk_insert(Response, [_response_row(item_id, pos, r) for item_id, p in zip(item_ids, batch, strict=True)
+                           for pos, r in enumerate(p.responses)], ids=False)
+    ranked = [(p, item_id) for item_id, p in zip(item_ids, batch, strict=True) if p.gold and p.gold.ranking]
+    if ranked:
+        response_ids = _response_ids([item_id for _, item_id in ranked])
+        bulk_update(Item, [{"id": pk, "gold_ranking": [response_ids[pk][e] for e in p.gold.ranking]}
+                           for p, pk in ranked], ["gold_ranking"])
+
+
+def _response_ids(item_ids: list[int]) -> dict[int, dict[str, int]]:
+    """item id → response external id → response id."""
+    ids: dict[int, dict[str, int]] = {}
+    for item_id, ext, rid in Response.objects.filter(item_id__in=item_ids).values_list("item_id", "external_id", "id"):
+        ids.setdefault(item_id, {})[ext] = rid
+    return ids
 
 
 def _update_items(changed: list[tuple[ParsedItem, int]]) -> None:
@@ -177,14 +206,11 @@ def _update_items(changed: list[tuple[ParsedItem, int]]) -> None:
         resp_delete.extend(o["id"] for ext, o in olds.items() if ext not in new_ids)
     Response.objects.filter(pk__in=resp_delete).delete()
     bulk_update(Response, resp_update, ["model_name", "content", "position", "metadata", "updated_at"])
-    bulk_insert(Response, resp_create)
+    bulk_insert(Response, resp_create, ids=False)
     bulk_update(Item, item_rows, ["prompt", "metadata", "content_hash", "updated_at"])
     with_gold = [(p, pk) for p, pk in changed if p.gold is not None]
     if with_gold:
-        response_ids: dict[int, dict[str, int]] = {}
-        for item_id, ext, rid in Response.objects.filter(item_id__in=[pk for _, pk in with_gold]).values_list(
-                "item_id", "external_id", "id"):
-            response_ids.setdefault(item_id, {})[ext] = rid
+        response_ids = _response_ids([pk for _, pk in with_gold])
         bulk_update(Item, [{"id": pk, **_gold_fields(p, response_ids.get(pk, {}))} for p, pk in with_gold],
                      GOLD_FIELDS)
 
@@ -233,11 +259,12 @@ def _gc_paused():
 def items_import(
     *, project: Project, stream: IO, file_format: str = "auto", gold: bool = False
 ) -> ImportReport:
-    """Parse the whole file, then write it in one transaction: nothing is stored if a line is bad."""
+    """Read, check and write the file in one transaction, each batch written while the next is read:
+    nothing is stored if a line is bad."""
+    items = ItemStream(read_buffered(stream), file_format, gold=gold)
     with _gc_paused():
-        parsed = items_parse(read_buffered(stream), file_format, gold=gold)
-        report = items_write(project=project, items=parsed.items)
-    report.format = parsed.format
+        report = items_write(project=project, items=items)
+    report.format = items.format
     return report
 
 

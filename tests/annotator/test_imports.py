@@ -331,3 +331,77 @@ def test_a_body_that_arrives_in_small_pieces_imports_like_a_file(project):
     assert report.created == 40
     assert sorted(Item.objects.filter(project=project).values_list("external_id", flat=True)) == sorted(
         f"t{i}" for i in range(40))
+
+
+def _numbered(i: int, **fields) -> dict:
+    return {"id": f"i{i}", "prompt": f"Question {i}?", "responses": [{"content": f"A{i}"}, {"content": f"B{i}"}],
+            **fields}
+
+
+@pytest.fixture
+def small_batches(monkeypatch):
+    """Items are written in batches while the file is read: three a batch here, so that a file of ten
+    has batches written before its last lines are read."""
+    monkeypatch.setattr("annotator.services.imports._WRITE_BATCH", 3)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("bad, line, field", [
+    ({"id": "i7", "prompt": "x", "responses": [{"content": "only one"}]}, 8, "responses"),
+    (_numbered(1), 8, "id"),  # a duplicate of line 2
+])
+def test_a_bad_line_after_written_batches_rolls_them_back(project, small_batches, bad, line, field):
+    rows = [_numbered(i) for i in range(10)]
+    rows[line - 1] = bad
+    with pytest.raises(ApplicationError) as exc:
+        items_import_text(project=project, text=jsonl(*rows))
+    assert exc.value.extra == {"line": line, "field": field}
+    assert not Item.objects.exists() and not Response.objects.exists()
+    project.refresh_from_db()
+    assert project.item_count == 0
+
+
+@pytest.mark.django_db
+def test_an_error_while_writing_a_batch_is_raised_and_rolls_back_the_others(project, small_batches, monkeypatch):
+    from annotator.services import imports
+
+    real, calls = imports._create_items, []
+
+    def conflicting(project, batch):
+        calls.append(len(batch))
+        if len(calls) == 2:
+            raise ConflictError("Some of these items were added at the same time by someone else; import again.")
+        real(project, batch)
+
+    monkeypatch.setattr(imports, "_create_items", conflicting)
+    with pytest.raises(ConflictError, match="import again"):
+        items_import_text(project=project, text=jsonl(*(_numbered(i) for i in range(10))))
+    assert not Item.objects.exists() and not Response.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_reimport_read_in_batches_counts_new_updated_and_unchanged(project, small_batches):
+    items_import_text(project=project, text=jsonl(*(_numbered(i) for i in range(7))))
+    rows = [_numbered(i, metadata={"revised": True}) if i in (2, 5) else _numbered(i) for i in range(10)]
+    report = items_import_text(project=project, text=jsonl(*rows))
+    assert (report.total, report.created, report.updated, report.unchanged) == (10, 3, 2, 5)
+    assert Item.objects.filter(metadata={"revised": True}).count() == 2
+    assert Response.objects.count() == 20
+    project.refresh_from_db()
+    assert project.item_count == 10
+
+
+def test_on_sqlite_imports_reimports_and_rollbacks_behave_the_same(tmp_path):
+    """The embedded SQLite set-up writes inline, without the background thread: the same tests pass."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'imports.sqlite3'}"}
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__, "-k",
+         "(reimport or written or writing or bad_line) and not sqlite"],
+        cwd=Path(__file__).resolve().parents[2], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert " passed" in done.stdout and "failed" not in done.stdout

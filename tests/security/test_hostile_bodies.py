@@ -2,6 +2,7 @@
 and nothing written (issue: security finding 6)."""
 
 import base64
+import json
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -127,3 +128,34 @@ def test_an_export_date_outside_the_calendar_in_utc_answers_400_naming_it(client
                                              {"format": "trl", "submitted_after": value})
     assert response.status_code == 400
     assert "submitted_after" in response.json()["fields"]
+
+
+@pytest.mark.parametrize("text", [
+    '{"n": 18446744073709551616}', '{"n": -9223372036854775809}', '{"n": 12345678901234567890123}',
+    '{"s": "a\\u0000b"}', '{"k\\u0000": 1}', '{"n": NaN}', '{"n": 1e999}', '{"s": "\\ud800"}',
+    "[" * 40 + "]" * 40, '{"a": 1,}',
+])
+def test_the_fast_reader_leaves_whatever_it_might_read_differently_to_json(text):
+    """loads_plain (orjson) reads plain text only: big integers (orjson makes them floats), NUL, deep
+    nesting and all it refuses go to json.loads and `check`, which keep or name them as before."""
+    with pytest.raises(jsonsafe.NotPlain):
+        jsonsafe.loads_plain(text, max_depth=32)
+    try:
+        expected = json.loads(text)
+    except ValueError:
+        expected = "refused"
+    try:
+        got = jsonsafe.loads(text, max_depth=32)
+    except ValueError:
+        got = "refused"
+    if expected != "refused" and got != "refused":
+        assert got == expected and type(got) is type(expected)
+
+
+@pytest.mark.parametrize("text", [
+    '{"id": "x", "n": [1, -2.5, 1e16, 0.1, 9223372036854775807, -0.0, true, null], "s": "é😀 \\n \\" \\\\"}',
+    '{"deep": [[[[{"a": [1]}]]]], "pair": "\\ud83d\\ude00", "u": "\\u00e9"}',
+])
+def test_the_fast_reader_reads_plain_text_as_json_does(text):
+    assert jsonsafe.loads(text, max_depth=32) == json.loads(text)
+    assert repr(jsonsafe.loads(text.encode(), max_depth=32)) == repr(json.loads(text))
