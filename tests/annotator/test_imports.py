@@ -405,3 +405,32 @@ def test_on_sqlite_imports_reimports_and_rollbacks_behave_the_same(tmp_path):
         cwd=Path(__file__).resolve().parents[2], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-3000:]
     assert " passed" in done.stdout and "failed" not in done.stdout
+
+
+class ClientBody(io.RawIOBase):
+    """A request body as the API reads it from the client's connection (not seekable), noting whether
+    each read happened inside a transaction."""
+
+    def __init__(self, data: bytes):
+        self.data, self.reads_in_transaction = io.BytesIO(data), []
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        from django.db import connection
+
+        self.reads_in_transaction.append(connection.in_atomic_block)
+        chunk = self.data.read(min(len(buffer), 4096))
+        buffer[:len(chunk)] = chunk
+        return len(chunk)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_body_from_the_client_is_received_in_full_before_the_project_is_locked(project):
+    # The import holds the project's row lock while it writes (submissions update that row): a slow
+    # client must not hold it for as long as it takes to send the file.
+    body = ClientBody(jsonl(*NATIVE, *[{**NATIVE[0], "id": f"x{i}"} for i in range(200)]).encode())
+    report = items_import(project=project, stream=body)
+    assert report.created == 202 and len(body.reads_in_transaction) > 1
+    assert not any(body.reads_in_transaction)
