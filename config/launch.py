@@ -67,7 +67,7 @@ def main() -> int:
     if sys.argv[1:2] == ["web"]:
         command = gunicorn_command(*sys.argv[2:])
         os.execv(command[0], command)  # noqa: S606 - gunicorn replaces this process, no shell
-    for sub in ("", "celery/queue", "celery/processed", "celery/results", "exports", "media"):
+    for sub in ("", "celery/queue", "celery/processed", "celery/control", "celery/results", "exports", "media"):
         (VAR / sub).mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("SECRET_KEY", _secret_key())
     os.environ.setdefault("HTTPS", "0")  # plain http on 127.0.0.1; production sets up TLS
