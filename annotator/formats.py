@@ -232,7 +232,7 @@ def _loads_line(body: bytes, line: int, max_depth: int):
         fail_at_line(line, "(line)", f"not valid UTF-8 (byte {exc.start + 1})")
     _check_depth(text, line, max_depth)
     try:
-        return jsonsafe.loads(text, max_depth=max_depth)
+        return jsonsafe.loads_checked(text, max_depth=max_depth)
     except json.JSONDecodeError as exc:
         fail_at_line(line, "(line)", f"invalid JSON: {exc.msg} at column {exc.colno}")
     except jsonsafe.JSONValueError as exc:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -56,56 +55,27 @@ def _parse_constant(name: str) -> _Bad:
     return _Bad(f"{name} is not a JSON number")
 
 
-# In JSON text, the only ways to a NUL or a lone surrogate in a string are these escapes.
-_SUSPECT_ESCAPE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
-
-
 def loads(text: str | bytes, *, max_depth: int) -> Any:
     """Parse JSON strictly and check the value (see `check`). Raises JSONValueError or
     json.JSONDecodeError (a syntax error, with its line and column).
 
-    Text that plainly holds no problem is read by orjson (`loads_plain`); the rest, and whatever
-    orjson refuses, by json.loads with hooks as below, so the result and every error are json's.
-
-    The walk over the value (`check`) runs only when the text could hold a problem: a number the
-    parser hooks refused, more brackets than `max_depth`, a \\u escape of NUL or a surrogate, or a
-    str that is not valid Unicode. Most item lines have none, and the walk was most of their cost."""
+    Text that plainly holds no problem is read by orjson (`loads_plain`); the rest by
+    `loads_checked`, so the result and every error are json's."""
     try:
         return loads_plain(text, max_depth=max_depth)
     except NotPlain:
-        pass
-    refused: list[_Bad] = []
+        return loads_checked(text, max_depth=max_depth)
 
-    def seen(value):
-        if type(value) is _Bad:
-            refused.append(value)
-        return value
 
+def loads_checked(text: str | bytes, *, max_depth: int) -> Any:
+    """`loads` for text that `loads_plain` passed on: json.loads, whose hooks keep a number it cannot
+    accept in place (`_Bad`), then the walk over the value (`check`) that names the first problem."""
     try:
-        value = json.loads(text, parse_int=lambda s: seen(_parse_int(s)), parse_float=lambda s: seen(_parse_float(s)),
-                           parse_constant=lambda s: seen(_parse_constant(s)))
+        value = json.loads(text, parse_int=_parse_int, parse_float=_parse_float, parse_constant=_parse_constant)
     except RecursionError:
         raise JSONValueError(f"nested too deeply (more than {max_depth} levels)") from None
-    if refused or not _plainly_safe(text, max_depth):
-        check(value, max_depth=max_depth)
+    check(value, max_depth=max_depth)
     return value
-
-
-def _plainly_safe(text: str | bytes, max_depth: int) -> bool:
-    """Whether the text parsed by `loads` cannot hold anything `check` refuses (see `loads`)."""
-    if isinstance(text, bytes | bytearray):  # as json.loads decodes them (UTF-8 assumed: else refused)
-        try:
-            text = bytes(text).decode("utf-8", errors="surrogatepass")
-        except UnicodeDecodeError:
-            return False
-    if not text.isascii():
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:  # a lone surrogate in the str itself
-            return False
-    if text.count("[") + text.count("{") > max_depth:
-        return False
-    return "\\u" not in text or _SUSPECT_ESCAPE.search(text) is None
 
 
 class NotPlain(Exception):  # noqa: N818 - not an error: the caller reads the text the careful way
