@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from django.template import defaultfilters
 from django.template.loader import render_to_string
-from django.templatetags.static import static
 from django.urls import reverse
 from jinja2 import Environment
 
@@ -35,7 +34,7 @@ def django_include(template_name: str, **context) -> str:
 
 def environment(**options) -> Environment:
     env = Environment(**options)  # noqa: S701 - Django's Jinja2 backend sets autoescape=True
-    env.globals.update(url=url, static=static, django_include=django_include)
+    env.globals.update(url=url, django_include=django_include)
     env.filters.update(
         markdown=markdown_filter,
         **{name: getattr(defaultfilters, name) for name in (
