@@ -23,6 +23,7 @@ _.environment  # config.jinja, TEMPLATES[1]["OPTIONS"]["environment"]
 _.not_found  # handler404
 _.handler500, _.server_error  # config/urls.py: outages answer 503 (config/outage.py)
 _.export_jobs_reconcile  # config/celery.py RECONCILERS, run by every worker's watchdog
+_.markup_reconcile  # config/celery.py RECONCILERS, run by every worker's watchdog
 _.lockout_response, _.original_response, _.credentials  # AXES_LOCKOUT_CALLABLE and its signature
 
 # Model fields written by services and read by the ORM or serializers by name

@@ -143,6 +143,11 @@ class Item(models.Model):
     gold_both_bad = models.BooleanField(default=False)
     # Gold for items with more than two responses: response ids, best first (the top one counts).
     gold_ranking = models.JSONField(default=list, blank=True)
+    # The prompt's turns as sanitised HTML (one per turn, in order) and the responses' `content_html`,
+    # rendered after import by a worker (services/markup.py), valid while `markup_version` equals
+    # config.markup.RENDERER_VERSION; 0: not rendered yet (the page renders them itself).
+    prompt_html = models.JSONField(default=list, blank=True)
+    markup_version = models.PositiveSmallIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -164,6 +169,8 @@ class Item(models.Model):
             # The review list: disagreeing items of a project (selectors.item_page with REVIEW_FILTERS).
             models.Index(fields=["project", "id"], name="item_disagreement",
                          condition=Q(has_disagreement=True)),
+            # Items whose markup is still to render (services/markup.py): empty once a worker caught up.
+            models.Index(fields=["project", "id"], name="item_markup_todo", condition=Q(markup_version=0)),
         ]
 
     def __str__(self) -> str:
@@ -186,6 +193,8 @@ class Response(models.Model):
     external_id = models.CharField(max_length=255)
     model_name = models.CharField(max_length=255, blank=True)
     content = models.TextField()
+    # `content` as sanitised HTML; valid while the item's markup_version is current (see Item).
+    content_html = models.TextField(blank=True, default="")
     position = models.PositiveSmallIntegerField(default=0)
     metadata = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -14,6 +14,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from config.errors import NotFoundError
+from config.markup import RENDERER_VERSION, render_markdown_many
 
 from .access import ROLES_STAFF, has_role
 from .models import Adjudication, Assignment, CriterionJudgment, Item, Judgment, Project, ProjectMembership, Response
@@ -167,6 +168,17 @@ def responses_in_shown_order(*, item: Item, shown_order: list[int]) -> list[Resp
     for i, r in enumerate(ordered):
         r.label = LETTERS[i] if i < len(LETTERS) else str(i + 1)
     return ordered
+
+
+def item_markup(*, item: Item, responses: list[Response]) -> tuple[list[str], list[str]]:
+    """The HTML of the item's prompt turns and of `responses`: as stored after import when it was
+    rendered by this RENDERER_VERSION (services/markup.py), else rendered now (config.markup, cached
+    by content)."""
+    prompt = item.prompt or []
+    if item.markup_version == RENDERER_VERSION and len(item.prompt_html) == len(prompt):
+        return list(item.prompt_html), [r.content_html for r in responses]
+    htmls = render_markdown_many([m.get("content") for m in prompt] + [r.content for r in responses])
+    return htmls[:len(prompt)], htmls[len(prompt):]
 
 
 def last_undoable_submission(*, project: Project, user: AbstractBaseUser, now=None) -> Judgment | None:

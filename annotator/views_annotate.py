@@ -19,7 +19,6 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
 from config.errors import ApplicationError, NotFoundError
-from config.markup import render_markdown_many
 from config.outage import OUTAGE_ERRORS, RETRY_AFTER_SECONDS
 
 from .access import project_get_for_user
@@ -36,6 +35,7 @@ from .selectors import (
     annotation_progress,
     assignment_get_for_user,
     criteria_for_project,
+    item_markup,
     last_undoable_submission,
     queue_state,
     responses_in_shown_order,
@@ -101,13 +101,12 @@ def _workspace_context(request, project, assignment=None, state: JudgmentState |
     item = assignment.item
     responses = responses_in_shown_order(item=item, shown_order=assignment.shown_order)
     criteria = context["criteria"]
-    # The page's markdown in one call (one round trip to the shared cache): each turn and response
-    # carries its HTML as `html`.
+    # Each turn and response carries its HTML as `html` (stored after import, or rendered now).
     prompt = [dict(m) for m in item.prompt or []]
-    htmls = render_markdown_many([m.get("content") for m in prompt] + [r.content for r in responses])
-    for m, html in zip(prompt, htmls[:len(prompt)], strict=True):
+    prompt_htmls, response_htmls = item_markup(item=item, responses=responses)
+    for m, html in zip(prompt, prompt_htmls, strict=True):
         m["html"] = mark_safe(html)  # noqa: S308 - sanitised by nh3 in config.markup
-    for r, html in zip(responses, htmls[len(prompt):], strict=True):
+    for r, html in zip(responses, response_htmls, strict=True):
         r.html = mark_safe(html)  # noqa: S308 - sanitised by nh3 in config.markup
     earlier, last_turn = (prompt[:-1], prompt[-1:]) if prompt else ([], [])
     context.update({

@@ -48,21 +48,21 @@ def insert_pairwise_items(cursor, project_id: int, n: int, response_sql: str) ->
         """
         INSERT INTO annotator_item (project_id, external_id, prompt, metadata, content_hash, submitted_count,
             is_open, queue_key, has_disagreement, disagreement, is_gold, gold_preference, gold_both_bad,
-            gold_ranking, created_at, updated_at)
+            gold_ranking, prompt_html, markup_version, created_at, updated_at)
         SELECT %s, 'bench-' || g,
                jsonb_build_array(jsonb_build_object('role', 'user', 'content',
                    'Question ' || g || ': explain how a hash map handles collisions, with an example.')),
                '{}'::jsonb, md5(g::text), 0, true, floor(random() * 2147483646)::int, false, '[]'::jsonb,
-               false, NULL, false, '[]'::jsonb, now(), now()
+               false, NULL, false, '[]'::jsonb, '[]'::jsonb, 0, now(), now()
         FROM generate_series(1, %s) AS g
         """,
         [project_id, n],
     )
     cursor.execute(
         f"""
-        INSERT INTO annotator_response (item_id, external_id, model_name, content, position, metadata,
-            created_at, updated_at)
-        SELECT i.id, i.external_id || '-' || p, 'model-' || p, {response_sql}, p, '{{}}'::jsonb, now(), now()
+        INSERT INTO annotator_response (item_id, external_id, model_name, content, content_html, position,
+            metadata, created_at, updated_at)
+        SELECT i.id, i.external_id || '-' || p, 'model-' || p, {response_sql}, '', p, '{{}}'::jsonb, now(), now()
         FROM annotator_item i CROSS JOIN generate_series(0, 1) AS p
         WHERE i.project_id = %s
         """,  # noqa: S608 - response_sql is the calling script's constant

@@ -5,7 +5,8 @@
 Creates its own database (bench_http on DATABASE_HOST, default 127.0.0.1:5432, user postgres) and
 uses one Redis database (REDIS_URL, default redis://127.0.0.1:6379/15, emptied first). Loads the demo
 rubric (7 criteria) into a project with overlap 2 and writes --items pairwise items with markdown
-responses (PostgreSQL's generate_series, bench/_common.py). Then starts the web server the way
+responses (PostgreSQL's generate_series, bench/_common.py), then renders their markup as a worker
+does after an import (all of it, or the oldest --rendered N items). Then starts the web server the way
 `make run` does (config/launch.py's gunicorn command: its sizing from the cores, its options; the
 app is bench/_http_wsgi.py, config.wsgi plus an X-SQL-Queries header) and drives it as browsers do:
 every annotator logs in through the login page (CSRF token, django-axes in place), opens the
@@ -67,7 +68,7 @@ RESPONSE_SQL = (
 # --- Set-up ------------------------------------------------------------------------------------
 
 
-def setup(n_items: int, n_annotators: int, overlap: int) -> tuple[int, list[str]]:
+def setup(n_items: int, n_annotators: int, overlap: int, rendered: int | None) -> tuple[int, list[str]]:
     import django
 
     django.setup()
@@ -81,6 +82,15 @@ def setup(n_items: int, n_annotators: int, overlap: int) -> tuple[int, list[str]
     import psycopg
     from django.db import connection
 
+    from annotator.services.markup import items_render_markup
+
+    # What a worker does after an import (annotator/services/markup.py): the items' markup rendered
+    # and stored, oldest first; --rendered N stops after N items (the rest render on the page).
+    t1 = time.perf_counter()
+    done, _ = items_render_markup(project_id=project_id, limit=rendered)
+    seconds = time.perf_counter() - t1
+    print(f"markup of {done:,} items rendered and stored as a worker does after import: {seconds:.1f} s"
+          f" ({done / max(seconds, 1e-9):,.0f} items/s, one process)", flush=True)
     connection.close()
     with psycopg.connect(_dsn(), autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE")
@@ -349,6 +359,8 @@ def main() -> None:
     parser.add_argument("--think-duration", type=float, default=120, help="seconds of the think-time phase")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     parser.add_argument("--keep", action="store_true", help="keep the database")
+    parser.add_argument("--rendered", type=int, default=None,
+                        help="items whose markup is rendered before the phases, oldest first (default: all)")
     args = parser.parse_args()
     clients = [int(c) for c in args.clients.split(",") if c]
 
@@ -357,7 +369,8 @@ def main() -> None:
     server = None
     ok = False
     try:
-        project_id, usernames = setup(args.items, sum(clients) + args.annotators, args.overlap)
+        project_id, usernames = setup(args.items, sum(clients) + args.annotators, args.overlap,
+                                       args.rendered)
         log = ROOT / "var" / "bench" / "http_annotate_server.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         port = free_port()

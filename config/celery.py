@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 RECONCILERS = [
     "scoring.services:scoring_reconcile",
     "exports.jobs:export_jobs_reconcile",
+    "annotator.services.markup:markup_reconcile",
 ]
 
 

@@ -10,6 +10,12 @@ guidance is on every comparison page). So the HTML is kept by the text's content
 process (a bounded LRU), then in Django's cache (Redis, shared by the workers), and rendered only on
 a miss in both. The key names RENDERER_VERSION: change it when the parser, the highlighter or the
 allow-list changes, and every text renders afresh.
+
+The annotator's items go further: their prompts and responses are rendered once after import, in
+the background, and stored with the rows (annotator/services/markup.py), so the comparison page
+reads them with the item and renders nothing. Those rows record the RENDERER_VERSION they were
+rendered with; a page shows stored HTML only when it matches, so a change here never shows stale
+HTML (a data migration that sets `annotator_item.markup_version` to 0 has them rendered again).
 """
 
 from __future__ import annotations
@@ -97,6 +103,12 @@ def sanitize_html(html: str) -> str:
     )
 
 
+def render_markdown_uncached(text: str | None) -> str:
+    """Markdown → sanitised HTML, rendered now: no cache is read or filled (a bulk render of texts
+    shown once each would only push the ones shown again out of the caches)."""
+    return sanitize_html(_parser().render(text)) if text else ""
+
+
 def render_markdown(text: str | None) -> str:
     """Markdown → sanitised HTML, safe to mark safe in a template; rendered once per distinct text
     (see the module docstring)."""
@@ -127,7 +139,7 @@ def render_markdown_many(texts: list[str | None]) -> list[str]:
     for key, at in keys.items():
         html = found.get(key)
         if html is None:
-            html = rendered[key] = sanitize_html(_parser().render(texts[at[0]]))
+            html = rendered[key] = render_markdown_uncached(texts[at[0]])
         for i in at:
             htmls[i] = html
         _local_put(key, html)

@@ -29,6 +29,7 @@ from config.errors import ConflictError
 from ..formats import ItemStream, ParsedItem, ParsedResponse, fail_at_line
 from ..models import Item, Project, Response
 from .judgment_imports import item_judgments_write
+from .markup import markup_render_send
 
 # Items a batch: big enough that the round trips cost little, small enough that writing starts early.
 _WRITE_BATCH = 2000
@@ -86,6 +87,8 @@ def items_write(*, project: Project, items: Iterable[ParsedItem]) -> ImportRepor
         bulk_update(Item, [{"id": pk, "updated_at": None, **_gold_fields(p, response_ids.get(pk, {}))}
                             for p, pk in gold_only], [*GOLD_FIELDS, "updated_at"])
     report.updated = len(writer.changed) + len(gold_only)
+    if report.created or writer.changed:
+        markup_render_send(project.pk)  # the new and changed items' HTML, rendered by a worker
     judgments = item_judgments_write(project=project, items=writer.with_judgments)
     if judgments is not None:
         report.judgments = judgments.as_dict()
@@ -196,7 +199,7 @@ def _update_items(changed: list[tuple[ParsedItem, int]]) -> None:
                              "prompt and responses can no longer change (import it under a new id)",
                              error=ConflictError)
         item_rows.append({"id": pk, "prompt": parsed.prompt, "metadata": parsed.metadata,
-                          "content_hash": parsed.content_hash, "updated_at": None})
+                          "content_hash": parsed.content_hash, "markup_version": 0, "updated_at": None})
         new_ids = {r.external_id for r in parsed.responses}
         for pos, r in enumerate(parsed.responses):
             old = olds.get(r.external_id)
@@ -209,7 +212,7 @@ def _update_items(changed: list[tuple[ParsedItem, int]]) -> None:
     Response.objects.filter(pk__in=resp_delete).delete()
     bulk_update(Response, resp_update, ["model_name", "content", "position", "metadata", "updated_at"])
     bulk_insert(Response, resp_create, ids=False)
-    bulk_update(Item, item_rows, ["prompt", "metadata", "content_hash", "updated_at"])
+    bulk_update(Item, item_rows, ["prompt", "metadata", "content_hash", "markup_version", "updated_at"])
     with_gold = [(p, pk) for p, pk in changed if p.gold is not None]
     if with_gold:
         response_ids = _response_ids([pk for _, pk in with_gold])

@@ -111,7 +111,8 @@ def item_lock(*, item_id: int) -> Item:
 # An item's responses as one JSON array (ordered by position), read in the statement that reads the
 # item: the page that shows the item renders them next. `%s` is the item table's alias.
 _RESPONSES_JSON = """(SELECT json_agg(json_build_object('id', r.id, 'external_id', r.external_id,
-    'model_name', r.model_name, 'content', r.content, 'position', r.position, 'metadata', r.metadata,
+    'model_name', r.model_name, 'content', r.content, 'content_html', r.content_html,
+    'position', r.position, 'metadata', r.metadata,
     'created_at', r.created_at, 'updated_at', r.updated_at) ORDER BY r.position, r.id)::text
     FROM annotator_response r WHERE r.item_id = %s.id)"""
 
