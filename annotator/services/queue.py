@@ -35,7 +35,6 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
 from django.db.models import (
     Count,
-    Exists,
     F,
     OuterRef,
     Prefetch,
@@ -265,9 +264,19 @@ def _current_lease(candidates: list[tuple], now: datetime) -> Assignment | None:
 
 
 def _candidates(project: Project, user: AbstractBaseUser, now: datetime, exclude: list[int]) -> QuerySet[Item]:
-    """Open items the user has neither judged nor skipped, with room for one more lease."""
-    done_by_me = Assignment.objects.filter(
-        item=OuterRef("pk"), annotator=user, status__in=[Status.SUBMITTED, Status.SKIPPED]
+    """Open items the user has neither judged nor skipped, with room for one more lease.
+
+    "Not done by me" is a count per candidate, not NOT EXISTS: PostgreSQL turns NOT EXISTS into an
+    anti-join that merges the candidates with the assignments index in item order, reading every
+    assignment of every item before the first candidate (3.5 ms per click in a 100,000-item project
+    half done, ten times that at 1,000,000). A count stays a subquery: one probe of the (item,
+    annotator) unique index per candidate looked at, whatever the project's size."""
+    done_by_me = (
+        Assignment.objects.filter(item=OuterRef("pk"), annotator=user, status__in=[Status.SUBMITTED, Status.SKIPPED])
+        .order_by()
+        .values("item")
+        .annotate(n=Count("pk"))
+        .values("n")
     )
     live_others = (
         Assignment.objects.filter(item=OuterRef("pk"), **live_lease_filter(now))
@@ -279,7 +288,8 @@ def _candidates(project: Project, user: AbstractBaseUser, now: datetime, exclude
     )
     qs = (
         Item.objects.filter(project=project, is_open=True, submitted_count__lt=project.overlap)
-        .filter(~Exists(done_by_me))
+        .alias(mine=Coalesce(Subquery(done_by_me), Value(0)))
+        .filter(mine=0)
         .annotate(live=Coalesce(Subquery(live_others), Value(0)))
         .filter(live__lt=Value(project.overlap) - F("submitted_count"))
     )

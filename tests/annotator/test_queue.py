@@ -278,3 +278,41 @@ def test_the_cached_pick_statement_is_the_one_the_orm_writes(project, annotator,
     assert queue._PICK_SQL[pivot[0] if pivot else None] is not None
     assert cached == cached_again
     assert cached[0] == orm[0] and list(cached[1]) == list(orm[1])
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("pivot", [None, ("queue_key__gte", 12345)])
+def test_the_pick_probes_the_users_assignments_per_candidate_instead_of_merging_them_all(project, annotator, pivot,
+                                                                                       make_items, make_annotators):
+    """An anti-join (NOT EXISTS) read every assignment of every item before the first candidate: a
+    cost that grew with the project's progress. Whatever the statistics say, the plan has none."""
+    import json
+    from datetime import UTC, datetime
+
+    from django.db import transaction
+
+    from annotator.services import queue
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the pick statement is PostgreSQL's")
+    items = make_items(30)
+    others = make_annotators(2, prefix="other")
+    for item in items[:20]:  # a project well under way: many assignments before the first candidate
+        for user in others:
+            Assignment.objects.create(item=item, annotator=user, status="submitted", shown_order=[],
+                                      leased_at=timezone.now(), lease_expires_at=timezone.now())
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE annotator_assignment")
+    now = datetime(2026, 5, 4, 3, 2, 1, tzinfo=UTC)
+
+    def nodes(plan):
+        yield plan
+        for child in plan.get("Plans", []):
+            yield from nodes(child)
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        sql, params = queue._pick_statement(project, annotator, now, [], pivot)
+        cursor.execute("EXPLAIN (FORMAT JSON) " + sql, params)
+        plan = cursor.fetchone()[0]
+    plan = json.loads(plan) if isinstance(plan, str) else plan
+    assert not [n for n in nodes(plan[0]["Plan"]) if n.get("Join Type") in ("Anti", "Semi", "Right Anti")]
