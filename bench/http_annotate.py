@@ -6,7 +6,8 @@ Creates its own database (bench_http on DATABASE_HOST, default 127.0.0.1:5432, u
 uses one Redis database (REDIS_URL, default redis://127.0.0.1:6379/15, emptied first). Loads the demo
 rubric (7 criteria) into a project with overlap 2 and writes --items pairwise items with markdown
 responses (PostgreSQL's generate_series, bench/_common.py), then renders their markup as a worker
-does after an import (all of it, or the oldest --rendered N items). Then starts the web server the way
+does after an import (all of it, or the oldest --rendered N items); --done F first closes the oldest
+fraction F of the items as judged by 50 earlier annotators (a project under way). Then starts the web server the way
 `make run` does (config/launch.py's gunicorn command: its sizing from the cores, its options; the
 app is bench/_http_wsgi.py, config.wsgi plus an X-SQL-Queries header) and drives it as browsers do:
 every annotator logs in through the login page (CSRF token, django-axes in place), opens the
@@ -68,7 +69,31 @@ RESPONSE_SQL = (
 # --- Set-up ------------------------------------------------------------------------------------
 
 
-def setup(n_items: int, n_annotators: int, overlap: int, rendered: int | None) -> tuple[int, list[str]]:
+# --done: the oldest items closed as if 50 earlier annotators had judged them (assignments and judgments
+# written by PostgreSQL; the counter triggers keep the counters, so the invariants hold).
+DONE_SQL = [
+    """INSERT INTO auth_user (password, is_superuser, username, first_name, last_name, email, is_staff,
+                              is_active, date_joined)
+       SELECT '!', false, 'earlier' || g, '', '', '', false, true, now() FROM generate_series(0, 49) AS g""",
+    """INSERT INTO annotator_projectmembership (project_id, user_id, role, judged_count, skipped_count, created_at)
+       SELECT %(p)s, id, 'annotator', 0, 0, now() FROM auth_user WHERE username LIKE 'earlier%%'""",
+    """WITH done AS (SELECT id FROM annotator_item WHERE project_id = %(p)s ORDER BY id LIMIT %(n)s),
+            u AS (SELECT id, row_number() OVER (ORDER BY id) - 1 AS k FROM auth_user WHERE username LIKE 'earlier%%')
+       INSERT INTO annotator_assignment (item_id, annotator_id, status, leased_at, lease_expires_at, shown_order,
+                                         created_at, updated_at, submitted_at)
+       SELECT d.id, u.id, 'submitted', now(), now(), '[]', now(), now(), now()
+       FROM done d CROSS JOIN generate_series(0, %(overlap)s - 1) AS s(j) JOIN u ON u.k = (d.id + s.j) %% 50""",
+    """INSERT INTO annotator_judgment (assignment_id, item_id, annotator_id, rubric_version_id, preference, both_bad,
+                                      ranking, rationale, time_spent_ms, submitted_at, created_at, updated_at)
+       SELECT a.id, a.item_id, a.annotator_id, NULL, 0, false, '[]', '', 1000, now(), now(), now()
+       FROM annotator_assignment a JOIN auth_user u ON u.id = a.annotator_id WHERE u.username LIKE 'earlier%%'""",
+    """UPDATE annotator_item SET submitted_count = %(overlap)s, is_open = false
+       WHERE id IN (SELECT id FROM annotator_item WHERE project_id = %(p)s ORDER BY id LIMIT %(n)s)""",
+]
+
+
+def setup(n_items: int, n_annotators: int, overlap: int, rendered: int | None,
+          done: float) -> tuple[int, list[str]]:
     import django
 
     django.setup()
@@ -87,11 +112,17 @@ def setup(n_items: int, n_annotators: int, overlap: int, rendered: int | None) -
     # What a worker does after an import (annotator/services/markup.py): the items' markup rendered
     # and stored, oldest first; --rendered N stops after N items (the rest render on the page).
     t1 = time.perf_counter()
-    done, _ = items_render_markup(project_id=project_id, limit=rendered)
+    n_rendered, _ = items_render_markup(project_id=project_id, limit=rendered)
     seconds = time.perf_counter() - t1
-    print(f"markup of {done:,} items rendered and stored as a worker does after import: {seconds:.1f} s"
-          f" ({done / max(seconds, 1e-9):,.0f} items/s, one process)", flush=True)
+    print(f"markup of {n_rendered:,} items rendered and stored as a worker does after import: {seconds:.1f} s"
+          f" ({n_rendered / max(seconds, 1e-9):,.0f} items/s, one process)", flush=True)
     connection.close()
+    if done:
+        with psycopg.connect(_dsn()) as conn:
+            for sql in DONE_SQL:
+                conn.execute(sql, {"p": project_id, "n": int(n_items * done), "overlap": overlap})
+        print(f"{int(n_items * done):,} items already closed ({done:.0%}, {int(n_items * done) * overlap:,} judgments"
+              " by 50 earlier annotators)", flush=True)
     with psycopg.connect(_dsn(), autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE")
     print(f"{n_items:,} items, {n_annotators} annotators ready in {time.perf_counter() - t0:.1f} s", flush=True)
@@ -361,6 +392,8 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the database")
     parser.add_argument("--rendered", type=int, default=None,
                         help="items whose markup is rendered before the phases, oldest first (default: all)")
+    parser.add_argument("--done", type=float, default=0.0,
+                        help="fraction of the items already judged `overlap` times before the phases (0.5: half)")
     args = parser.parse_args()
     clients = [int(c) for c in args.clients.split(",") if c]
 
@@ -370,7 +403,7 @@ def main() -> None:
     ok = False
     try:
         project_id, usernames = setup(args.items, sum(clients) + args.annotators, args.overlap,
-                                       args.rendered)
+                                       args.rendered, args.done)
         log = ROOT / "var" / "bench" / "http_annotate_server.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         port = free_port()
