@@ -123,13 +123,12 @@ else:
     # Parameters go to PostgreSQL apart from the statement (psycopg's server-side binding), and a
     # statement run DATABASE_PREPARE_THRESHOLD times on a connection is prepared there: the
     # annotator's per-click statements skip client-side quoting and the server's parsing (issue 11:
-    # a submit + next took ~2.5 ms less server CPU, docs/architecture.md). Each execution is still
-    # planned for its own values (plan_cache_mode): the next-item statement's generic plan walked
-    # the annotator's whole history. 0 turns preparing off (PgBouncer in transaction mode needs it).
+    # a submit + next took ~2.5 ms less server CPU, docs/architecture.md). 0 turns preparing off
+    # (PgBouncer in transaction mode needs it). The next-item statement is planned afresh each time
+    # (annotator/services/queue.py): its generic plan walked the annotator's whole history.
     options = DATABASES["default"]["OPTIONS"]
     options["server_side_binding"] = True
     options["prepare_threshold"] = env.int("DATABASE_PREPARE_THRESHOLD", default=5) or None
-    options["options"] = f"{options.get('options', '')} -c plan_cache_mode=force_custom_plan".strip()
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 PASSWORD_HASHERS = [
