@@ -316,3 +316,25 @@ def test_the_pick_probes_the_users_assignments_per_candidate_instead_of_merging_
         plan = cursor.fetchone()[0]
     plan = json.loads(plan) if isinstance(plan, str) else plan
     assert not [n for n in nodes(plan[0]["Plan"]) if n.get("Join Type") in ("Anti", "Semi", "Right Anti")]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_next_item_transaction_plans_for_its_values_and_nothing_else_does(project, annotator, make_items):
+    """The pick's generic plan walked the annotator's history; custom plans for the whole connection
+    re-planned every foreign-key check of an import. So: in the next-item transaction only."""
+    from django.db import transaction
+
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL's plan cache")
+    make_items(1)
+
+    def mode():
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW plan_cache_mode")
+            return cursor.fetchone()[0]
+
+    assert mode() == "auto"
+    with transaction.atomic():
+        assert assignment_next_for_user(project=project, user=annotator) is not None
+        assert mode() == "force_custom_plan"
+    assert mode() == "auto"  # committed: the next transaction plans as the connection does
