@@ -174,11 +174,16 @@ def item_markup(*, item: Item, responses: list[Response]) -> tuple[list[str], li
     """The HTML of the item's prompt turns and of `responses`: as stored after import when it was
     rendered by this RENDERER_VERSION (services/markup.py), else rendered now (config.markup, cached
     by content)."""
-    prompt = item.prompt or []
-    if item.markup_version == RENDERER_VERSION and len(item.prompt_html) == len(prompt):
+    turns = prompt_texts(item.prompt)
+    if item.markup_version == RENDERER_VERSION and len(item.prompt_html) == len(turns):
         return list(item.prompt_html), [r.content_html for r in responses]
-    htmls = render_markdown_many([m.get("content") for m in prompt] + [r.content for r in responses])
-    return htmls[:len(prompt)], htmls[len(prompt):]
+    htmls = render_markdown_many(turns + [r.content for r in responses])
+    return htmls[:len(turns)], htmls[len(turns):]
+
+
+def prompt_texts(prompt: list | None) -> list[str | None]:
+    """The markdown of each of a prompt's turns, in order: what `Item.prompt_html` holds rendered."""
+    return [m.get("content") for m in prompt or []]
 
 
 def last_undoable_submission(*, project: Project, user: AbstractBaseUser, now=None) -> Judgment | None:

@@ -23,10 +23,12 @@ from contextlib import contextmanager
 
 from django.db import OperationalError, connection, transaction
 from django.db.models import Exists, OuterRef
+from psycopg.errors import LockNotAvailable
 
 from config.markup import RENDERER_VERSION, render_markdown_uncached
 
 from ..models import Item, Project, Response
+from ..selectors import prompt_texts
 
 log = logging.getLogger(__name__)
 
@@ -67,19 +69,19 @@ def items_render_markup(*, project_id: int, seconds: float | None = None, limit:
     marked rendered; a batch whose rows are locked (an import is changing them) is left for the next
     pass rather than waited for."""
     deadline = None if seconds is None else time.monotonic() + seconds
-    done, after = 0, 0
+    done, walked, after = 0, 0, 0
     with _rendering(project_id) as mine:
         if not mine:
             return 0, False
         while True:
-            size = MARKUP_BATCH if limit is None else min(MARKUP_BATCH, limit - done)
+            size = MARKUP_BATCH if limit is None else min(MARKUP_BATCH, limit - walked)
             batch = list(Item.objects.filter(project_id=project_id, markup_version=0, pk__gt=after)
-                         .order_by("pk").values_list("pk", "prompt", "content_hash")[:size]) if size > 0 else []
+                         .order_by("pk").values_list("pk", "prompt", "content_hash")[:size])
             if not batch:
-                return done, size <= 0 and _has_todo(project_id, after)
-            after = batch[-1][0]
+                return done, False
+            after, walked = batch[-1][0], walked + len(batch)
             done += _render_batch(batch)
-            if deadline is not None and time.monotonic() >= deadline:
+            if walked == limit or (deadline is not None and time.monotonic() >= deadline):
                 return done, _has_todo(project_id, after)
 
 
@@ -92,8 +94,7 @@ def _render_batch(batch: list[tuple[int, list, str]]) -> int:
     responses = list(Response.objects.filter(item_id__in=[pk for pk, _, _ in batch]).only("pk", "content"))
     for r in responses:
         r.content_html = render_markdown_uncached(r.content)
-    prompts = {pk: [render_markdown_uncached(m.get("content") if isinstance(m, dict) else None)
-                    for m in prompt or []] for pk, prompt, _ in batch}
+    prompts = {pk: [render_markdown_uncached(text) for text in prompt_texts(prompt)] for pk, prompt, _ in batch}
     marked = 0
     try:
         with transaction.atomic():
@@ -107,7 +108,7 @@ def _render_batch(batch: list[tuple[int, list, str]]) -> int:
                 marked += Item.objects.filter(pk=pk, content_hash=content_hash, markup_version=0).update(
                     prompt_html=prompts[pk], markup_version=RENDERER_VERSION)
     except OperationalError as exc:
-        if "lock timeout" not in str(exc):
+        if not isinstance(exc.__cause__, LockNotAvailable):
             raise
         log.info("markup of items %s..%s left for the next pass (rows locked)", batch[0][0], batch[-1][0])
         return 0

@@ -172,3 +172,19 @@ def test_one_worker_renders_a_project_at_a_time_and_the_reconciler_leaves_it_alo
         assert items_render_markup(project_id=project.id) == (1, False)
     finally:
         other.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_whose_rows_an_import_holds_is_left_for_the_next_pass(project):
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks and lock_timeout are PostgreSQL's")
+    item = ItemFactory(project=project)
+    params = connection.get_connection_params()
+    other = psycopg.connect(**{k: v for k, v in params.items() if k != "cursor_factory"})
+    try:  # an import changing this item's responses, not committed yet
+        other.execute("SELECT id FROM annotator_response WHERE item_id = %s FOR UPDATE", [item.pk])
+        assert items_render_markup(project_id=project.id) == (0, False)
+        assert Item.objects.get(pk=item.pk).markup_version == 0
+    finally:
+        other.close()
+    assert items_render_markup(project_id=project.id) == (1, False)
