@@ -21,9 +21,18 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import IO
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 
-from config.db import bulk_insert, bulk_update, foreign_keys_checked_per_statement, in_background
+from config.db import (
+    CopyBatch,
+    bulk_insert,
+    bulk_update,
+    copy_batch,
+    copy_batch_write,
+    foreign_keys_checked_per_statement,
+    in_background,
+    reserve_ids,
+)
 from config.errors import ConflictError
 
 from ..formats import ItemStream, ParsedItem, ParsedResponse, fail_at_line
@@ -33,6 +42,8 @@ from .markup import markup_render_send
 
 # Items a batch: big enough that the round trips cost little, small enough that writing starts early.
 _WRITE_BATCH = 2000
+# Item ids reserved beyond a batch's need, for the next batches (the unused ones are a gap in the ids).
+_IDS_AHEAD = 3 * _WRITE_BATCH
 
 
 @dataclass
@@ -74,12 +85,20 @@ def items_write(*, project: Project, items: Iterable[ParsedItem]) -> ImportRepor
     """
     # One import per project at a time: a second waits here instead of failing on the unique key.
     locked = Project.objects.select_for_update().filter(pk=project.pk).values_list("item_count", flat=True).first()
-    writer = _BatchWriter(project, has_items=bool(locked))  # an empty project (its counter): nothing to match
-    with foreign_keys_checked_per_statement(Item, Response), in_background(writer.write) as send:
+    # Three stages on PostgreSQL: this thread reads and checks the file, a second sorts each batch
+    # out and turns its new rows into COPY text, a third sends that text, so that Python prepares
+    # batch n + 1 while PostgreSQL stores batch n (and checks its foreign keys).
+    with (foreign_keys_checked_per_statement(Item, Response), in_background(_copy_created) as copy_send,
+          in_background((writer := _BatchWriter(project, has_items=bool(locked), copy_send=copy_send)).write)
+          as send):
         iterator = iter(items)
         while batch := list(itertools.islice(iterator, _WRITE_BATCH)):
             send(batch)
     report = writer.report
+    if writer.ranked:
+        response_ids = _response_ids([item_id for _, item_id in writer.ranked])
+        bulk_update(Item, [{"id": pk, "gold_ranking": [response_ids[pk][e] for e in p.gold.ranking]}
+                           for p, pk in writer.ranked], ["gold_ranking"])
     _update_items(writer.changed)
     gold_only = writer.gold_only
     if gold_only:
@@ -100,12 +119,14 @@ class _BatchWriter:
     """Writes the new items of each batch at once and sorts out the rest (changed, gold changed,
     unchanged), for items_write to update after the last batch."""
 
-    def __init__(self, project: Project, *, has_items: bool):
-        self.project, self.has_items = project, has_items
+    def __init__(self, project: Project, *, has_items: bool, copy_send):
+        self.project, self.has_items, self.copy_send = project, has_items, copy_send
         self.report = ImportReport()
         self.changed: list[tuple[ParsedItem, int]] = []
         self.gold_only: list[tuple[ParsedItem, int]] = []
         self.with_judgments: list[ParsedItem] = []
+        self.ranked: list[tuple[ParsedItem, int]] = []  # new gold items ranked by response ids
+        self._ids: list[int] = []  # item ids reserved ahead (PostgreSQL)
 
     def write(self, batch: list[ParsedItem]) -> None:
         existing: dict[str, tuple] = {}
@@ -127,9 +148,26 @@ class _BatchWriter:
                 self.report.unchanged += 1
             if parsed.judgments:
                 self.with_judgments.append(parsed)
-        _create_items(self.project, new)
+        self._create(new)
         self.report.created += len(new)
         self.report.total += len(batch)
+
+    def _create(self, batch: list[ParsedItem]) -> None:
+        if not batch:
+            return
+        items = [{"project_id": self.project.pk, "external_id": p.external_id, "prompt": p.prompt,
+                  "metadata": p.metadata, "content_hash": p.content_hash, **_gold_fields(p, None)} for p in batch]
+        if connection.vendor != "postgresql":
+            with _added_meanwhile():
+                item_ids = bulk_insert(Item, items)
+            bulk_insert(Response, _response_rows(item_ids, batch), ids=False)
+        else:
+            if len(self._ids) < len(batch):  # a few batches' ids at once: fewer waits for the sending thread
+                self._ids += reserve_ids(Item, len(batch) - len(self._ids) + _IDS_AHEAD)
+            item_ids, self._ids = self._ids[:len(batch)], self._ids[len(batch):]
+            self.copy_send((copy_batch(Item, items, ids=item_ids),
+                            copy_batch(Response, _response_rows(item_ids, batch))))
+        self.ranked += [(p, item_id) for item_id, p in zip(item_ids, batch, strict=True) if p.gold and p.gold.ranking]
 
 
 GOLD_FIELDS = ["is_gold", "gold_preference", "gold_both_bad", "gold_ranking"]
@@ -147,24 +185,26 @@ def _response_row(item_id: int, position: int, r: ParsedResponse) -> dict:
             "position": position, "metadata": r.metadata}
 
 
-def _create_items(project: Project, batch: list[ParsedItem]) -> None:
-    if not batch:
-        return
+def _response_rows(item_ids: list[int], batch: list[ParsedItem]) -> list[dict]:
+    return [_response_row(item_id, pos, r) for item_id, p in zip(item_ids, batch, strict=True)
+            for pos, r in enumerate(p.responses)]
+
+
+def _copy_created(batches: tuple[CopyBatch, CopyBatch]) -> None:
+    """The sending stage: a batch's new items, then their responses."""
+    items, responses = batches
+    with _added_meanwhile():
+        copy_batch_write(items)
+    copy_batch_write(responses)
+
+
+@contextmanager
+def _added_meanwhile():
+    """New items that break the unique external id: another import added them since the batch was read."""
     try:
-        item_ids = bulk_insert(Item, [
-            {"project_id": project.pk, "external_id": p.external_id, "prompt": p.prompt, "metadata": p.metadata,
-             "content_hash": p.content_hash, **_gold_fields(p, None)}
-            for p in batch
-        ])
+        yield
     except IntegrityError:
         raise ConflictError("Some of these items were added at the same time by someone else; import again.")
-    bulk_insert(Response, [_response_row(item_id, pos, r) for item_id, p in zip(item_ids, batch, strict=True)
-                           for pos, r in enumerate(p.responses)], ids=False)
-    ranked = [(p, item_id) for item_id, p in zip(item_ids, batch, strict=True) if p.gold and p.gold.ranking]
-    if ranked:
-        response_ids = _response_ids([item_id for _, item_id in ranked])
-        bulk_update(Item, [{"id": pk, "gold_ranking": [response_ids[pk][e] for e in p.gold.ranking]}
-                           for p, pk in ranked], ["gold_ranking"])
 
 
 def _response_ids(item_ids: list[int]) -> dict[int, dict[str, int]]:

@@ -2,11 +2,12 @@
 
 import io
 import json
+import threading
 
 import pytest
 
 from annotator.formats import detect_format
-from annotator.models import Item, Response
+from annotator.models import Item, Project, Response
 from annotator.services import assignment_next_for_user, items_import, items_import_text
 from config.errors import ApplicationError, ConflictError, PayloadTooLargeError
 
@@ -365,18 +366,61 @@ def test_a_bad_line_after_written_batches_rolls_them_back(project, small_batches
 def test_an_error_while_writing_a_batch_is_raised_and_rolls_back_the_others(project, small_batches, monkeypatch):
     from annotator.services import imports
 
-    real, calls = imports._create_items, []
+    real, calls = imports._BatchWriter._create, []
 
-    def conflicting(project, batch):
+    def conflicting(self, batch):
         calls.append(len(batch))
         if len(calls) == 2:
             raise ConflictError("Some of these items were added at the same time by someone else; import again.")
-        real(project, batch)
+        real(self, batch)
 
-    monkeypatch.setattr(imports, "_create_items", conflicting)
+    monkeypatch.setattr(imports._BatchWriter, "_create", conflicting)
     with pytest.raises(ConflictError, match="import again"):
         items_import_text(project=project, text=jsonl(*(_numbered(i) for i in range(10))))
     assert not Item.objects.exists() and not Response.objects.exists()
+
+
+@pytest.mark.django_db
+def test_items_added_meanwhile_are_a_conflict(project, small_batches):
+    Item.objects.create(project=project, external_id="i4", prompt=[])  # batch 2 of 4; as if just imported
+    Project.objects.filter(pk=project.pk).update(item_count=0)  # read before that import committed
+    with pytest.raises(ConflictError, match="import again"):
+        items_import_text(project=project, text=jsonl(*(_numbered(i) for i in range(12))))
+
+
+@pytest.mark.django_db
+def test_the_sending_stage_error_wins_over_the_query_that_met_its_aborted_transaction(project, small_batches,
+                                                                                         monkeypatch):
+    """PostgreSQL sends each batch's COPY from a third thread while the second prepares the next: an
+    error there aborts the transaction under the second thread's next query, and the answer is the
+    first error, not that query's "transaction is aborted"."""
+    from django.db import DataError, connection
+
+    from annotator.services import imports
+
+    if connection.vendor != "postgresql":
+        pytest.skip("one stage on SQLite")
+    Item.objects.create(project=project, external_id="old", prompt=[])  # each batch is looked up: a query
+    failed = threading.Event()
+
+    def failing(batches):
+        with connection.cursor() as cursor:
+            try:
+                cursor.execute("SELECT 1 / 0")
+            finally:
+                failed.set()
+
+    real_write = imports._BatchWriter.write
+
+    def write_after_the_failure(self, batch):
+        failed.wait(5)  # every batch after the first meets the aborted transaction
+        real_write(self, batch)
+
+    monkeypatch.setattr(imports, "_copy_created", failing)
+    monkeypatch.setattr(imports._BatchWriter, "write", lambda self, batch: (
+        real_write(self, batch) if not self.report.total else write_after_the_failure(self, batch)))
+    with pytest.raises(DataError, match="division by zero"):
+        items_import_text(project=project, text=jsonl(*(_numbered(i) for i in range(12))))
 
 
 @pytest.mark.django_db
