@@ -46,6 +46,13 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _machine_busy_seconds() -> float:
+    """CPU seconds that every core of the machine spent busy (not idle, not waiting on I/O) so far:
+    with this process's own, it tells the database's share, parallel workers and peers included."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+
+
 def _reset_peak_rss() -> None:
     # Writing 5 to clear_refs resets VmHWM to the current RSS (Linux >= 4.0).
     with contextlib.suppress(OSError):
@@ -247,7 +254,7 @@ def run_export(project_id: int, export_format: str) -> None:
         backend = cursor.fetchone()[0]
     _reset_peak_rss()
     rss_before = _status_kb("VmRSS")
-    pg_before, py_before = _cpu_seconds(backend), time.process_time()
+    pg_before, py_before, busy_before = _cpu_seconds(backend), time.process_time(), _machine_busy_seconds()
     t0 = time.perf_counter()
     response = client.get(url, HTTP_AUTHORIZATION=f"Bearer {raw}")
     assert response.status_code == 200, response.content[:500]
@@ -259,6 +266,7 @@ def run_export(project_id: int, export_format: str) -> None:
     seconds = time.perf_counter() - t0
     peak = _status_kb("VmHWM")
     py_cpu, pg_cpu = time.process_time() - py_before, _cpu_seconds(backend) - pg_before
+    busy = _machine_busy_seconds() - busy_before
     print(f"{export_format:>14} jsonl: {rows:>10,} rows  {n_bytes / 1e6:8.1f} MB  {seconds:6.1f} s  "
           f"{rows / seconds:>9,.0f} rows/s  peak RSS growth {(peak - rss_before) / 1024:6.1f} MB")
     if rows:
@@ -267,6 +275,8 @@ def run_export(project_id: int, export_format: str) -> None:
         print(f"{'':>14}        CPU per row: Python {py_cpu / rows * 1e6:5.1f} µs, PostgreSQL "
               f"{pg_cpu / rows * 1e6:5.1f} µs (load average {os.getloadavg()[0]:.1f}); "
               f"{ceiling:,.0f} rows/s when each has a core")
+        print(f"{'':>14}        the whole machine busy {busy / rows * 1e6:5.1f} µs per row, of which this "
+              f"process {py_cpu / rows * 1e6:5.1f} µs ({busy / seconds:.2f} of {os.cpu_count()} cores)")
 
 
 def main() -> None:

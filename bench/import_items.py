@@ -6,8 +6,9 @@ Creates its own database (bench_import on 127.0.0.1:5432, user postgres), writes
 with realistic sizes (a prompt of a few sentences, two markdown responses of ~1 KB, metadata), then
 times: the import through the API (the file as an application/x-ndjson body, a project admin's token,
 against gunicorn started as `make run` starts it), the same import in-process (the file is read on
-one thread while the batches read are written on another: the CPU seconds of each thread and of the
-PostgreSQL backend show where the time goes; parsing alone is timed too), a re-import of the same
+one thread, a second turns each batch into COPY text, a third sends it: the CPU seconds of each
+thread and of the PostgreSQL backend show where the time goes; parsing alone is timed too), a
+re-import of the same
 file (all unchanged), a re-import with 10% of the items changed, and a TRL-format file of the same
 size. Prints seconds and items/s with the load average (the machine should be idle). The database
 is dropped at the end unless --keep.
@@ -120,7 +121,7 @@ def main() -> None:
         from accounts.services import api_token_create
         from annotator.formats import items_parse
         from annotator.models import Item, Response
-        from annotator.services import items_import, project_create
+        from annotator.services import imports, items_import, project_create
         from annotator.services.imports import _BatchWriter, _gc_paused
 
         call_command("migrate", verbosity=0)
@@ -158,23 +159,30 @@ def main() -> None:
                 with connection.cursor() as cursor:
                     cursor.execute("SELECT pg_backend_pid()")
                     backend = Path(f"/proc/{cursor.fetchone()[0]}/stat")  # the server is on this machine
-                writer = [0.0]
-                write = _BatchWriter.write
+                # The CPU time of the preparing thread (sorting a batch out, COPY text) and of the
+                # sending one (COPY); the rest of the process's is the reading thread's.
+                spent = {"preparing": 0.0, "sending": 0.0}
+                write, send = _BatchWriter.write, imports._copy_created
 
-                def timed_write(self, batch):  # the writer thread's CPU time
-                    t0 = time.thread_time()
-                    write(self, batch)
-                    writer[0] += time.thread_time() - t0
+                def timed(stage, fn):
+                    def run(*args):
+                        t0 = time.thread_time()
+                        try:
+                            return fn(*args)
+                        finally:
+                            spent[stage] += time.thread_time() - t0
+                    return run
 
-                _BatchWriter.write = timed_write
+                _BatchWriter.write, imports._copy_created = timed("preparing", write), timed("sending", send)
                 pg0, cpu0 = _cpu_seconds(backend), time.process_time()
                 try:
                     report = items_import(project=project, stream=native.open("rb"))
                 finally:
-                    _BatchWriter.write = write
+                    _BatchWriter.write, imports._copy_created = write, send
                 cpu, pg = time.process_time() - cpu0, _cpu_seconds(backend) - pg0
-                return (f"{report.as_dict()} (CPU seconds: reading {cpu - writer[0]:.1f}, writing {writer[0]:.1f}, "
-                        f"PostgreSQL {pg:.1f})")
+                reading = cpu - spent["preparing"] - spent["sending"]
+                return (f"{report.as_dict()} (CPU seconds: reading {reading:.1f}, preparing {spent['preparing']:.1f}, "
+                        f"sending {spent['sending']:.1f}, PostgreSQL {pg:.1f})")
 
             timed("parsing alone (native)", parse_only, n)
             timed("first import (native, new)", first, n)
