@@ -234,6 +234,25 @@ def test_writes_need_the_csrf_token(annotator, project):
 
 
 @pytest.mark.django_db
+def test_the_workspace_forms_carry_one_masked_token_that_the_submit_accepts(annotator, project):
+    import re
+
+    ItemFactory(project=project)
+    ItemFactory(project=project)
+    c = Client(enforce_csrf_checks=True)
+    c.force_login(annotator)
+    page = c.get(f"/projects/{project.id}/annotate/").content.decode()
+    a = Assignment.objects.get()
+    workspace = page[page.index('id="workspace"'):]
+    tokens = re.findall(r'name="csrfmiddlewaretoken" value="([^"]+)"', workspace)
+    assert len(tokens) == 3 and len(set(tokens)) == 1  # undo, skip and the judgment form
+    answer = c.post(_url(project, a, "submit"), {**_form(a), "csrfmiddlewaretoken": tokens[0]}, HTTP_HX_REQUEST="true")
+    assert answer.status_code == 200 and Judgment.objects.count() == 1
+    again = re.findall(r'name="csrfmiddlewaretoken" value="([^"]+)"', answer.content.decode())
+    assert len(again) == 3 and len(set(again)) == 1 and again[0] != tokens[0]  # masked anew per answer
+
+
+@pytest.mark.django_db
 def test_actions_refuse_get(client_for, annotator, project):
     ItemFactory(project=project)
     c = client_for(annotator)
