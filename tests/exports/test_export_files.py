@@ -18,7 +18,7 @@ from exports.jobs import export_job_run
 from exports.models import ExportJob
 from exports.params import ExportParams
 from exports.rows import export_rows, iso_utc
-from exports.writers import export_write_parquet
+from exports.writers import export_stream, export_write_parquet
 from tests.factories import ItemFactory
 
 pytestmark = pytest.mark.django_db
@@ -263,6 +263,9 @@ def test_the_export_command_writes_each_format(labeled, tmp_path):
         call_command("export", str(labeled.project.id), "--format", fmt, "-o", str(out), stderr=err)
         lines = out.read_text().splitlines()
         assert f"{len(lines)} rows" in err.getvalue()
+        # The API's stream, byte for byte (on PostgreSQL: the lines the database wrote, for judgments and trl).
+        assert out.read_bytes() == b"".join(export_stream(project=labeled.project, file_format="jsonl",
+                                                          params=ExportParams(export_format=fmt)))
     out = tmp_path / "trl.parquet"
     call_command("export", str(labeled.project.id), "--format", "trl", "--as", "parquet", "-o", str(out),
                  "--tie-policy", "keep", "--min-judgments", "2", stderr=io.StringIO())
