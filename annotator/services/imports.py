@@ -116,8 +116,9 @@ def items_write(*, project: Project, items: Iterable[ParsedItem]) -> ImportRepor
 
 
 class _BatchWriter:
-    """Writes the new items of each batch at once and sorts out the rest (changed, gold changed,
-    unchanged), for items_write to update after the last batch."""
+    """Sorts each batch out: its new items go to the sending stage as COPY text (PostgreSQL; written
+    at once elsewhere), the rest (changed, gold changed, unchanged) is kept for items_write to update
+    after the last batch."""
 
     def __init__(self, project: Project, *, has_items: bool, copy_send):
         self.project, self.has_items, self.copy_send = project, has_items, copy_send
