@@ -25,7 +25,6 @@ _stdlib_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).enc
 
 # COPY's text format: a backslash, newline, carriage return or tab inside a value is written escaped.
 _COPY_ESCAPES = (("\\", "\\\\"), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t"))
-_COPY_CHUNK_ROWS = 2000
 # Fields whose values COPY reads as Python writes them (integers, floats, booleans as t/f).
 _PLAIN_FIELDS = (models.IntegerField, models.FloatField, models.BooleanField, models.AutoField, models.ForeignKey)
 
@@ -92,19 +91,6 @@ def _line_builder(model: type[models.Model], attnames: list[str]) -> Callable[[d
     source = "\\t".join(values)  # the f-string's text: a tab between the values
     exec(f'def build(row):\n    return f"{source}"', names)  # noqa: S102
     return names["build"]
-
-
-def _copy_lines(cursor, table_sql: str, lines: Iterator[str]) -> None:
-    """COPY `lines` (text format, each with its newline) in chunks of a few MB."""
-    with cursor.cursor.copy(f"COPY {table_sql} FROM STDIN") as copy:
-        chunk: list[str] = []
-        for line in lines:
-            chunk.append(line)
-            if len(chunk) == _COPY_CHUNK_ROWS:
-                copy.write("".join(chunk))
-                chunk.clear()
-        if chunk:
-            copy.write("".join(chunk))
 
 
 def reserve_ids(model: type[models.Model], n: int) -> list[int]:
@@ -183,8 +169,8 @@ def bulk_update(model: type[models.Model], rows: list[dict], attnames: list[str]
     with connection.cursor() as cursor:
         cursor.execute(f"CREATE TEMPORARY TABLE {tmp} ON COMMIT DROP AS "
                        f"SELECT id, {', '.join(q(c) for c in columns)} FROM {table} WITH NO DATA")
-        _copy_lines(cursor, f"{tmp} (id, {', '.join(q(c) for c in columns)})",
-                    (f"{_copy_text(row['id'])}\t{build(row)}\n" for row in rows))
+        copy_batch_write(CopyBatch(f"{tmp} (id, {', '.join(q(c) for c in columns)})",
+                                   "".join([f"{_copy_text(row['id'])}\t{build(row)}\n" for row in rows])))
         assignments = ", ".join(f"{q(c)} = u.{q(c)}" for c in columns)
         cursor.execute(f"UPDATE {table} AS t SET {assignments} FROM {tmp} AS u WHERE t.id = u.id")
         cursor.execute(f"DROP TABLE {tmp}")
@@ -254,20 +240,15 @@ def in_background(work: Callable[[object], None]) -> Iterator[Callable[[object],
     thread.start()
     try:
         yield send
-    except BaseException as exc:
+    except BaseException:
         cancelled.set()
-        todo.put(_STOP)
-        thread.join()
-        if failed and failed[0] is not exc:
-            raise failed[0] from exc
         raise
-    else:
+    finally:
         todo.put(_STOP)
         thread.join()
-    finally:
         shared.dec_thread_sharing()
-    if failed:
-        raise failed[0]
+        if failed:  # raised in place of the block's own error, if any (which becomes its context)
+            raise failed[0]
 
 
 @contextmanager
