@@ -90,7 +90,7 @@ class Project(KeepsCounters, models.Model):
 
 
 class ProjectMembership(KeepsCounters, models.Model):
-    COUNTERS = ("judged_count", "skipped_count")
+    COUNTERS = ("judged_count", "skipped_count", "walked_to")
 
     class Role(models.TextChoices):
         ANNOTATOR = "annotator", "Annotator"
@@ -104,6 +104,12 @@ class ProjectMembership(KeepsCounters, models.Model):
     # the assignment table (migrations 0005, 0008); set from the assignments when the membership is created.
     judged_count = models.PositiveIntegerField(default=0, editable=False)
     skipped_count = models.PositiveIntegerField(default=0, editable=False)
+    # PostgreSQL, oldest-first queue: every open item of the project with a smaller id is one the
+    # member judged or skipped, so their next-item pick starts here instead of stepping again over
+    # every item they did that still waits for other annotators (annotator/services/queue.py).
+    # Advanced by the pick; lowered by database triggers when an item below it reopens, is added, or
+    # stops being done by the member (migration 0010). 0: from the start.
+    walked_to = models.BigIntegerField(default=0, db_default=0, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

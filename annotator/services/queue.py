@@ -70,11 +70,13 @@ def _serialize_on_sqlite(project_id: int) -> None:
         Project.objects.filter(pk=project_id).update(overlap=F("overlap"))
 
 
-def _lock_annotator_and_list_leases(project: Project, user: AbstractBaseUser, now: datetime) -> list[tuple]:
+def _lock_annotator_and_list_leases(project: Project, user: AbstractBaseUser, now: datetime
+                                    ) -> tuple[list[tuple], int]:
     """(assignment id, item id) of the user's live leases in the project, oldest first (at most 3),
     read under a lock on the user's row, so "next item" runs one at a time per annotator: several tabs
     asking at once would each see no lease and each take a new item. FOR NO KEY UPDATE: inserts that
-    reference the user (judgments) are not blocked. Taken before any item lock.
+    reference the user (judgments) are not blocked. Taken before any item lock. With them, where the
+    user's oldest-first pick starts (`ProjectMembership.walked_to`; None: not a member; 0 on SQLite).
 
     Two statements, not one: a statement reads its rows as of when it started, so a lease that
     another tab took while this one waited for the lock would be missing from a list read in the
@@ -84,7 +86,7 @@ def _lock_annotator_and_list_leases(project: Project, user: AbstractBaseUser, no
         _serialize_on_sqlite(project.pk)
         leases = (Assignment.objects.filter(annotator=user, item__project=project, **live_lease_filter(now))
                   .order_by("leased_at", "id").values_list("pk", "item_id"))
-        return list(leases[:3])
+        return list(leases[:3]), 0
     # PostgreSQL, on every click: written by hand, not compiled by the ORM each time (~1 ms). The
     # lease test is live_lease_filter's. The lock also sets, for this transaction only, that every
     # statement is planned for its own values, the pick above all: prepared on the connection
@@ -92,14 +94,38 @@ def _lock_annotator_and_list_leases(project: Project, user: AbstractBaseUser, no
     # click instead of 0.5). Only here: set for the whole connection, every foreign-key check of
     # every insert was planned again, and an import of 100,000 items took 40% longer.
     with connection.cursor() as cursor:
-        cursor.execute("SELECT id, set_config('plan_cache_mode', 'force_custom_plan', true) "
-                       f"FROM {get_user_model()._meta.db_table} WHERE id = %s FOR NO KEY UPDATE",  # noqa: S608
-                       [user.pk])
+        cursor.execute("SELECT u.id, set_config('plan_cache_mode', 'force_custom_plan', true), m.walked_to "
+                       f"FROM {get_user_model()._meta.db_table} u "  # noqa: S608
+                       "LEFT JOIN annotator_projectmembership m ON m.user_id = u.id AND m.project_id = %s "
+                       "WHERE u.id = %s FOR NO KEY UPDATE OF u", [project.pk, user.pk])
+        row = cursor.fetchone()
         cursor.execute("""
             SELECT a.id, a.item_id FROM annotator_assignment a JOIN annotator_item i ON i.id = a.item_id
             WHERE a.annotator_id = %s AND i.project_id = %s AND a.status = %s AND a.lease_expires_at > %s
             ORDER BY a.leased_at, a.id LIMIT 3""", [user.pk, project.pk, Status.LEASED, now])
-        return cursor.fetchall()
+        return cursor.fetchall(), (row[2] if row else None)
+
+
+# With a new lease (PostgreSQL, oldest first): moves the member's walked_to up to their first open item
+# that they have neither judged nor skipped, from where the lock's statement read it (the items they
+# did since, usually one). Last in the transaction, after every item lock, and never waiting: a submit
+# locks the member's row after its item, so waiting here could close a circle; a row that is locked,
+# or that a trigger (migration 0010) lowered meanwhile, is left as it is. The probe of "done by me" is
+# a subquery per item, never a join: see `_candidates`.
+_WALK_SQL = f"""
+    WITH next_undone AS MATERIALIZED (
+      SELECT i.id FROM annotator_item i
+       WHERE i.project_id = %s AND i.is_open AND i.id >= %s
+         AND (SELECT 1 FROM annotator_assignment d
+               WHERE d.item_id = i.id AND d.annotator_id + 0 = %s
+                 AND d.status IN ('{Status.SUBMITTED}', '{Status.SKIPPED}') LIMIT 1) IS NULL
+       ORDER BY i.id LIMIT 1),
+    walked AS (
+      UPDATE annotator_projectmembership m SET walked_to = n.id FROM next_undone n
+       WHERE n.id > %s AND m.id = (SELECT id FROM annotator_projectmembership
+                                    WHERE project_id = %s AND user_id = %s AND walked_to = %s
+                                    FOR UPDATE SKIP LOCKED))
+"""
 
 
 def item_lock(*, item_id: int) -> Item:
@@ -310,9 +336,12 @@ def _candidates(project: Project, user: AbstractBaseUser, now: datetime, exclude
 def _candidate_query(project: Project, user: AbstractBaseUser, now: datetime, exclude: list[int],
                      pivot: tuple[str, int] | None) -> QuerySet[Item]:
     """The candidates in queue order, the first to be locked (skipping rows others hold). `pivot`:
-    (lookup, key) on the random order's fixed keys; None: oldest first."""
+    (lookup, key) on the random order's fixed keys, or ("pk__gte", walked_to) for oldest first from
+    there; None: oldest first from the first item."""
     qs = _candidates(project, user, now, exclude)
-    qs = qs.order_by("id") if pivot is None else qs.filter(**{pivot[0]: pivot[1]}).order_by("queue_key", "id")
+    if pivot is not None:
+        qs = qs.filter(**{pivot[0]: pivot[1]})
+    qs = qs.order_by("queue_key", "id") if pivot and pivot[0].startswith("queue_key") else qs.order_by("id")
     if connection.features.has_select_for_update_skip_locked:
         qs = qs.select_for_update(skip_locked=True, of=("self",))
     return qs
@@ -387,26 +416,37 @@ def _lock_first(project: Project, user: AbstractBaseUser, now: datetime, exclude
     return item
 
 
-def _pick_and_lock(project: Project, user: AbstractBaseUser, now: datetime, exclude: list[int]) -> Item | None:
+def _pick_and_lock(project: Project, user: AbstractBaseUser, now: datetime, exclude: list[int],
+                   start: int) -> Item | None:
     if project.queue_order == Project.QueueOrder.RANDOM:
         # A random pivot on an index of fixed random keys: O(log n), unlike ORDER BY random().
         pivot = random_queue_key()
         return (_lock_first(project, user, now, exclude, ("queue_key__gte", pivot))
                 or _lock_first(project, user, now, exclude, ("queue_key__lt", pivot)))
-    return _lock_first(project, user, now, exclude, None)
+    # Oldest first from the user's walked_to. Before "nothing left", once more from the first item:
+    # a walked_to that raced past an item (one added or reopened by a transaction that committed
+    # while the walk ran) delays that item for this user, never hides it.
+    return (_lock_first(project, user, now, exclude, ("pk__gte", start))
+            or (_lock_first(project, user, now, exclude, None) if start else None))
 
 
-def _lease_new_locked(item: Item, project: Project, user: AbstractBaseUser, now: datetime) -> Assignment | None:
+def _lease_new_locked(item: Item, project: Project, user: AbstractBaseUser, now: datetime,
+                      walked_to: int | None) -> Assignment | None:
     """The common case of `_lease_locked` in one statement (PostgreSQL): insert the lease if the item
     has no assignment of the user, no lease that ran out (to reclaim) and room, as a statement that
-    starts after the item lock reads them. None: not that case, `_lease_locked` looks closer."""
+    starts after the item lock reads them. None: not that case, `_lease_locked` looks closer.
+    `walked_to`: the member's, to move on (`_WALK_SQL`); None: not a member, or not oldest first."""
     if connection.vendor != "postgresql" or not item.is_open:
         return None
     assignment = Assignment(item=item, annotator=user, status=Status.LEASED, leased_at=now,
                             lease_expires_at=_lease_expiry(project, now), shown_order=_shown_order(item, project),
                             created_at=now, updated_at=now)
+    walk, walk_params = "", []
+    if walked_to is not None:
+        walk = _WALK_SQL
+        walk_params = [project.pk, walked_to, user.pk, walked_to, project.pk, user.pk, walked_to]
     with connection.cursor() as cursor:
-        cursor.execute("""
+        cursor.execute(walk + """
             INSERT INTO annotator_assignment (item_id, annotator_id, status, leased_at, lease_expires_at,
               shown_order, created_at, updated_at)
             SELECT %s, %s, %s, %s, %s, %s::jsonb, %s, %s
@@ -415,6 +455,7 @@ def _lease_new_locked(item: Item, project: Project, user: AbstractBaseUser, now:
               AND (SELECT count(*) FROM annotator_assignment
                    WHERE item_id = %s AND status = %s AND lease_expires_at > %s) + %s < %s
             RETURNING id""", [
+            *walk_params,
             item.pk, user.pk, Status.LEASED, now, assignment.lease_expires_at, json.dumps(assignment.shown_order),
             now, now,
             item.pk, user.pk, Status.LEASED, now,
@@ -428,10 +469,11 @@ def _lease_new_locked(item: Item, project: Project, user: AbstractBaseUser, now:
     return assignment
 
 
-def _lease_locked(item: Item, project: Project, user: AbstractBaseUser, now: datetime) -> Assignment | None:
+def _lease_locked(item: Item, project: Project, user: AbstractBaseUser, now: datetime,
+                  walked_to: int | None = None) -> Assignment | None:
     """With the item row locked: re-check with one fresh read of the item's assignments, then lease it
     to the user. (Every writer of an item's assignments holds this lock, so no row locks are needed.)"""
-    leased = _lease_new_locked(item, project, user, now)
+    leased = _lease_new_locked(item, project, user, now, walked_to)
     if leased is not None:
         return leased
     assignments = list(Assignment.objects.filter(item=item))
@@ -472,16 +514,19 @@ def assignment_next_for_user(
     now = now or timezone.now()
     with transaction.atomic():
         # The check for a live lease and the new lease both happen under the annotator's lock.
-        current = _current_lease(_lock_annotator_and_list_leases(project, user, now), now)
+        leases, walked_to = _lock_annotator_and_list_leases(project, user, now)
+        current = _current_lease(leases, now)
         if current is not None:
             return current
+        if project.queue_order != Project.QueueOrder.OLDEST:
+            walked_to = None
         tried: list[int] = []
         for _ in range(MAX_ATTEMPTS):
             with transaction.atomic(savepoint=False):
-                item = _pick_and_lock(project, user, now, tried)  # locked: the row and its counter are fresh
+                item = _pick_and_lock(project, user, now, tried, walked_to or 0)  # locked: fresh row and counter
                 if item is None:
                     return None
-                assignment = _lease_locked(item, item.project, user, now)
+                assignment = _lease_locked(item, item.project, user, now, walked_to)
                 if assignment is not None:
                     assignment.item = item
                     return assignment
