@@ -53,9 +53,7 @@ BEGIN
                WHERE o.status IN {DONE} AND n.status NOT IN {DONE}
                GROUP BY 1, 2) d;
   END IF;
-  IF lowered IS NOT NULL THEN  -- NULL, the common case (a submit, a heartbeat): nothing that could lower it
-    PERFORM annotator_walk_lower(lowered);
-  END IF;
+  PERFORM annotator_walk_lower(lowered) WHERE lowered IS NOT NULL;  -- NULL: a submit, a heartbeat
   RETURN NULL;
 END; $$ LANGUAGE plpgsql;
 
@@ -72,29 +70,28 @@ BEGIN
                WHERE n.is_open AND NOT o.is_open
                GROUP BY 1) d;
   END IF;
-  IF lowered IS NOT NULL THEN  -- NULL, the common case (a submit, a heartbeat): nothing that could lower it
-    PERFORM annotator_walk_lower(lowered);
-  END IF;
+  PERFORM annotator_walk_lower(lowered) WHERE lowered IS NOT NULL;  -- NULL: a submit, a heartbeat
   RETURN NULL;
 END; $$ LANGUAGE plpgsql;
 
-CREATE TRIGGER annotator_walk_lowered_by_assignment_updates AFTER UPDATE ON annotator_assignment
-  REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-  FOR EACH STATEMENT EXECUTE FUNCTION annotator_walk_lowered_by_assignments();
-CREATE TRIGGER annotator_walk_lowered_by_assignment_deletes AFTER DELETE ON annotator_assignment
-  REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION annotator_walk_lowered_by_assignments();
-CREATE TRIGGER annotator_walk_lowered_by_item_inserts AFTER INSERT ON annotator_item
-  REFERENCING NEW TABLE AS new_items FOR EACH STATEMENT EXECUTE FUNCTION annotator_walk_lowered_by_items();
-CREATE TRIGGER annotator_walk_lowered_by_item_updates AFTER UPDATE ON annotator_item
-  REFERENCING OLD TABLE AS old_items NEW TABLE AS new_items
-  FOR EACH STATEMENT EXECUTE FUNCTION annotator_walk_lowered_by_items();
 """
 
-PG_REVERSE = r"""
-DROP TRIGGER IF EXISTS annotator_walk_lowered_by_assignment_updates ON annotator_assignment;
-DROP TRIGGER IF EXISTS annotator_walk_lowered_by_assignment_deletes ON annotator_assignment;
-DROP TRIGGER IF EXISTS annotator_walk_lowered_by_item_inserts ON annotator_item;
-DROP TRIGGER IF EXISTS annotator_walk_lowered_by_item_updates ON annotator_item;
+# (trigger, event, table, transition tables, function): statement-level, after the change.
+TRIGGERS = [
+    ("annotator_walk_lowered_by_assignment_updates", "UPDATE", "annotator_assignment",
+     "OLD TABLE AS old_rows NEW TABLE AS new_rows", "annotator_walk_lowered_by_assignments"),
+    ("annotator_walk_lowered_by_assignment_deletes", "DELETE", "annotator_assignment",
+     "OLD TABLE AS old_rows", "annotator_walk_lowered_by_assignments"),
+    ("annotator_walk_lowered_by_item_inserts", "INSERT", "annotator_item",
+     "NEW TABLE AS new_items", "annotator_walk_lowered_by_items"),
+    ("annotator_walk_lowered_by_item_updates", "UPDATE", "annotator_item",
+     "OLD TABLE AS old_items NEW TABLE AS new_items", "annotator_walk_lowered_by_items"),
+]
+PG_FORWARD += "".join(f"CREATE TRIGGER {name} AFTER {event} ON {table} REFERENCING {tables}\n"
+                      f"  FOR EACH STATEMENT EXECUTE FUNCTION {function}();\n"
+                      for name, event, table, tables, function in TRIGGERS)
+
+PG_REVERSE = "".join(f"DROP TRIGGER IF EXISTS {name} ON {table};\n" for name, _, table, _, _ in TRIGGERS) + r"""
 DROP FUNCTION IF EXISTS annotator_walk_lowered_by_assignments();
 DROP FUNCTION IF EXISTS annotator_walk_lowered_by_items();
 DROP FUNCTION IF EXISTS annotator_walk_lower(jsonb);
