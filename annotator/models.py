@@ -223,6 +223,9 @@ class Assignment(models.Model):
         SKIPPED = "skipped", "Skipped"
         EXPIRED = "expired", "Expired"
 
+    # The annotator is done with the item (judged or skipped): the queue never offers it to them again.
+    DONE = (Status.SUBMITTED, Status.SKIPPED)
+
     # No separate index on item: the unique (item, annotator) index serves lookups by item.
     item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="assignments", db_index=False)
     annotator = models.ForeignKey(

@@ -86,7 +86,7 @@ def queue_state(*, project: Project, user: AbstractBaseUser, now: datetime | Non
     are held by other people's live leases (come back later) rather than finished."""
     now = now or timezone.now()
     done_by_me = Assignment.objects.filter(
-        item=OuterRef("pk"), annotator=user, status__in=[Status.SUBMITTED, Status.SKIPPED]
+        item=OuterRef("pk"), annotator=user, status__in=Assignment.DONE
     )
     open_mine = Item.objects.filter(project=project, is_open=True).filter(~Exists(done_by_me))
     leased = open_mine.filter(

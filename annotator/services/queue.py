@@ -71,7 +71,7 @@ def _serialize_on_sqlite(project_id: int) -> None:
 
 
 def _lock_annotator_and_list_leases(project: Project, user: AbstractBaseUser, now: datetime
-                                    ) -> tuple[list[tuple], int]:
+                                    ) -> tuple[list[tuple], int | None]:
     """(assignment id, item id) of the user's live leases in the project, oldest first (at most 3),
     read under a lock on the user's row, so "next item" runs one at a time per annotator: several tabs
     asking at once would each see no lease and each take a new item. FOR NO KEY UPDATE: inserts that
@@ -118,7 +118,7 @@ _WALK_SQL = f"""
        WHERE i.project_id = %s AND i.is_open AND i.id >= %s
          AND (SELECT 1 FROM annotator_assignment d
                WHERE d.item_id = i.id AND d.annotator_id + 0 = %s
-                 AND d.status IN ('{Status.SUBMITTED}', '{Status.SKIPPED}') LIMIT 1) IS NULL
+                 AND d.status IN ({", ".join(f"'{s}'" for s in Assignment.DONE)}) LIMIT 1) IS NULL
        ORDER BY i.id LIMIT 1),
     walked AS (
       UPDATE annotator_projectmembership m SET walked_to = n.id FROM next_undone n
@@ -307,7 +307,7 @@ def _candidates(project: Project, user: AbstractBaseUser, now: datetime, exclude
     annotator's assignments for every candidate (10 ms a click after 300 judgments)."""
     done_by_me = (
         Assignment.objects.alias(annotator_plus_0=F("annotator_id") + 0)
-        .filter(item=OuterRef("pk"), annotator_plus_0=user.pk, status__in=[Status.SUBMITTED, Status.SKIPPED])
+        .filter(item=OuterRef("pk"), annotator_plus_0=user.pk, status__in=Assignment.DONE)
         .order_by()
         .values("item")
         .annotate(n=Count("pk"))
@@ -470,7 +470,7 @@ def _lease_new_locked(item: Item, project: Project, user: AbstractBaseUser, now:
 
 
 def _lease_locked(item: Item, project: Project, user: AbstractBaseUser, now: datetime,
-                  walked_to: int | None = None) -> Assignment | None:
+                  walked_to: int | None) -> Assignment | None:
     """With the item row locked: re-check with one fresh read of the item's assignments, then lease it
     to the user. (Every writer of an item's assignments holds this lock, so no row locks are needed.)"""
     leased = _lease_new_locked(item, project, user, now, walked_to)
@@ -478,7 +478,7 @@ def _lease_locked(item: Item, project: Project, user: AbstractBaseUser, now: dat
         return leased
     assignments = list(Assignment.objects.filter(item=item))
     own = next((a for a in assignments if a.annotator_id == user.pk), None)
-    if own is not None and own.status in (Status.SUBMITTED, Status.SKIPPED):
+    if own is not None and own.status in Assignment.DONE:
         return None
     if own is not None and own.status == Status.LEASED and own.lease_expires_at > now:
         return own  # leased by another request of the same user a moment ago
