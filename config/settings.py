@@ -113,6 +113,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
          "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}
     )
 else:
+    # Django's PostgreSQL backend, whose health check below costs no round trip while the connection
+    # is healthy (config/postgresql/base.py).
+    DATABASES["default"]["ENGINE"] = "config.postgresql"
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
     # A persistent connection that died with a database restart is noticed at the start of the next
     # request (a cheap check) and replaced, instead of failing that request.

@@ -93,6 +93,38 @@ def test_database_connections_are_health_checked_and_fail_fast():
     assert settings.DATABASES["default"]["OPTIONS"]["connect_timeout"] <= 10
 
 
+@pytest.mark.django_db(transaction=True)
+def test_the_health_check_replaces_a_connection_the_database_dropped_and_costs_no_statement_otherwise():
+    """config/postgresql: an idle healthy connection is usable without a `SELECT 1`; one whose backend
+    the database terminated (as a restart does) is closed at the check and the next use reconnects."""
+    import time
+
+    from django.db import connection, connections
+    from django.db.backends.postgresql.base import DatabaseWrapper as DjangoWrapper
+
+    other = connections.create_connection("default")
+    try:
+        other.ensure_connection()
+        pid = other.connection.info.backend_pid
+        with mock.patch.object(DjangoWrapper, "is_usable", return_value=True) as select_1:
+            other.health_check_done = False
+            other.close_if_health_check_failed()
+        assert other.connection is not None and select_1.call_count == 0  # healthy: no statement
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+        deadline = time.monotonic() + 5
+        while other.is_usable() and time.monotonic() < deadline:  # the goodbye arrives on its socket
+            time.sleep(0.01)
+        other.health_check_done = False
+        other.close_if_health_check_failed()
+        assert other.connection is None  # dropped at the check, not in the request
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            assert cursor.fetchone()[0] != pid
+    finally:
+        other.close()
+
+
 def test_docker_compose_checks_the_health_of_every_service():
     from pathlib import Path
 
