@@ -121,7 +121,7 @@ def invite_accept(request, secret: str):
                 return render(request, "accounts/invite_accept.html", {"problem": exc.message}, status=410)
             form.add_error("new_password2", exc.message)
         else:
-            login(request, accepted.user, backend="django.contrib.auth.backends.ModelBackend")
+            login(request, accepted.user, backend="accounts.backends.UserBackend")
             messages.success(request, f"Welcome, {accepted.user.get_username()}: your password is set. "
                                       "Log in with it from now on.")
             target = accepted.landing_url

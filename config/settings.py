@@ -167,7 +167,8 @@ CONTENT_SECURITY_POLICY = {
 # Login throttling (django-axes): after LOGIN_FAILURE_LIMIT failed logins for one username (from any
 # address) or from one address (for any username), logins from there are refused for
 # LOGIN_LOCKOUT_MINUTES with a 429, a clear message and Retry-After. `manage.py axes_reset` unlocks.
-AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+# The logged-in user is read by one statement written once (accounts/backends.py).
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "accounts.backends.UserBackend"]
 AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=15))
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
