@@ -135,7 +135,27 @@ def annotation_progress(*, project: Project, user: AbstractBaseUser) -> dict:
 # Criteria of frozen (published or archived) rubric versions, per process: the database forbids
 # changing them (rubrics migration 0002), so the comparison page need not read them per request.
 # Keyed with the version's content hash and publication time too, so a reused id never matches.
-_FROZEN_CRITERIA: dict[tuple, list] = {}
+class FrozenRubricCache(dict):
+    """Per process, what a frozen rubric version decides, under `frozen_rubric_key` (plus whatever
+    else the value depends on); at most 256 entries, then it starts over."""
+
+    def put(self, key: tuple, value):
+        if len(self) >= 256:
+            self.clear()
+        self[key] = value
+        return value
+
+
+_FROZEN_CRITERIA = FrozenRubricCache()
+
+
+def frozen_rubric_key(project: Project) -> tuple | None:
+    """A key for what the project's pinned rubric version decides, when that version is frozen and
+    was read with the project (`project_get_for_user`); None otherwise (nothing to cache)."""
+    version = project._state.fields_cache.get("rubric_version")
+    if version is None or not version.is_frozen:
+        return None
+    return (version.pk, version.content_hash, version.published_at)
 
 
 def criteria_for_project(*, project: Project) -> list:
@@ -145,18 +165,11 @@ def criteria_for_project(*, project: Project) -> list:
         return []
     from rubrics.models import Criterion
 
-    version = project._state.fields_cache.get("rubric_version")
-    key = None
-    if version is not None and version.is_frozen:
-        key = (version.pk, version.content_hash, version.published_at)
-        if key in _FROZEN_CRITERIA:
-            return _FROZEN_CRITERIA[key]
+    key = frozen_rubric_key(project)
+    if key is not None and key in _FROZEN_CRITERIA:
+        return _FROZEN_CRITERIA[key]
     criteria = list(Criterion.objects.filter(version_id=project.rubric_version_id).order_by("position", "id"))
-    if key is not None:
-        if len(_FROZEN_CRITERIA) > 256:
-            _FROZEN_CRITERIA.clear()
-        _FROZEN_CRITERIA[key] = criteria
-    return criteria
+    return criteria if key is None else _FROZEN_CRITERIA.put(key, criteria)
 
 
 def responses_in_shown_order(*, item: Item, shown_order: list[int]) -> list[Response]:

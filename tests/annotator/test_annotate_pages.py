@@ -398,3 +398,43 @@ def test_model_scores_show_while_annotating_only_when_the_project_allows(client_
     assert 'aria-label="Model scores"' not in c.get(f"/projects/{project.id}/annotate/").content.decode()
     project_update(project=project, show_model_scores=True)
     assert 'aria-label="Model scores"' in c.get(f"/projects/{project.id}/annotate/").content.decode()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("n_responses", [2, 3])
+def test_the_grid_of_an_unanswered_item_is_rendered_once_and_given_each_items_response_ids(
+        client_for, annotator, project, n_responses):
+    """The comparison page keeps the empty rubric grid of a frozen version per process (issue 11): for
+    every item it is exactly the partial rendered for that item's responses."""
+    from django.template.loader import render_to_string
+
+    from annotator.forms import criteria_grid
+    from annotator.selectors import criteria_for_project, responses_in_shown_order
+
+    for _ in range(3):
+        ItemFactory(project=project, responses=[f"answer {i}" for i in range(n_responses)])
+    c = client_for(annotator)
+    body = c.get(f"/projects/{project.id}/annotate/").content.decode()
+    for _ in range(3):  # the first from a fresh render, the others from the kept one
+        a = Assignment.objects.filter(status="leased").get()
+        responses = responses_in_shown_order(item=a.item, shown_order=a.shown_order)
+        grid = criteria_grid(criteria_for_project(project=project), responses)
+        assert render_to_string("annotator/_criteria.html", {"grid": grid}, using="jinja2") in body
+        assert "\x00" not in body
+        ranks = {f"rank-{r.id}": str(i + 1) for i, r in enumerate(responses)} if n_responses > 2 else {}
+        body = c.post(_url(project, a, "submit"), _form(a, shown_preference=None if ranks else -1, **ranks),
+                      **HTMX).content.decode()
+        assert "Saved." in body
+
+
+@pytest.mark.django_db
+def test_a_grid_with_answers_shows_them_after_an_error(client_for, annotator, project):
+    ItemFactory(project=project)
+    c = client_for(annotator)
+    c.get(f"/projects/{project.id}/annotate/")
+    a = Assignment.objects.get()
+    form = _form(a)
+    first_score = next(k for k in form if k.startswith("score-"))
+    del form["preference"]  # missing: the workspace comes back with what was entered
+    body = c.post(_url(project, a, "submit"), form, **HTMX).content.decode()
+    assert f'name="{first_score}" value="{form[first_score]}" checked' in body
