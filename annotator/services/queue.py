@@ -409,10 +409,16 @@ def _lock_first(project: Project, user: AbstractBaseUser, now: datetime, exclude
     if connection.vendor != "postgresql":
         return _candidate_query(project, user, now, exclude, pivot).select_related("project").first()
     sql, params = _pick_statement(project, user, now, exclude, pivot)
-    item = next(iter(Item.objects.raw(sql, params)), None)
-    if item is not None:
-        item.project = project  # the request's: its overlap is the one the statement used
-        _attach_responses(item, item.responses_json)
+    # The ORM's SELECT list: the item's columns in field order, then responses_json. Read by hand:
+    # a RawQuerySet matched the columns to the fields again on every click (~0.2 ms).
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    (item,) = instances_from_row(row[:-1], (Item,), connection.alias)
+    item.project = project  # the request's: its overlap is the one the statement used
+    _attach_responses(item, row[-1])
     return item
 
 

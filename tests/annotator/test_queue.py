@@ -34,6 +34,20 @@ def test_next_gives_the_oldest_open_item_first(project, annotator, make_items):
 
 
 @pytest.mark.django_db
+def test_the_leased_item_is_read_whole_with_its_responses(project, annotator):
+    from tests.factories import ItemFactory
+
+    item = ItemFactory(project=project, metadata={"source": ["a", 1]}, prompt=[{"role": "user", "content": "é"}],
+                       responses=["one", "two"])
+    a = assignment_next_for_user(project=project, user=annotator)
+    stored = Item.objects.get(pk=item.pk)
+    fields = [f.attname for f in Item._meta.concrete_fields]
+    assert {f: getattr(a.item, f) for f in fields} == {f: getattr(stored, f) for f in fields}
+    assert not a.item._state.adding
+    assert [(r.id, r.content) for r in a.item.responses.all()] == [(r.id, r.content) for r in stored.responses.all()]
+
+
+@pytest.mark.django_db
 def test_asking_again_returns_the_same_live_lease(project, annotator, make_items):
     make_items(3)
     first = assignment_next_for_user(project=project, user=annotator)
