@@ -52,6 +52,7 @@ from _common import (  # noqa: E402 - bench/ is the script's folder
     setup_annotation_project,
     start_server,
     stop_server,
+    vacuum_analyze_loaded,
 )
 
 DB = configure("bench_http")
@@ -124,7 +125,7 @@ def setup(n_items: int, n_annotators: int, overlap: int, rendered: int | None,
         print(f"{int(n_items * done):,} items already closed ({done:.0%}, {int(n_items * done) * overlap:,} judgments"
               " by 50 earlier annotators)", flush=True)
     with psycopg.connect(_dsn(), autocommit=True) as conn:
-        conn.execute("VACUUM ANALYZE")
+        vacuum_analyze_loaded(conn.cursor())
     print(f"{n_items:,} items, {n_annotators} annotators ready in {time.perf_counter() - t0:.1f} s", flush=True)
     return project_id, usernames
 

@@ -26,7 +26,7 @@ import statistics
 import threading
 import time
 
-from _common import ROOT, admin_sql, configure, insert_pairwise_items  # noqa: E402 - bench/ is the script's folder
+from _common import ROOT, admin_sql, configure, insert_pairwise_items, vacuum_analyze_loaded  # noqa: E402 - bench/ is the script's folder
 
 DB = configure("bench_queue")
 
@@ -71,7 +71,7 @@ def setup(n_items: int, n_annotators: int) -> tuple[int, list[int]]:
 
     with psycopg.connect(os.environ["DATABASE_URL"].replace("postgres://", "postgresql://"),
                          autocommit=True) as conn:
-        conn.execute("VACUUM ANALYZE")
+        vacuum_analyze_loaded(conn.cursor())
     print(f"data ready in {time.perf_counter() - t0:.1f} s", flush=True)
     return project.id, [u.id for u in users]
 
