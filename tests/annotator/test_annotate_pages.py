@@ -28,6 +28,14 @@ def _url(project, assignment, action):
     return f"/projects/{project.id}/annotate/{assignment.id}/{action}/"
 
 
+def _one_leased(client_for, annotator, project):
+    """One item, and the annotator's comparison page opened on it: their client and the lease."""
+    ItemFactory(project=project)
+    c = client_for(annotator)
+    c.get(f"/projects/{project.id}/annotate/")
+    return c, Assignment.objects.get()
+
+
 @pytest.mark.django_db
 def test_the_page_leases_an_item_and_shows_it_with_the_rubric(client_for, annotator, project):
     ItemFactory(project=project, responses=["First **answer**", "Second answer"])
@@ -80,10 +88,7 @@ def test_submitting_swaps_in_the_next_item(client_for, annotator, project):
 
 @pytest.mark.django_db
 def test_without_htmx_submitting_redirects_to_the_next_item(client_for, annotator, project):
-    ItemFactory(project=project)
-    c = client_for(annotator)
-    c.get(f"/projects/{project.id}/annotate/")
-    a = Assignment.objects.get()
+    c, a = _one_leased(client_for, annotator, project)
     response = c.post(_url(project, a, "submit"), _form(a))
     assert response.status_code == 302 and response["Location"] == f"/projects/{project.id}/annotate/"
 
@@ -105,10 +110,7 @@ def test_the_shown_preference_is_stored_relative_to_the_stored_order(client_for,
 
 @pytest.mark.django_db
 def test_an_incomplete_form_comes_back_with_the_errors_and_what_was_entered(client_for, annotator, project):
-    ItemFactory(project=project)
-    c = client_for(annotator)
-    c.get(f"/projects/{project.id}/annotate/")
-    a = Assignment.objects.get()
+    c, a = _one_leased(client_for, annotator, project)
     post = _form(a, shown_preference=2, rationale="my reasons")
     missing = next(k for k in post if k.startswith("score-"))
     del post[missing]
@@ -123,10 +125,7 @@ def test_an_incomplete_form_comes_back_with_the_errors_and_what_was_entered(clie
 @pytest.mark.django_db
 def test_a_double_submission_stores_one_judgment(client_for, annotator, project):
     ItemFactory(project=project)
-    ItemFactory(project=project)
-    c = client_for(annotator)
-    c.get(f"/projects/{project.id}/annotate/")
-    a = Assignment.objects.get()
+    c, a = _one_leased(client_for, annotator, project)
     c.post(_url(project, a, "submit"), _form(a, shown_preference=-1), **HTMX)
     second = c.post(_url(project, a, "submit"), _form(a, shown_preference=3), **HTMX)
     assert "Already saved" in second.content.decode()
@@ -152,10 +151,7 @@ def test_skip_and_undo_through_the_page(client_for, annotator, project):
 
 @pytest.mark.django_db
 def test_the_heartbeat_keeps_the_lease_and_reports_when_it_is_lost(client_for, annotator, project):
-    ItemFactory(project=project)
-    c = client_for(annotator)
-    c.get(f"/projects/{project.id}/annotate/")
-    a = Assignment.objects.get()
+    c, a = _one_leased(client_for, annotator, project)
     response = c.post(_url(project, a, "heartbeat"))
     assert response.status_code == 204 and int(response["X-Lease-Seconds"]) > 29 * 60
     c.post(_url(project, a, "skip"))
@@ -195,10 +191,7 @@ def test_an_annotator_never_sees_other_annotators_judgments(client_for, annotato
 
 @pytest.mark.django_db
 def test_outsiders_get_404_from_every_annotation_url(client_for, annotator, outsider, project):
-    ItemFactory(project=project)
-    c = client_for(annotator)
-    c.get(f"/projects/{project.id}/annotate/")
-    a = Assignment.objects.get()
+    c, a = _one_leased(client_for, annotator, project)
     leased = row(a)
     o = client_for(outsider)
     assert o.get(f"/projects/{project.id}/annotate/").status_code == 404
@@ -254,10 +247,7 @@ def test_the_workspace_forms_carry_one_masked_token_that_the_submit_accepts(anno
 
 @pytest.mark.django_db
 def test_actions_refuse_get(client_for, annotator, project):
-    ItemFactory(project=project)
-    c = client_for(annotator)
-    c.get(f"/projects/{project.id}/annotate/")
-    a = Assignment.objects.get()
+    c, a = _one_leased(client_for, annotator, project)
     leased = row(a)
     assert c.get(_url(project, a, "submit")).status_code == 405
     assert c.get(f"/projects/{project.id}/annotate/undo/").status_code == 405
@@ -429,10 +419,7 @@ def test_the_grid_of_an_unanswered_item_is_rendered_once_and_given_each_items_re
 
 @pytest.mark.django_db
 def test_a_grid_with_answers_shows_them_after_an_error(client_for, annotator, project):
-    ItemFactory(project=project)
-    c = client_for(annotator)
-    c.get(f"/projects/{project.id}/annotate/")
-    a = Assignment.objects.get()
+    c, a = _one_leased(client_for, annotator, project)
     form = _form(a)
     first_score = next(k for k in form if k.startswith("score-"))
     del form["preference"]  # missing: the workspace comes back with what was entered
