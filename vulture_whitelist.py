@@ -25,6 +25,7 @@ _.handler500, _.server_error  # config/urls.py: outages answer 503 (config/outag
 _.export_jobs_reconcile  # config/celery.py RECONCILERS, run by every worker's watchdog
 _.markup_reconcile  # config/celery.py RECONCILERS, run by every worker's watchdog
 _.lockout_response, _.original_response, _.credentials  # AXES_LOCKOUT_CALLABLE and its signature
+_.UserBackend  # AUTHENTICATION_BACKENDS
 
 # Model fields written by services and read by the ORM or serializers by name
 _.guidelines, _.queue_key, _.has_disagreement, _.annotator, _.requested_by, _.row_count, _.archived_at
