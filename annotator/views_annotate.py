@@ -146,7 +146,7 @@ def _workspace_context(request, project, assignment=None, state: JudgmentState |
         "last_turn": last_turn,
         "earlier_open": sum(len(m.get("content", "")) for m in earlier) < 1500,
         "grid_html": grid_html,
-        "grid": criteria_grid(criteria, responses, state, errors) if criteria and grid_html is None else [],
+        "grid": criteria_grid(criteria, responses, state, errors) if grid_html is None else [],
         "preference_scale": _preference_scale(responses, state),
         "ranks": rank_rows(responses, state.ranks) if len(responses) > 2 else [],
         "state": state,

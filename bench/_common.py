@@ -115,7 +115,8 @@ def vacuum_analyze_loaded(cursor) -> None:
     analyzes a table once rows arrive: PostgreSQL plans a table never analyzed as at least 10 pages,
     and one analyzed empty as empty. A foreign-key check is planned once per connection and kept, so
     with the judgments' table analyzed empty each submit's 14 checks into it read every judgment made
-    since, sequentially (issue 11: a third of PostgreSQL's CPU in the 8-client phase)."""
+    since, sequentially (issue 11: `perf` put sequential heap scans at 18% of the machine's CPU in
+    the 8-client phase)."""
     cursor.execute("SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
                    "WHERE c.relkind = 'r' AND n.nspname = 'public' ORDER BY 1")
     for (table,) in cursor.fetchall():

@@ -357,7 +357,8 @@ def judgment_winner(*, preference: int | None, both_bad: bool, ranking: list) ->
 def item_disagreement(*, item: Item) -> list[str]:
     """Why the item's judgments disagree: "winner" (different verdicts), "strength" (preferences
     spread over 3 or more steps), "criteria" (a criterion scored differently for a response).
-    Two reads by ids, on any database (`_stored_judgments` is PostgreSQL's one read)."""
+    Any database: the judgments, then their scores by the judgments' ids (never a join on the
+    item, see `_stored_judgments`, the submit's one read on PostgreSQL)."""
     stored = list(Judgment.objects.filter(item=item).order_by().values_list("pk", "preference", "both_bad", "ranking"))
     if len(stored) < 2:
         return []

@@ -16,6 +16,7 @@ from annotator.services import (
     project_update,
 )
 from config.errors import ConflictError
+from tests.factories import ItemFactory
 from tests.helpers import row, valid_input
 
 Status = Assignment.Status
@@ -35,8 +36,6 @@ def test_next_gives_the_oldest_open_item_first(project, annotator, make_items):
 
 @pytest.mark.django_db
 def test_the_leased_item_is_read_whole_with_its_responses(project, annotator):
-    from tests.factories import ItemFactory
-
     item = ItemFactory(project=project, metadata={"source": ["a", 1]}, prompt=[{"role": "user", "content": "é"}],
                        responses=["one", "two"])
     a = assignment_next_for_user(project=project, user=annotator)
